@@ -1,0 +1,14 @@
+-- CreateTable
+CREATE TABLE "McpToolLog" (
+    "id" INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,
+    "toolName" TEXT NOT NULL,
+    "input" TEXT NOT NULL,
+    "output" TEXT,
+    "success" BOOLEAN NOT NULL DEFAULT true,
+    "error" TEXT,
+    "durationMs" INTEGER NOT NULL,
+    "createdAt" BIGINT NOT NULL
+);
+
+-- CreateIndex
+CREATE INDEX "McpToolLog_toolName_createdAt_idx" ON "McpToolLog"("toolName", "createdAt");

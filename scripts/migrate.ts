@@ -1,0 +1,184 @@
+/**
+ * `migrate <command>`: deploy, status, resolve, create. Thin: parse arguments,
+ * call src/migrations, print, exit with the documented code.
+ */
+import { describeTarget, maskUrl, openConnection } from '../src/db.ts';
+import { err, formatMs, out, runCommand, target, type CommandSpec, type Options } from '../src/cli.ts';
+import { KitError } from '../src/errors.ts';
+import { createMigration } from '../src/migrations/create.ts';
+import { deploy, type DeployEvent } from '../src/migrations/deploy.ts';
+import { displayPath, readHistory } from '../src/migrations/history.ts';
+import { describeHolder, lockTimeoutMs } from '../src/migrations/lock.ts';
+import { resolveMigration } from '../src/migrations/resolve.ts';
+import { readStatus, recoveryHint, type MigrationStatus } from '../src/migrations/status.ts';
+
+const DB_ENV = ['DATABASE_URL  the database (default file:./data/rastar.db); credentials are never printed', 'DB_CONNECT_TIMEOUT  seconds to retry an unreachable server (default 5)'];
+
+function announce(): void {
+  const t = target();
+  err(`Datasource: ${describeTarget(t)}${t.provider === 'postgresql' ? ` (${maskUrl(t.url)})` : ''}`);
+}
+
+const commands: Record<string, { spec: CommandSpec<Options>; run: (values: Record<string, string | boolean | undefined>) => Promise<number> }> = {
+  deploy: {
+    spec: {
+      summary: 'Apply every pending migration, each in one transaction with its history row. Never creates migrations or resets data.',
+      usage: 'migrate deploy',
+      options: {},
+      optionHelp: [],
+      env: [...DB_ENV, 'MIGRATION_LOCK_TIMEOUT  seconds to wait for another migrator (default 120, PostgreSQL)'],
+      examples: ['make deploy', 'DATABASE_URL=postgresql://app:secret@db:5432/rastar npm run prisma:migrate:deploy'],
+    },
+    async run() {
+      announce();
+      const history = readHistory(target().provider);
+      const conn = await openConnection(target(), { applicationName: 'rastar-migrate' });
+      try {
+        const started = performance.now();
+        const result = await deploy(conn, history, { lockTimeoutMs: lockTimeoutMs(), onEvent: printDeployEvent });
+        if (result.applied.length === 0) out('No pending migrations. Database is up to date.');
+        else out(`Database is now up to date! ${result.applied.length} migration${result.applied.length === 1 ? '' : 's'} applied in ${formatMs(performance.now() - started)}.`);
+        return 0;
+      } finally {
+        await conn.close();
+      }
+    },
+  },
+  status: {
+    spec: {
+      summary: 'Compare the migrations folder with the database: applied, pending, failed, edited, unknown. Read-only.',
+      usage: 'migrate status [--json]',
+      options: { json: { type: 'boolean' } },
+      optionHelp: ['--json  print the status as JSON on stdout'],
+      env: DB_ENV,
+      examples: ['make status', 'npm run prisma:status -- --json'],
+    },
+    async run(values) {
+      if (!values.json) announce();
+      const history = readHistory(target().provider);
+      const conn = await openConnection(target(), { applicationName: 'rastar-status', readonly: true }).catch((error) => {
+        // A SQLite file that does not exist yet simply has everything pending.
+        if (target().provider === 'sqlite' && error instanceof KitError && /does not exist/.test(error.message)) return null;
+        throw error;
+      });
+      let status: MigrationStatus;
+      try {
+        status = conn ? await readStatus(conn, history) : { applied: [], pending: history.migrations.map((m) => m.name), failed: [], edited: [], unknown: [], hasTable: false, upToDate: history.migrations.length === 0 };
+      } finally {
+        await conn?.close();
+      }
+      if (values.json) out(JSON.stringify({ datasource: maskUrl(target().url), provider: target().provider, migrationsDir: displayPath(history.dir), ...status }, null, 2));
+      else printStatus(status, history.migrations.length, displayPath(history.dir));
+      return status.upToDate ? 0 : 1;
+    },
+  },
+  resolve: {
+    spec: {
+      summary: 'Record a migration as applied (baseline, or fixed by hand) or a failed one as rolled back, like prisma migrate resolve.',
+      usage: 'migrate resolve (--applied <name> | --rolled-back <name>)',
+      options: { applied: { type: 'string' }, 'rolled-back': { type: 'string' } },
+      optionHelp: ['--applied <name>      record <name> as applied without running it', '--rolled-back <name>  mark the failed migration <name> as rolled back; the next deploy retries it'],
+      env: DB_ENV,
+      examples: ['make resolve APPLIED=20251228134626_test', 'make resolve ROLLED_BACK=20260106063036_add_mcp_tool_logging'],
+    },
+    async run(values) {
+      const applied = values.applied as string | undefined;
+      const rolledBack = values['rolled-back'] as string | undefined;
+      if (Boolean(applied) === Boolean(rolledBack)) throw new KitError('BAD_USAGE', 'Give exactly one of --applied <name> or --rolled-back <name>');
+      announce();
+      const name = (applied ?? rolledBack) as string;
+      await resolveMigration(target(), readHistory(target().provider), name, applied ? 'applied' : 'rolled-back');
+      out(applied ? `Migration ${name} marked as applied.` : `Migration ${name} marked as rolled back; run make deploy to apply it again.`);
+      return 0;
+    },
+  },
+  create: {
+    spec: {
+      summary: 'Create a migration for both providers from one change of prisma/schema.prisma, apply it to the dev database and regenerate the clients.',
+      usage: 'migrate create --name <name> [--create-only] [--accept-data-loss]',
+      options: { name: { type: 'string' }, 'create-only': { type: 'boolean' }, 'accept-data-loss': { type: 'boolean' } },
+      optionHelp: [
+        '--name <name>         snake_case name, e.g. add_tool_logs_table (letters, digits, _ and -)',
+        '--create-only         write the migration folders without applying them',
+        '--accept-data-loss    allow steps that drop or alter data (listed otherwise)',
+      ],
+      env: [...DB_ENV, 'SHADOW_DATABASE_URL  PostgreSQL server for the shadow database (default: an embedded PostgreSQL started for the occasion)'],
+      examples: ['make migrate NAME=add_tool_logs_table', 'npm run prisma:migrate -- --name add_tool_logs_table --create-only'],
+    },
+    async run(values) {
+      const name = values.name as string | undefined;
+      if (!name) throw new KitError('BAD_USAGE', 'A migration name is required: make migrate NAME=add_something (or --name add_something)');
+      const result = await createMigration({
+        name,
+        createOnly: Boolean(values['create-only']),
+        acceptDataLoss: Boolean(values['accept-data-loss']),
+        onProgress: (line) => err(line),
+      });
+      if (!result.name) {
+        out('No schema changes: nothing to migrate.');
+        return 0;
+      }
+      for (const folder of result.folders) out(`✓ Created ${displayPath(folder)}/migration.sql`);
+      if (result.applied) out(`✓ Applied ${result.name} to the dev database`);
+      return 0;
+    },
+  },
+};
+
+function printDeployEvent(event: DeployEvent): void {
+  switch (event.event) {
+    case 'waiting-for-lock':
+      err(`Waiting for the migration lock, held by ${describeHolder(event.holder)}…`);
+      break;
+    case 'applying':
+      err(`Applying migration \`${event.name}\``);
+      break;
+    case 'no-transaction':
+      err(`Note: ${event.name} cannot run in a transaction (${event.reason}); running it statement by statement.`);
+      break;
+    case 'applied':
+      out(`✓ Migration applied: ${event.name} (${formatMs(event.ms)})`);
+      break;
+    case 'edited':
+      err(`Warning: applied migration${event.names.length > 1 ? 's were' : ' was'} edited after being applied (checksum differs): ${event.names.join(', ')}`);
+      break;
+    case 'unknown':
+      err(`Note: the database has migrations this folder does not: ${event.names.join(', ')} (a newer release deployed them)`);
+      break;
+  }
+}
+
+function printStatus(status: MigrationStatus, total: number, dir: string): void {
+  out(`${total} migration${total === 1 ? '' : 's'} found in ${dir}`);
+  out();
+  const failed = new Map(status.failed.map((f) => [f.name, f]));
+  for (const name of status.applied) out(`[X] ${name}${status.edited.includes(name) ? '   edited after it was applied (checksum differs)' : ''}`);
+  for (const [name] of failed) out(`[!] ${name}   failed`);
+  for (const name of status.pending) out(`[ ] ${name}   pending`);
+  for (const name of status.unknown) out(`[?] ${name}   in the database, not in the folder`);
+  out();
+  out(`Applied: ${status.applied.length}  Pending: ${status.pending.length}  Failed: ${status.failed.length}  Edited: ${status.edited.length}  Unknown: ${status.unknown.length}`);
+  if (status.upToDate) {
+    out('Database schema is up to date!');
+    return;
+  }
+  for (const f of status.failed) {
+    err(`Migration ${f.name} failed${f.logs ? `: ${f.logs.split('\n')[0]}` : ''}`);
+    err(recoveryHint(f.name));
+  }
+  if (status.pending.length && !status.failed.length) err(`${status.pending.length} pending migration${status.pending.length === 1 ? '' : 's'}; apply with: make deploy`);
+  if (status.edited.length) err('Edited migrations: restore the files from version control (git checkout -- prisma/migrations); never edit an applied migration, create a new one.');
+  if (status.unknown.length) err('Unknown migrations: this checkout is older than the database; pull the latest history.');
+}
+
+const [command, ...rest] = process.argv.slice(2);
+const entry = command ? commands[command] : undefined;
+if (!entry) {
+  const usage = `Usage: migrate <command> [options]\n\nCommands:\n${Object.entries(commands)
+    .map(([name, c]) => `  ${name.padEnd(8)} ${c.spec.summary}`)
+    .join('\n')}\n\nRun migrate <command> --help for its options.`;
+  const wantsHelp = !command || command === '--help' || command === '-h' || command === 'help';
+  (wantsHelp ? process.stdout : process.stderr).write(`${wantsHelp ? '' : `Error: unknown command "${command}"\n`}${usage}\n`);
+  process.exit(wantsHelp && command ? 0 : 2);
+}
+await runCommand(entry.spec, rest, entry.run);

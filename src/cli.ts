@@ -1,0 +1,103 @@
+/**
+ * What every script shares: argument parsing with `--help`, the exit-code
+ * contract, masked one-line errors. Scripts stay thin: parse, call, print, exit.
+ */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { config as loadEnv } from 'dotenv';
+import { join } from 'node:path';
+import { maskSecrets, parseDatabaseUrl, projectRoot, type DatabaseTarget } from './db.ts';
+import { KitError, errorMessage } from './errors.ts';
+
+export const EXIT_CODES = `Exit codes:
+  0  success
+  1  action needed or operation failed (pending/failed migrations, drift, unreachable database, …)
+  2  bad usage or configuration (unknown flag, bad DATABASE_URL, invalid schema, refused)`;
+
+export type Options = NonNullable<ParseArgsConfig['options']>;
+
+export interface CommandSpec<O extends Options> {
+  usage: string;
+  summary: string;
+  options: O;
+  /** One line per option, shown in --help. */
+  optionHelp: string[];
+  examples?: string[];
+  /** Environment variables the command reads. */
+  env?: string[];
+  positionals?: boolean;
+}
+
+export function helpText(spec: CommandSpec<Options>): string {
+  const lines = [spec.summary, '', `Usage: ${spec.usage}`, '', 'Options:', ...spec.optionHelp.map((l) => `  ${l}`), '  -h, --help  show this help'];
+  if (spec.env?.length) lines.push('', 'Environment:', ...spec.env.map((l) => `  ${l}`));
+  if (spec.examples?.length) lines.push('', 'Examples:', ...spec.examples.map((l) => `  ${l}`));
+  lines.push('', EXIT_CODES);
+  return lines.join('\n');
+}
+
+/** Load .env from the project root (never overriding the real environment). */
+export function loadDotenv(): void {
+  loadEnv({ path: join(projectRoot, '.env'), quiet: true });
+}
+
+let currentTarget: DatabaseTarget | undefined;
+
+/** The target of this run, remembered so that every error can be masked against its password. */
+export function target(): DatabaseTarget {
+  currentTarget ??= parseDatabaseUrl();
+  return currentTarget;
+}
+
+export function out(line = ''): void {
+  process.stdout.write(`${maskSecrets(line, currentTarget)}\n`);
+}
+
+export function err(line = ''): void {
+  process.stderr.write(`${maskSecrets(line, currentTarget)}\n`);
+}
+
+/** Parse argv (unknown flags are usage errors), run, exit with the handler's code. */
+export async function runCommand<O extends Options>(
+  spec: CommandSpec<O>,
+  argv: string[],
+  handler: (values: Record<string, string | boolean | undefined>, positionals: string[]) => Promise<number>,
+): Promise<never> {
+  loadDotenv();
+  let code: number;
+  try {
+    let parsed;
+    try {
+      parsed = parseArgs({ args: argv, options: { ...spec.options, help: { type: 'boolean', short: 'h' } }, allowPositionals: spec.positionals ?? false, strict: true });
+    } catch (error) {
+      throw new KitError('BAD_USAGE', `${errorMessage(error).replace(/\. To specify a positional argument.*$/, '')}\nRun with --help for usage.`);
+    }
+    if ((parsed.values as Record<string, unknown>).help) {
+      out(helpText(spec as CommandSpec<Options>));
+      code = 0;
+    } else {
+      code = await handler(parsed.values as Record<string, string | boolean | undefined>, parsed.positionals);
+    }
+  } catch (error) {
+    code = reportError(error);
+  }
+  process.exitCode = code;
+  // Let stdout drain, then leave even if a driver keeps a socket open.
+  await new Promise((done) => setImmediate(done));
+  process.exit(code);
+}
+
+export function reportError(error: unknown): number {
+  if (error instanceof KitError) {
+    err(`Error: ${error.message}${error.prismaCode && !error.message.startsWith(error.prismaCode) ? ` (${error.prismaCode})` : ''}`);
+    if (error.hint) err(error.hint);
+    if (process.env.DEBUG && error.cause) err(String((error.cause as Error).stack ?? error.cause));
+    return error.exitCode;
+  }
+  err(`Error: ${errorMessage(error).split('\n')[0]}`);
+  if (process.env.DEBUG) err(String((error as Error).stack ?? error));
+  return 1;
+}
+
+export function formatMs(ms: number): string {
+  return ms < 1000 ? `${Math.round(ms)}ms` : `${(ms / 1000).toFixed(2)}s`;
+}

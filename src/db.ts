@@ -1,0 +1,424 @@
+/**
+ * The only module that knows adapters, drivers and generated clients.
+ * DATABASE_URL -> target -> { adapter factory, client, raw connection }.
+ */
+import { existsSync, mkdirSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { SqlDriverAdapter, SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapter-utils';
+import type Database from 'better-sqlite3';
+import type pg from 'pg';
+import { KitError, errorMessage } from './errors.ts';
+
+export type Provider = 'sqlite' | 'postgresql';
+
+export interface PgConfig {
+  host: string;
+  port: number;
+  user: string;
+  password: string;
+  database: string;
+  ssl: false | { rejectUnauthorized: boolean };
+}
+
+export type DatabaseTarget =
+  | { provider: 'sqlite'; url: string; file: string }
+  | { provider: 'postgresql'; url: string; config: PgConfig; schema: string };
+
+export const DEFAULT_DATABASE_URL = 'file:./data/rastar.db';
+
+/** The repository root: the nearest folder above this module holding package.json. */
+export const projectRoot: string = (() => {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(resolve(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
+  return dir;
+})();
+
+/** `postgresql://user:***@host:5432/db`: credentials never leave the process. */
+export function maskUrl(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*):[^@/]*@/i, '$1:***@');
+}
+
+/** Replace every occurrence of a password (raw or URL-encoded) in a message. */
+export function maskSecrets(text: string, target?: DatabaseTarget): string {
+  let out = text.replace(/([a-z][a-z0-9+.-]*:\/\/[^:/@\s]*):[^@/\s]*@/gi, '$1:***@');
+  if (target?.provider === 'postgresql' && target.config.password) {
+    for (const secret of new Set([target.config.password, encodeURIComponent(target.config.password)])) {
+      out = out.split(secret).join('***');
+    }
+  }
+  return out;
+}
+
+/** Parse DATABASE_URL once; unset means the embedded SQLite default. */
+export function parseDatabaseUrl(raw: string | undefined = process.env.DATABASE_URL): DatabaseTarget {
+  const url = raw?.trim() || DEFAULT_DATABASE_URL;
+  const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1]?.toLowerCase();
+  if (scheme === 'file') return sqliteTarget(url);
+  if (scheme === 'postgres' || scheme === 'postgresql') return postgresTarget(url);
+  throw new KitError(
+    'BAD_URL',
+    `DATABASE_URL ${scheme ? `uses the unsupported scheme "${scheme}:"` : 'is not a URL'} (${maskUrl(url)}); supported: file:./path.db (SQLite), postgresql://user:password@host:5432/db (PostgreSQL)`,
+  );
+}
+
+function sqliteTarget(url: string): DatabaseTarget {
+  let path = url.slice('file:'.length).replace(/\?.*$/, '');
+  if (path.startsWith('//')) path = path.slice(2); // file:///abs/path
+  if (!path) throw new KitError('BAD_URL', `DATABASE_URL "${url}" names no file; example: file:./data/rastar.db`);
+  const file = path === ':memory:' || isAbsolute(path) ? path : resolve(projectRoot, path);
+  return { provider: 'sqlite', url, file };
+}
+
+function postgresTarget(url: string): DatabaseTarget {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new KitError('BAD_URL', `DATABASE_URL is not a valid PostgreSQL URL (${maskUrl(url)}); example: postgresql://user:password@host:5432/db`);
+  }
+  const database = decodeURIComponent(parsed.pathname.replace(/^\//, ''));
+  if (!parsed.hostname || !database) {
+    throw new KitError('BAD_URL', `DATABASE_URL must name a host and a database (${maskUrl(url)}); example: postgresql://user:password@host:5432/db`);
+  }
+  const port = parsed.port ? Number(parsed.port) : 5432;
+  const sslmode = parsed.searchParams.get('sslmode') ?? 'prefer';
+  const ssl = ['require', 'no-verify'].includes(sslmode)
+    ? { rejectUnauthorized: false }
+    : ['verify-ca', 'verify-full'].includes(sslmode)
+      ? { rejectUnauthorized: true }
+      : false;
+  return {
+    provider: 'postgresql',
+    url,
+    schema: parsed.searchParams.get('schema') || 'public',
+    config: {
+      host: decodeURIComponent(parsed.hostname).replace(/^\[|\]$/g, ''),
+      port,
+      user: decodeURIComponent(parsed.username) || 'postgres',
+      password: decodeURIComponent(parsed.password),
+      database,
+      ssl,
+    },
+  };
+}
+
+/** Where a target lives, for messages: host:port/db or the file path. */
+export function describeTarget(target: DatabaseTarget): string {
+  return target.provider === 'sqlite'
+    ? `SQLite database ${target.file}`
+    : `PostgreSQL database "${target.config.database}", schema "${target.schema}" at ${target.config.host}:${target.config.port}`;
+}
+
+/** The same target with another PostgreSQL database name (test databases, shadows). */
+export function withDatabase(target: DatabaseTarget & { provider: 'postgresql' }, database: string): DatabaseTarget & { provider: 'postgresql' } {
+  const url = new URL(target.url);
+  url.pathname = `/${encodeURIComponent(database)}`;
+  return { ...target, url: url.toString(), config: { ...target.config, database } };
+}
+
+// ---------------------------------------------------------------------------
+// Raw connections for the migration runner
+
+/** A plain connection: the runner's own transactions, whole scripts, `$1` parameters. */
+export interface SqlConnection {
+  readonly target: DatabaseTarget;
+  query<Row = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<Row[]>;
+  /** Run a script as one unit (simple query protocol on PostgreSQL). */
+  exec(script: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface ConnectOptions {
+  /** Keep retrying an unreachable server this long (ms). */
+  waitMs?: number;
+  /** Shown in pg_stat_activity. */
+  applicationName?: string;
+  /** Open SQLite read-only (checks that must not write). */
+  readonly?: boolean;
+}
+
+export function connectTimeoutMs(): number {
+  const raw = process.env.DB_CONNECT_TIMEOUT;
+  const seconds = raw === undefined || raw === '' ? 5 : Number(raw);
+  if (!Number.isFinite(seconds) || seconds < 0) {
+    throw new KitError('BAD_USAGE', `DB_CONNECT_TIMEOUT must be a number of seconds >= 0, got "${raw}"`);
+  }
+  return seconds * 1000;
+}
+
+export async function openConnection(target: DatabaseTarget, options: ConnectOptions = {}): Promise<SqlConnection> {
+  return target.provider === 'sqlite' ? openSqlite(target, options) : openPostgres(target, options);
+}
+
+// Drivers and adapters load on first use: a no-op deploy must start fast.
+const load = {
+  sqlite: async () => (await import('better-sqlite3')).default,
+  pg: async () => (await import('pg')).default,
+  sqliteAdapter: async () => (await import('@prisma/adapter-better-sqlite3')).PrismaBetterSqlite3,
+  pgAdapter: async () => (await import('@prisma/adapter-pg')).PrismaPg,
+};
+
+async function openSqlite(target: DatabaseTarget & { provider: 'sqlite' }, options: ConnectOptions): Promise<SqlConnection> {
+  const Database = await load.sqlite();
+  let db: Database.Database;
+  try {
+    if (options.readonly) {
+      db = new Database(target.file, { readonly: true, fileMustExist: true });
+    } else {
+      mkdirSync(dirname(target.file), { recursive: true });
+      db = new Database(target.file);
+    }
+    db.pragma('busy_timeout = 10000');
+    db.pragma('foreign_keys = ON');
+  } catch (error) {
+    const reason = (error as { code?: string }).code === 'SQLITE_CANTOPEN' && options.readonly ? 'the file does not exist' : errorMessage(error);
+    throw new KitError('CONNECTION', `Cannot open ${describeTarget(target)}: ${reason}`, { cause: error, prismaCode: 'P1003' });
+  }
+  // The kit writes $1, $2, … in order, each once: SQLite's plain ? is equivalent.
+  const toSqlite = (sql: string) => sql.replace(/\$\d+/g, '?');
+  return {
+    target,
+    async query<Row>(sql: string, params: unknown[] = []) {
+      const statement = db.prepare(toSqlite(sql));
+      if (statement.reader) return statement.all(...params.map(sqliteValue)) as Row[];
+      statement.run(...params.map(sqliteValue));
+      return [];
+    },
+    async exec(script) {
+      db.exec(script);
+    },
+    async close() {
+      db.close();
+    },
+  };
+}
+
+function sqliteValue(value: unknown): unknown {
+  if (value instanceof Date) return value.toISOString();
+  if (typeof value === 'boolean') return value ? 1 : 0;
+  return value;
+}
+
+const retryableCodes = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'ECONNRESET', 'EHOSTUNREACH', '57P03']);
+
+async function openPostgres(target: DatabaseTarget & { provider: 'postgresql' }, options: ConnectOptions): Promise<SqlConnection> {
+  const pg = await load.pg();
+  const deadline = Date.now() + (options.waitMs ?? connectTimeoutMs());
+  let delay = 100;
+  for (;;) {
+    const client = new pg.Client({
+      ...target.config,
+      application_name: options.applicationName ?? 'rastar',
+      connectionTimeoutMillis: 5000,
+      options: target.schema === 'public' ? undefined : `-c search_path="${target.schema}"`,
+    });
+    try {
+      await client.connect();
+      client.on('error', () => {}); // a dropped connection surfaces on the next query
+      return {
+        target,
+        async query<Row>(sql: string, params: unknown[] = []) {
+          return (await client.query(sql, params)).rows as Row[];
+        },
+        async exec(script) {
+          await client.query(script); // no parameters: simple protocol, script sent whole
+        },
+        async close() {
+          await client.end().catch(() => {});
+        },
+      };
+    } catch (error) {
+      await client.end().catch(() => {});
+      const code = (error as { code?: string }).code ?? '';
+      if (!retryableCodes.has(code) || Date.now() + delay > deadline) throw connectionError(target, error);
+      await new Promise((done) => setTimeout(done, delay));
+      delay = Math.min(delay * 2, 1000);
+    }
+  }
+}
+
+export function connectionError(target: DatabaseTarget, error: unknown): KitError {
+  if (target.provider === 'sqlite') return new KitError('CONNECTION', `Cannot open ${describeTarget(target)}: ${errorMessage(error)}`, { cause: error });
+  const { host, port, database, user } = target.config;
+  const code = (error as { code?: string }).code;
+  const reason =
+    code === '28P01' || code === '28000'
+      ? `authentication failed for user "${user}"`
+      : code === '3D000'
+        ? `database "${database}" does not exist`
+        : maskSecrets(errorMessage(error), target) || code || 'connection failed';
+  return new KitError('CONNECTION', `Can't reach database server at ${host}:${port} (database "${database}"): ${reason}`, {
+    cause: error,
+    prismaCode: 'P1001',
+  });
+}
+
+// ---------------------------------------------------------------------------
+// Prisma driver adapters
+
+/** The adapter factory the application's PrismaClient uses. */
+export async function createAdapterFactory(target: DatabaseTarget): Promise<SqlMigrationAwareDriverAdapterFactory> {
+  if (target.provider === 'sqlite') {
+    mkdirSync(dirname(target.file), { recursive: true });
+    return new (await load.sqliteAdapter())({ url: target.file, timeout: 10000 });
+  }
+  return new (await load.pgAdapter())({ ...target.config }, { schema: target.schema });
+}
+
+/**
+ * The adapter factory handed to Prisma's schema engine. On SQLite it is the app's
+ * own. On PostgreSQL it mends three defects of @prisma/adapter-pg that only the
+ * migration path meets: scripts split on every `;`, the internal "char" type
+ * (OID 18) is unknown, and the shadow database is dropped before its pool closes.
+ */
+export async function createMigrationAdapterFactory(target: DatabaseTarget): Promise<SqlMigrationAwareDriverAdapterFactory> {
+  if (target.provider === 'sqlite') {
+    const PrismaBetterSqlite3 = await load.sqliteAdapter();
+    const factory = await createAdapterFactory(target);
+    return {
+      provider: factory.provider,
+      adapterName: factory.adapterName,
+      connect: () => factory.connect(),
+      connectToShadowDb: async () => acceptScripts(await new PrismaBetterSqlite3({ url: ':memory:' }).connect()),
+    };
+  }
+  const PrismaPg = await load.pgAdapter();
+  const factory = new PrismaPg({ ...target.config }, { schema: target.schema });
+  return {
+    provider: factory.provider,
+    adapterName: factory.adapterName,
+    connect: async () => mendPgAdapter(await factory.connect()),
+    connectToShadowDb: () => createThrowawayShadow(target),
+  };
+}
+
+/**
+ * The engine replays a migration on a SQLite shadow through executeRaw, which
+ * prepares one statement only; a script without parameters goes to exec instead.
+ */
+function acceptScripts(adapter: SqlDriverAdapter): SqlDriverAdapter {
+  const executeRaw = adapter.executeRaw.bind(adapter);
+  return Object.assign(adapter, {
+    async executeRaw(query: Parameters<SqlDriverAdapter['executeRaw']>[0]) {
+      if (query.args.length === 0 && /;\s*\S/.test(query.sql)) {
+        await adapter.executeScript(query.sql);
+        return 0;
+      }
+      return executeRaw(query);
+    },
+  });
+}
+
+const PG_CHAR_OID = 18;
+const PG_TEXT_OID = 25;
+const CHARACTER_COLUMN = 6; // ColumnTypeEnum.Character
+
+type PgQueryable = {
+  performIO(query: unknown): Promise<{ fields: { dataTypeID: number }[] }>;
+  queryRaw(query: unknown): Promise<{ columnTypes: number[] }>;
+};
+
+/**
+ * adapter-pg has no mapping for PostgreSQL's internal "char" type, which the
+ * engine's catalog queries return (constraint and index kinds). Read it as text,
+ * then hand it to the engine as the single character it expects.
+ */
+function mendCharColumns(queryable: object): void {
+  const target = queryable as PgQueryable;
+  const performIO = target.performIO.bind(target);
+  const queryRaw = target.queryRaw.bind(target);
+  let charColumns: number[] = [];
+  target.performIO = async (query) => {
+    const result = await performIO(query);
+    charColumns = [];
+    result.fields.forEach((field, index) => {
+      if (field.dataTypeID === PG_CHAR_OID) {
+        field.dataTypeID = PG_TEXT_OID;
+        charColumns.push(index);
+      }
+    });
+    return result;
+  };
+  target.queryRaw = async (query) => {
+    const result = await queryRaw(query);
+    for (const index of charColumns) result.columnTypes[index] = CHARACTER_COLUMN;
+    return result;
+  };
+}
+
+function mendPgAdapter(adapter: SqlDriverAdapter, onDispose?: () => Promise<void>): SqlDriverAdapter {
+  if (typeof (adapter as unknown as Partial<PgQueryable>).performIO !== 'function') {
+    throw new KitError('ENGINE', '@prisma/adapter-pg changed its internals; the pinned version is required (see package.json)');
+  }
+  mendCharColumns(adapter);
+  const pool = (adapter as unknown as { underlyingDriver(): pg.Pool }).underlyingDriver();
+  const startTransaction = adapter.startTransaction.bind(adapter);
+  const dispose = adapter.dispose.bind(adapter);
+  return Object.assign(adapter, {
+    async executeScript(script: string) {
+      try {
+        await pool.query(script);
+      } catch (error) {
+        (adapter as unknown as { onError(e: unknown): never }).onError(error);
+      }
+    },
+    async startTransaction(...args: Parameters<SqlDriverAdapter['startTransaction']>) {
+      const tx = await startTransaction(...args);
+      mendCharColumns(tx);
+      return tx;
+    },
+    async dispose() {
+      await dispose();
+      await onDispose?.();
+    },
+  });
+}
+
+/** A fresh database on the target's server, dropped when the engine lets go of it, failure or not. */
+async function createThrowawayShadow(target: DatabaseTarget & { provider: 'postgresql' }): Promise<SqlDriverAdapter> {
+  const name = `prisma_migrate_shadow_db_${globalThis.crypto.randomUUID()}`;
+  const admin = await openConnection(target, { applicationName: 'rastar-shadow' });
+  try {
+    await admin.exec(`CREATE DATABASE "${name}"`);
+  } finally {
+    await admin.close();
+  }
+  const shadow = withDatabase(target, name);
+  const drop = async () => {
+    const conn = await openConnection(target, { applicationName: 'rastar-shadow' });
+    try {
+      await conn.exec(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+    } finally {
+      await conn.close();
+    }
+  };
+  try {
+    const PrismaPg = await load.pgAdapter();
+    return mendPgAdapter(await new PrismaPg({ ...shadow.config }, { schema: 'public' }).connect(), drop);
+  } catch (error) {
+    await drop().catch(() => {});
+    throw error;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Generated clients
+
+const clientModules = {
+  sqlite: () => import('./generated/sqlite/client.ts'),
+  postgresql: () => import('./generated/postgresql/client.ts'),
+};
+
+export type AppClient = import('./generated/sqlite/client.ts').PrismaClient;
+
+/** A PrismaClient generated for the target's provider, bound to its adapter. */
+export async function createClient(target: DatabaseTarget = parseDatabaseUrl()): Promise<AppClient> {
+  let module: { PrismaClient: new (options: { adapter: SqlMigrationAwareDriverAdapterFactory }) => unknown };
+  try {
+    module = await clientModules[target.provider]();
+  } catch (error) {
+    throw new KitError('SCHEMA', `The ${target.provider} client is not generated; run: make generate`, { cause: error });
+  }
+  return new module.PrismaClient({ adapter: await createAdapterFactory(target) }) as AppClient;
+}

@@ -1,0 +1,127 @@
+/**
+ * One schema change -> one migration, written in both dialects under the same
+ * name: SQLite SQL from an in-memory shadow, PostgreSQL SQL from a real
+ * PostgreSQL shadow. Then (unless create-only) applied to the dev database.
+ */
+import { mkdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { createMigrationAdapterFactory, describeTarget, openConnection, parseDatabaseUrl, type DatabaseTarget, type Provider } from '../db.ts';
+import { KitError } from '../errors.ts';
+import { deploy } from './deploy.ts';
+import { evaluateDataLoss, type DataLoss } from './data-loss.ts';
+import { diff, openEngine } from './engine.ts';
+import { generateClients } from './generate.ts';
+import { PROVIDERS, lockfileText, migrationsDir, readHistory, toMigrationList, type History } from './history.ts';
+import { lockTimeoutMs } from './lock.ts';
+import { schemaFor } from './schema.ts';
+import { withPostgresServer } from './shadow.ts';
+
+export interface CreateOptions {
+  name: string;
+  createOnly: boolean;
+  acceptDataLoss: boolean;
+  onProgress?: (line: string) => void;
+}
+
+export interface CreateResult {
+  /** `<timestamp>_<name>`, or null when the schema has no changes. */
+  name: string | null;
+  folders: string[];
+  applied: boolean;
+}
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,200}$/;
+
+export function validateName(name: string): void {
+  if (!NAME.test(name)) {
+    throw new KitError('BAD_USAGE', `Invalid migration name "${name}": use letters, digits, _ and - only (no spaces or slashes), e.g. add_tool_logs_table`);
+  }
+}
+
+/** `20260106123456`: UTC, second precision, like Prisma. */
+export function migrationTimestamp(date = new Date()): string {
+  return date.toISOString().replace(/[-:T]/g, '').slice(0, 14);
+}
+
+export async function createMigration(options: CreateOptions): Promise<CreateResult> {
+  validateName(options.name);
+  const dev = parseDatabaseUrl();
+  const histories = Object.fromEntries(PROVIDERS.map((p) => [p, readHistory(p)])) as Record<Provider, History>;
+  const progress = options.onProgress ?? (() => {});
+
+  progress('Computing the SQLite migration (in-memory shadow database)…');
+  const sqlite = await draft('sqlite', histories.sqlite, parseDatabaseUrl('file::memory:'));
+  progress('Computing the PostgreSQL migration (shadow database)…');
+  const postgresql =
+    dev.provider === 'postgresql'
+      ? await draft('postgresql', histories.postgresql, dev)
+      : await withPostgresServer((server) => draft('postgresql', histories.postgresql, server), progress);
+
+  if (!sqlite && !postgresql) return { name: null, folders: [], applied: false };
+  if (!sqlite || !postgresql) {
+    const missing = sqlite ? 'PostgreSQL' : 'SQLite';
+    throw new KitError('HISTORY', `The change yields SQL for one provider only (none for ${missing}); the histories are out of lockstep. Run make parity to see where.`);
+  }
+
+  const loss = await dataLossOnDev(dev, postgresql);
+  if (loss.warnings.length && !options.acceptDataLoss) {
+    throw new KitError('DATA_LOSS', `This change may lose data in ${describeTarget(dev)}:\n${loss.warnings.map((w) => `  • ${w}`).join('\n')}`, {
+      hint: `Nothing was written. If that is intended, run again with --accept-data-loss (make migrate NAME=${options.name} ACCEPT_DATA_LOSS=1).`,
+    });
+  }
+  if (loss.unexecutable.length && !options.createOnly) {
+    throw new KitError('DATA_LOSS', `This change cannot be applied to the existing data:\n${loss.unexecutable.map((w) => `  • ${w}`).join('\n')}`, {
+      hint: `Nothing was written. Write the data migration by hand: make migrate NAME=${options.name} CREATE_ONLY=1, edit both migration.sql files, then make deploy.`,
+    });
+  }
+
+  const name = `${migrationTimestamp()}_${options.name}`;
+  const folders: string[] = [];
+  try {
+    for (const [provider, script] of [['sqlite', sqlite], ['postgresql', postgresql]] as const) {
+      const dir = migrationsDir(provider);
+      const folder = join(dir, name);
+      if (existsSync(folder)) throw new KitError('HISTORY', `Migration folder ${folder} already exists; wait a second and run again`);
+      mkdirSync(folder, { recursive: true });
+      folders.push(folder);
+      writeFileSync(join(folder, 'migration.sql'), script);
+      if (!existsSync(join(dir, 'migration_lock.toml'))) writeFileSync(join(dir, 'migration_lock.toml'), lockfileText(provider));
+    }
+  } catch (error) {
+    for (const folder of folders) rmSync(folder, { recursive: true, force: true });
+    throw error;
+  }
+  if (options.createOnly) return { name, folders, applied: false };
+
+  const conn = await openConnection(dev, { applicationName: 'rastar-migrate' });
+  try {
+    await deploy(conn, readHistory(dev.provider), { lockTimeoutMs: lockTimeoutMs() });
+  } finally {
+    await conn.close();
+  }
+  progress('Regenerating the Prisma clients…');
+  await generateClients();
+  return { name, folders, applied: true };
+}
+
+/** The next migration of one provider: Prisma's diff from the replayed history (on a shadow) to the schema; null when empty. */
+async function draft(provider: Provider, history: History, engineTarget: DatabaseTarget): Promise<string | null> {
+  const schema = schemaFor(provider);
+  const engine = await openEngine(schema.path, schema.text, await createMigrationAdapterFactory(engineTarget));
+  try {
+    const result = await diff(engine, { tag: 'migrations', ...toMigrationList(history) }, { tag: 'schemaDatamodel', files: [{ path: schema.path, content: schema.text }] }, true);
+    return result.changed ? result.output : null;
+  } finally {
+    await engine.close();
+  }
+}
+
+async function dataLossOnDev(dev: DatabaseTarget, postgresScript: string): Promise<DataLoss> {
+  const conn = await openConnection(dev, { readonly: true, applicationName: 'rastar-migrate' }).catch(() => null);
+  if (!conn) return { warnings: [], unexecutable: [] }; // no dev database yet: no data to lose
+  try {
+    return await evaluateDataLoss(postgresScript, conn);
+  } finally {
+    await conn.close();
+  }
+}

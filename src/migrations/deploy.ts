@@ -1,0 +1,170 @@
+/**
+ * Apply pending migrations, each in one transaction together with its
+ * `_prisma_migrations` row: a process killed at any instant leaves the database
+ * exactly before or exactly after a migration. Never creates or resets anything
+ * but the history table.
+ */
+import type { SqlConnection } from '../db.ts';
+import { KitError, errorMessage } from '../errors.ts';
+import { assertLockfile, displayPath, type History, type Migration } from './history.ts';
+import { acquireMigrationLock, type LockHolder } from './lock.ts';
+import { scriptMode, splitStatements } from './sql-script.ts';
+import { compareHistory, readStatus, recoveryHint, type MigrationStatus } from './status.ts';
+import { ensureTable, insertRowSql, readRows, userTables } from './table.ts';
+
+export type DeployEvent =
+  | { event: 'waiting-for-lock'; holder: LockHolder | null }
+  | { event: 'applying'; name: string }
+  | { event: 'no-transaction'; name: string; reason: string }
+  | { event: 'applied'; name: string; ms: number }
+  | { event: 'edited'; names: string[] }
+  | { event: 'unknown'; names: string[] };
+
+export interface DeployOptions {
+  lockTimeoutMs: number;
+  onEvent?: (event: DeployEvent) => void;
+}
+
+export interface DeployResult {
+  applied: { name: string; ms: number }[];
+  status: MigrationStatus;
+}
+
+export async function deploy(conn: SqlConnection, history: History, options: DeployOptions): Promise<DeployResult> {
+  const emit = options.onEvent ?? (() => {});
+  assertLockfile(history);
+  if (history.migrations.length === 0) {
+    throw new KitError('HISTORY', `No migrations found in ${displayPath(history.dir)}; create the first one with: make migrate NAME=init`);
+  }
+  // Fast path, no lock: nothing to do is the common case at every container start.
+  const before = await readStatus(conn, history);
+  if (before.hasTable && before.pending.length === 0 && before.failed.length === 0) {
+    report(before, emit);
+    return { applied: [], status: before };
+  }
+  if (!before.hasTable) await assertEmptyOrBaselined(conn, history);
+
+  const release = await acquireMigrationLock(conn, { timeoutMs: options.lockTimeoutMs, onWait: (holder) => emit({ event: 'waiting-for-lock', holder }) });
+  try {
+    await ensureTable(conn);
+    const status = compareHistory(history.migrations, await readRows(conn));
+    assertNoFailed(status);
+    report(status, emit);
+    const applied: DeployResult['applied'] = [];
+    for (const migration of history.migrations.filter((m) => status.pending.includes(m.name))) {
+      emit({ event: 'applying', name: migration.name });
+      const ms = await applyOne(conn, migration, emit);
+      if (ms === null) continue; // another migrator applied it first (SQLite)
+      applied.push({ name: migration.name, ms });
+      emit({ event: 'applied', name: migration.name, ms });
+    }
+    return { applied, status: compareHistory(history.migrations, await readRows(conn)) };
+  } finally {
+    await release();
+  }
+}
+
+function report(status: MigrationStatus, emit: (event: DeployEvent) => void): void {
+  if (status.edited.length) emit({ event: 'edited', names: status.edited });
+  if (status.unknown.length) emit({ event: 'unknown', names: status.unknown });
+}
+
+export function assertNoFailed(status: MigrationStatus): void {
+  const failed = status.failed[0];
+  if (!failed) return;
+  throw new KitError('FAILED_MIGRATION_BLOCKS', `Migration ${failed.name} failed earlier and blocks every deploy until it is resolved.`, {
+    prismaCode: 'P3009',
+    hint: recoveryHint(failed.name),
+  });
+}
+
+/** P3005: tables without a history mean the database was built outside migrations; deploying would collide. */
+async function assertEmptyOrBaselined(conn: SqlConnection, history: History): Promise<void> {
+  const tables = await userTables(conn);
+  if (tables.length === 0) return;
+  throw new KitError('HISTORY', `The database already has tables (${tables.slice(0, 5).join(', ')}${tables.length > 5 ? ', …' : ''}) but no migration history; it needs a baseline.`, {
+    prismaCode: 'P3005',
+    hint: baselineHint(history),
+  });
+}
+
+export function baselineHint(history: History): string {
+  return [
+    'If these tables match the migrations, record them as applied, then deploy what remains:',
+    ...history.migrations.map((m) => `  make resolve APPLIED=${m.name}`),
+    '  make deploy',
+    'Check first with: make check (it reports drift between the tables and the history)',
+  ].join('\n');
+}
+
+/** Apply one migration; its duration in ms, or null when it turned out to be applied already. */
+async function applyOne(conn: SqlConnection, migration: Migration, emit: (event: DeployEvent) => void): Promise<number | null> {
+  const provider = conn.target.provider;
+  const mode = scriptMode(migration.script, provider);
+  const startedAt = new Date();
+  const started = performance.now();
+  if (mode.kind !== 'transactional') {
+    emit({ event: 'no-transaction', name: migration.name, reason: mode.kind === 'self-managed' ? 'it manages its own transactions' : mode.reason });
+    await applyStatementByStatement(conn, migration, startedAt);
+    return performance.now() - started;
+  }
+  const row = (finishedAt: Date) => insertRowSql({ name: migration.name, checksum: migration.checksum, startedAt, finishedAt, logs: null, appliedSteps: 1 });
+  try {
+    if (provider === 'sqlite') {
+      // Foreign keys off for the connection: a table redefinition (copy, drop, rename) must not cascade.
+      await conn.exec('PRAGMA foreign_keys = OFF; BEGIN IMMEDIATE');
+      if (await alreadyApplied(conn, migration.name)) {
+        await conn.exec('ROLLBACK; PRAGMA foreign_keys = ON');
+        return null;
+      }
+      await conn.exec(migration.script);
+      const violations = await conn.query('PRAGMA foreign_key_check');
+      if (violations.length) throw new Error(`foreign key check failed after the migration (${violations.length} violation(s))`);
+      await conn.exec(`${row(new Date())};\nCOMMIT;\nPRAGMA foreign_keys = ON`);
+    } else {
+      await conn.exec(`BEGIN;\n${migration.script}\n;`);
+      await conn.exec(`${row(new Date())};\nCOMMIT`);
+    }
+  } catch (error) {
+    await conn.exec(provider === 'sqlite' ? 'ROLLBACK; PRAGMA foreign_keys = ON' : 'ROLLBACK').catch(() => {});
+    await recordFailure(conn, migration, startedAt, errorMessage(error), 'Nothing of it was applied: it ran in a transaction that was rolled back.');
+  }
+  return performance.now() - started;
+}
+
+async function alreadyApplied(conn: SqlConnection, name: string): Promise<boolean> {
+  const rows = await conn.query(`SELECT 1 FROM "_prisma_migrations" WHERE migration_name = $1 AND rolled_back_at IS NULL`, [name]);
+  return rows.length > 0;
+}
+
+/** For scripts PostgreSQL cannot run in a transaction: statement by statement, like psql, then the row. */
+async function applyStatementByStatement(conn: SqlConnection, migration: Migration, startedAt: Date): Promise<void> {
+  const statements = splitStatements(migration.script);
+  let done = 0;
+  try {
+    for (const statement of statements) {
+      await conn.exec(statement);
+      done++;
+    }
+  } catch (error) {
+    await conn.exec('ROLLBACK').catch(() => {}); // a failed statement may leave the script's own transaction open
+    await recordFailure(
+      conn,
+      migration,
+      startedAt,
+      errorMessage(error),
+      `It ran without a transaction: statements 1-${done} of ${statements.length} remain applied; statement ${done + 1} failed.`,
+      done,
+    );
+  }
+  await conn.exec(`${insertRowSql({ name: migration.name, checksum: migration.checksum, startedAt, finishedAt: new Date(), logs: null, appliedSteps: statements.length })}`);
+}
+
+async function recordFailure(conn: SqlConnection, migration: Migration, startedAt: Date, reason: string, consequence: string, appliedSteps = 0): Promise<never> {
+  const logs = `${reason}\n${consequence}`;
+  await conn.exec(insertRowSql({ name: migration.name, checksum: migration.checksum, startedAt, finishedAt: null, logs, appliedSteps })).catch(() => {});
+  throw new KitError('MIGRATION_FAILED', `Migration ${migration.name} failed: ${reason.split('\n')[0]}. ${consequence}`, {
+    prismaCode: 'P3018',
+    hint: recoveryHint(migration.name),
+  });
+}

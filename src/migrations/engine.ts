@@ -1,0 +1,138 @@
+/**
+ * Prisma's schema engine, compiled to WebAssembly, run in-process and bound to
+ * the same driver adapters the app uses. Loaded only by commands that diff,
+ * create, diagnose or resolve: deploy and status never pay for it.
+ */
+import { readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { bindMigrationAwareSqlAdapterFactory, type SqlDriverAdapter, type SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapter-utils';
+import type * as Wasm from '@prisma/schema-engine-wasm';
+import { KitError } from '../errors.ts';
+
+export type SchemaEngine = Wasm.SchemaEngine;
+export type { DiffTarget, MigrationList } from '@prisma/schema-engine-wasm';
+
+let loaded: Promise<typeof Wasm> | undefined;
+/** The engine reports a Rust panic here just before trapping; the trap itself says only "unreachable". */
+let lastPanic: string | undefined;
+(globalThis as { PRISMA_WASM_PANIC_REGISTRY?: unknown }).PRISMA_WASM_PANIC_REGISTRY ??= {
+  set_message(message: string) {
+    lastPanic = message;
+  },
+};
+
+/** Instantiate the bundler-style module by hand: Node cannot import a .wasm file. */
+function loadWasm(): Promise<typeof Wasm> {
+  loaded ??= (async () => {
+    const dir = dirname(fileURLToPath(import.meta.resolve('@prisma/schema-engine-wasm/schema_engine_bg')));
+    const bindings = (await import('@prisma/schema-engine-wasm/schema_engine_bg')) as unknown as typeof Wasm & {
+      __wbg_set_wasm(exports: WebAssembly.Exports): void;
+    };
+    const bytes = await readFile(join(dir, 'schema_engine_bg.wasm'));
+    const { instance } = await WebAssembly.instantiate(bytes, { './schema_engine_bg.js': bindings as unknown as WebAssembly.ModuleImports });
+    bindings.__wbg_set_wasm(instance.exports);
+    (instance.exports.__wbindgen_start as () => void)();
+    return bindings;
+  })();
+  return loaded;
+}
+
+export async function engineVersion(): Promise<string> {
+  return (await loadWasm()).version();
+}
+
+export interface OpenEngine {
+  engine: SchemaEngine;
+  /** Run one engine call; errors become KitErrors with Prisma's code and the driver's own message. */
+  call<T>(operation: (engine: SchemaEngine) => Promise<T>): Promise<T>;
+  /** Free the engine and dispose every connection it opened (SQLite: releases its exclusive lock). */
+  close(): Promise<void>;
+}
+
+/** Start an engine for one schema file and one adapter factory. Errors keep Prisma's code. */
+export async function openEngine(schemaPath: string, schemaText: string, factory: SqlMigrationAwareDriverAdapterFactory): Promise<OpenEngine> {
+  const wasm = await loadWasm();
+  const opened: SqlDriverAdapter[] = [];
+  const track = async (connect: () => Promise<SqlDriverAdapter>) => {
+    const adapter = await connect();
+    opened.push(adapter);
+    return adapter;
+  };
+  const tracking: SqlMigrationAwareDriverAdapterFactory = {
+    provider: factory.provider,
+    adapterName: factory.adapterName,
+    connect: () => track(() => factory.connect()),
+    connectToShadowDb: () => track(() => factory.connectToShadowDb()),
+  };
+  const close = async () => {
+    for (const adapter of opened.splice(0)) await adapter.dispose().catch(() => {});
+  };
+  const bound = bindMigrationAwareSqlAdapterFactory(tracking);
+  // The engine only sees "External error id#N"; the driver's error waits in the registry.
+  const translate = (error: unknown) => {
+    const translated = engineError(error);
+    const id = /External error id#(\d+)/.exec(translated.message)?.[1];
+    const record = id === undefined ? undefined : bound.errorRegistry.consumeError(Number(id));
+    if (!record) return translated;
+    const cause = record.error as { message?: string; kind?: string; originalMessage?: string };
+    const detail = cause.originalMessage ?? cause.message ?? cause.kind ?? JSON.stringify(cause);
+    return new KitError('ENGINE', translated.message.replace(/External error id#\d+/, detail), { cause: record.error, prismaCode: translated.prismaCode });
+  };
+  let engine: SchemaEngine;
+  try {
+    engine = await wasm.SchemaEngine.new({ datamodels: [[schemaPath, schemaText]] }, () => {}, bound);
+  } catch (error) {
+    await close();
+    throw translate(error);
+  }
+  return {
+    engine,
+    async call(operation) {
+      try {
+        return await operation(engine);
+      } catch (error) {
+        throw translate(error);
+      }
+    },
+    async close() {
+      try {
+        engine.free();
+      } catch {
+        // already freed
+      }
+      await close();
+    },
+  };
+}
+
+interface EngineErrorShape {
+  message?: string;
+  error_code?: string;
+  errorCode?: string;
+  meta?: unknown;
+}
+
+export function engineError(error: unknown): KitError {
+  if (error instanceof KitError) return error;
+  const shape = (typeof error === 'object' && error !== null ? error : { message: String(error) }) as EngineErrorShape;
+  const prismaCode = shape.error_code ?? shape.errorCode;
+  // Drop the engine's span trace (`   0: schema_engine…`): it is for engine developers.
+  if (error instanceof WebAssembly.RuntimeError && lastPanic) {
+    const panic = lastPanic;
+    lastPanic = undefined;
+    return new KitError('ENGINE', `Prisma's schema engine crashed: ${panic.split('\n')[0]}`, { cause: error });
+  }
+  const message = (shape.message ?? String(error)).split(/\n\s+0: /)[0]!.trim();
+  return new KitError('ENGINE', prismaCode ? `${prismaCode}: ${message}` : message, { cause: error, prismaCode });
+}
+
+const NO_FILTER = { externalTables: [], externalEnums: [] };
+
+/** Prisma's `migrate diff`: a script (or summary) from one schema source to another; `changed` is false for an empty diff. */
+export async function diff(open: OpenEngine, from: Wasm.DiffTarget, to: Wasm.DiffTarget, script: boolean): Promise<{ changed: boolean; output: string }> {
+  const result = await open.call((engine) => engine.diff({ from, to, script, exitCode: true, filters: NO_FILTER }));
+  return { changed: result.exitCode === 2, output: result.stdout ?? '' };
+}
+
+export { NO_FILTER };

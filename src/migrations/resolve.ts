@@ -1,0 +1,32 @@
+/**
+ * Prisma's `migrate resolve`, through Prisma's own engine so the semantics and
+ * error codes are Prisma's: --applied records a migration as applied without
+ * running it (baselining, or a failed one fixed by hand); --rolled-back marks a
+ * failed migration as rolled back so the next deploy retries it.
+ */
+import { createMigrationAdapterFactory, type DatabaseTarget } from '../db.ts';
+import { KitError } from '../errors.ts';
+import { openEngine } from './engine.ts';
+import { assertLockfile, toMigrationList, type History } from './history.ts';
+
+export type Resolution = 'applied' | 'rolled-back';
+
+export async function resolveMigration(target: DatabaseTarget, history: History, name: string, resolution: Resolution): Promise<void> {
+  assertLockfile(history);
+  if (resolution === 'applied' && !history.migrations.some((m) => m.name === name)) {
+    throw new KitError('RESOLVE', `Migration ${name} could not be found in ${history.dir}; check the name with: make status`, { prismaCode: 'P3017' });
+  }
+  const schema = `datasource db {\n  provider = "${target.provider}"\n}\n`;
+  const engine = await openEngine('schema.prisma', schema, await createMigrationAdapterFactory(target));
+  try {
+    if (resolution === 'applied') {
+      await engine.call((e) => e.markMigrationApplied({ migrationName: name, migrationsList: toMigrationList(history) }));
+    } else {
+      await engine.call((e) => e.markMigrationRolledBack({ migrationName: name }));
+    }
+  } catch (error) {
+    throw error instanceof KitError ? new KitError('RESOLVE', error.message, { cause: error.cause, prismaCode: error.prismaCode }) : error;
+  } finally {
+    await engine.close();
+  }
+}

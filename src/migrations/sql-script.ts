@@ -1,0 +1,98 @@
+/**
+ * Just enough SQL lexing to find statement boundaries: a `;` inside a comment,
+ * a quoted string, a quoted identifier or a dollar-quoted body is not one.
+ */
+
+/** Split a script into statements, dropping those that are only comments or blank. */
+export function splitStatements(script: string): string[] {
+  const statements: string[] = [];
+  let start = 0;
+  let i = 0;
+  const n = script.length;
+  while (i < n) {
+    const c = script[i];
+    const next = script[i + 1];
+    if (c === '-' && next === '-') {
+      const end = script.indexOf('\n', i);
+      i = end === -1 ? n : end + 1;
+    } else if (c === '/' && next === '*') {
+      let depth = 1;
+      i += 2;
+      while (i < n && depth > 0) {
+        if (script[i] === '/' && script[i + 1] === '*') (depth++, (i += 2));
+        else if (script[i] === '*' && script[i + 1] === '/') (depth--, (i += 2));
+        else i++;
+      }
+    } else if (c === "'" || c === '"' || c === '`') {
+      const escapes = c === "'" && /[eE]/.test(script[i - 1] ?? '') && !/\w/.test(script[i - 2] ?? '');
+      i++;
+      while (i < n) {
+        if (escapes && script[i] === '\\') i += 2;
+        else if (script[i] === c && script[i + 1] === c) i += 2;
+        else if (script[i] === c) break;
+        else i++;
+      }
+      i++;
+    } else if (c === '$') {
+      const tag = /^\$([A-Za-z_][A-Za-z0-9_]*)?\$/.exec(script.slice(i, i + 64));
+      if (tag && !/[\w$]/.test(script[i - 1] ?? '')) {
+        const end = script.indexOf(tag[0], i + tag[0].length);
+        i = end === -1 ? n : end + tag[0].length;
+      } else i++;
+    } else if (c === ';') {
+      statements.push(script.slice(start, i));
+      i++;
+      start = i;
+    } else i++;
+  }
+  statements.push(script.slice(start));
+  return statements.map((s) => s.trim()).filter((s) => stripComments(s).trim() !== '');
+}
+
+/** The statement without comments, whitespace collapsed, upper-cased: for classification only. */
+export function normalize(statement: string): string {
+  return stripComments(statement).replace(/\s+/g, ' ').trim().toUpperCase();
+}
+
+function stripComments(sql: string): string {
+  return sql.replace(/--[^\n]*/g, ' ').replace(/\/\*[\s\S]*?\*\//g, ' ');
+}
+
+const TRANSACTION_CONTROL = /^(BEGIN|START TRANSACTION|COMMIT|END|ROLLBACK|ABORT)\b/;
+
+const POSTGRES_NO_TRANSACTION: [RegExp, string][] = [
+  [/^(CREATE|DROP)( UNIQUE)? INDEX CONCURRENTLY\b/, 'CREATE/DROP INDEX CONCURRENTLY'],
+  [/^REINDEX\b.*\bCONCURRENTLY\b/, 'REINDEX CONCURRENTLY'],
+  [/^ALTER TABLE\b.*\bDETACH PARTITION\b.*\bCONCURRENTLY\b/, 'DETACH PARTITION CONCURRENTLY'],
+  [/^VACUUM\b/, 'VACUUM'],
+  [/^(CREATE|DROP) DATABASE\b/, 'CREATE/DROP DATABASE'],
+  [/^(CREATE|DROP) TABLESPACE\b/, 'CREATE/DROP TABLESPACE'],
+  [/^ALTER SYSTEM\b/, 'ALTER SYSTEM'],
+];
+
+const SQLITE_NO_TRANSACTION: [RegExp, string][] = [[/^VACUUM\b/, 'VACUUM']];
+
+export type ScriptMode =
+  /** The kit wraps the script and its history row in one transaction. */
+  | { kind: 'transactional' }
+  /** The script opens and commits its own transactions; it runs as written. */
+  | { kind: 'self-managed' }
+  /** A statement cannot run inside a transaction; statements run one by one. */
+  | { kind: 'no-transaction'; reason: string };
+
+export function scriptMode(script: string, provider: 'sqlite' | 'postgresql'): ScriptMode {
+  const rules = provider === 'postgresql' ? POSTGRES_NO_TRANSACTION : SQLITE_NO_TRANSACTION;
+  let mode: ScriptMode = { kind: 'transactional' };
+  for (const statement of splitStatements(script)) {
+    const text = normalize(statement);
+    if (TRANSACTION_CONTROL.test(text)) return { kind: 'self-managed' };
+    const rule = rules.find(([pattern]) => pattern.test(text));
+    if (rule && mode.kind === 'transactional') mode = { kind: 'no-transaction', reason: rule[1] };
+  }
+  return mode;
+}
+
+/** A SQL string literal (standard_conforming_strings: only quotes need doubling). */
+export function sqlLiteral(value: string | null): string {
+  return value === null ? 'NULL' : `'${value.replace(/'/g, "''")}'`;
+}

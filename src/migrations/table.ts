@@ -1,0 +1,130 @@
+/**
+ * Prisma's `_prisma_migrations` table, in its exact shape per provider, so that
+ * a database deployed by the kit reads as a normal Prisma database.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Provider, SqlConnection } from '../db.ts';
+import { sqlLiteral } from './sql-script.ts';
+
+export const TABLE = '_prisma_migrations';
+
+/** Byte-for-byte the DDL Prisma's schema engine runs (see the contract test). */
+const CREATE_TABLE: Record<Provider, string> = {
+  sqlite: `CREATE TABLE "_prisma_migrations" (
+    "id"                    TEXT PRIMARY KEY NOT NULL,
+    "checksum"              TEXT NOT NULL,
+    "finished_at"           DATETIME,
+    "migration_name"        TEXT NOT NULL,
+    "logs"                  TEXT,
+    "rolled_back_at"        DATETIME,
+    "started_at"            DATETIME NOT NULL DEFAULT current_timestamp,
+    "applied_steps_count"   INTEGER UNSIGNED NOT NULL DEFAULT 0
+)`,
+  postgresql: `CREATE TABLE "_prisma_migrations" (
+    "id"                    VARCHAR(36) PRIMARY KEY NOT NULL,
+    "checksum"              VARCHAR(64) NOT NULL,
+    "finished_at"           TIMESTAMPTZ,
+    "migration_name"        VARCHAR(255) NOT NULL,
+    "logs"                  TEXT,
+    "rolled_back_at"        TIMESTAMPTZ,
+    "started_at"            TIMESTAMPTZ NOT NULL DEFAULT now(),
+    "applied_steps_count"   INTEGER NOT NULL DEFAULT 0
+)`,
+};
+
+export interface MigrationRow {
+  id: string;
+  checksum: string;
+  migration_name: string;
+  logs: string | null;
+  started_at: Date;
+  finished_at: Date | null;
+  rolled_back_at: Date | null;
+  applied_steps_count: number;
+}
+
+export function provider(conn: SqlConnection): Provider {
+  return conn.target.provider;
+}
+
+export async function tableExists(conn: SqlConnection): Promise<boolean> {
+  const rows =
+    provider(conn) === 'sqlite'
+      ? await conn.query(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = $1`, [TABLE])
+      : await conn.query(`SELECT 1 FROM pg_catalog.pg_tables WHERE schemaname = current_schema() AND tablename = $1`, [TABLE]);
+  return rows.length > 0;
+}
+
+/** Names of the user's tables (everything but the history table and SQLite internals). */
+export async function userTables(conn: SqlConnection): Promise<string[]> {
+  const rows =
+    provider(conn) === 'sqlite'
+      ? await conn.query<{ name: string }>(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> $1 ORDER BY name`, [TABLE])
+      : await conn.query<{ name: string }>(`SELECT tablename AS name FROM pg_catalog.pg_tables WHERE schemaname = current_schema() AND tablename <> $1 ORDER BY tablename`, [TABLE]);
+  return rows.map((row) => row.name);
+}
+
+/** Create the schema (PostgreSQL `?schema=`) and the table if missing. */
+export async function ensureTable(conn: SqlConnection): Promise<void> {
+  if (conn.target.provider === 'postgresql' && conn.target.schema !== 'public') {
+    await conn.exec(`CREATE SCHEMA IF NOT EXISTS "${conn.target.schema.replace(/"/g, '""')}"`);
+  }
+  if (!(await tableExists(conn))) {
+    try {
+      await conn.exec(CREATE_TABLE[provider(conn)]);
+    } catch (error) {
+      if (!(await tableExists(conn))) throw error; // else another migrator created it first
+    }
+  }
+}
+
+export async function readRows(conn: SqlConnection): Promise<MigrationRow[]> {
+  if (!(await tableExists(conn))) return [];
+  const rows = await conn.query<Record<string, unknown>>(`SELECT * FROM "${TABLE}" ORDER BY started_at, migration_name`);
+  return rows.map((row) => ({
+    id: String(row.id),
+    checksum: String(row.checksum),
+    migration_name: String(row.migration_name),
+    logs: row.logs === null ? null : String(row.logs),
+    started_at: toDate(row.started_at) ?? new Date(0),
+    finished_at: toDate(row.finished_at),
+    rolled_back_at: toDate(row.rolled_back_at),
+    applied_steps_count: Number(row.applied_steps_count),
+  }));
+}
+
+function toDate(value: unknown): Date | null {
+  if (value === null || value === undefined) return null;
+  if (value instanceof Date) return value;
+  if (typeof value === 'number' || typeof value === 'bigint') return new Date(Number(value));
+  return new Date(String(value).replace(' ', 'T'));
+}
+
+/** Timestamps as Prisma's engine writes them through the adapters: ISO 8601 with `+00:00`. */
+export function timestamp(date: Date): string {
+  return date.toISOString().replace('Z', '+00:00');
+}
+
+export interface RowValues {
+  name: string;
+  checksum: string;
+  startedAt: Date;
+  finishedAt: Date | null;
+  logs: string | null;
+  appliedSteps: number;
+}
+
+/** The INSERT as SQL text, so it can travel in the same round trip as the COMMIT. */
+export function insertRowSql(values: RowValues): string {
+  const ts = (date: Date | null) => (date ? sqlLiteral(timestamp(date)) : 'NULL');
+  return `INSERT INTO "${TABLE}" ("id", "checksum", "finished_at", "migration_name", "logs", "rolled_back_at", "started_at", "applied_steps_count") VALUES (${sqlLiteral(randomUUID())}, ${sqlLiteral(values.checksum)}, ${ts(values.finishedAt)}, ${sqlLiteral(values.name)}, ${sqlLiteral(values.logs)}, NULL, ${ts(values.startedAt)}, ${values.appliedSteps})`;
+}
+
+/** Prisma's `migrate resolve --rolled-back`: the failed row stays, marked rolled back. */
+export async function markRolledBack(conn: SqlConnection, name: string): Promise<number> {
+  const rows = await conn.query<{ id: string }>(
+    `UPDATE "${TABLE}" SET rolled_back_at = $1 WHERE migration_name = $2 AND finished_at IS NULL AND rolled_back_at IS NULL RETURNING id`,
+    [timestamp(new Date()), name],
+  );
+  return rows.length;
+}
