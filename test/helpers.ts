@@ -1,0 +1,98 @@
+/**
+ * Real databases for tests: a fresh SQLite file or a fresh PostgreSQL database
+ * per test, dropped after; and the kit's scripts run as the user runs them.
+ */
+import { execFile } from 'node:child_process';
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { TestContext } from 'node:test';
+import { openConnection, parseDatabaseUrl, projectRoot, withDatabase, type DatabaseTarget, type Provider, type SqlConnection } from '../src/db.ts';
+
+export const PROVIDERS: Provider[] = ['sqlite', 'postgresql'];
+export const TEST_PASSWORD_MARKER = 'embedded';
+
+export function serverUrl(): string {
+  const url = process.env.TEST_DATABASE_URL;
+  if (!url) throw new Error('TEST_DATABASE_URL is not set: run the tests with npm test (it starts an embedded PostgreSQL)');
+  return url;
+}
+
+let counter = 0;
+
+/** A temporary directory removed after the test. */
+export function tempDir(t: TestContext, prefix = 'rastar-test-'): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+export interface TestDatabase {
+  url: string;
+  target: DatabaseTarget;
+  /** A raw connection for assertions, closed after the test. */
+  connect(): Promise<SqlConnection>;
+}
+
+/** A brand-new empty database of the provider, dropped when the test ends. */
+export async function testDatabase(t: TestContext, provider: Provider): Promise<TestDatabase> {
+  const opened: SqlConnection[] = [];
+  const connect = async () => {
+    const conn = await openConnection(target);
+    opened.push(conn);
+    return conn;
+  };
+  let target: DatabaseTarget;
+  if (provider === 'sqlite') {
+    target = parseDatabaseUrl(`file:${join(tempDir(t), 'test.db')}`);
+  } else {
+    const server = parseDatabaseUrl(serverUrl()) as DatabaseTarget & { provider: 'postgresql' };
+    const name = `rastar_test_${process.pid}_${Date.now().toString(36)}_${counter++}`;
+    const admin = await openConnection(server);
+    await admin.exec(`CREATE DATABASE "${name}"`);
+    await admin.close();
+    target = withDatabase(server, name);
+    t.after(async () => {
+      const conn = await openConnection(server);
+      await conn.exec(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+      await conn.close();
+    });
+  }
+  t.after(async () => {
+    for (const conn of opened.splice(0)) await conn.close();
+  });
+  return { url: target.url, target, connect };
+}
+
+/** A copy of prisma/ (schema + both histories) that a test may change freely; use as PRISMA_DIR. */
+export function copyPrismaDir(t: TestContext): string {
+  const dir = join(tempDir(t), 'prisma');
+  cpSync(join(projectRoot, 'prisma'), dir, { recursive: true });
+  return dir;
+}
+
+const TSX_LOADER = pathToFileURL(join(projectRoot, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href;
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run `scripts/<name>.ts` as a user would (through tsx), from `cwd` (default: a directory outside the project). */
+export function runScript(script: string, args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {}): Promise<RunResult> {
+  const env: NodeJS.ProcessEnv = { ...process.env, NODE_OPTIONS: '', ...options.env };
+  for (const [key, value] of Object.entries(env)) if (value === undefined) delete env[key];
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      ['--import', TSX_LOADER, join(projectRoot, 'scripts', `${script}.ts`), ...args],
+      { env, cwd: options.cwd ?? tmpdir(), timeout: options.timeoutMs ?? 120_000, maxBuffer: 16 * 1024 * 1024 },
+      (error, stdout, stderr) => {
+        const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
+        resolve({ code, stdout: String(stdout), stderr: String(stderr) });
+      },
+    );
+  });
+}
