@@ -134,7 +134,7 @@ export interface ConnectOptions {
   waitMs?: number;
   /** Shown in pg_stat_activity. */
   applicationName?: string;
-  /** Open SQLite read-only (checks that must not write). */
+  /** Read-only session: SQLite opened read-only (and never created), PostgreSQL default_transaction_read_only. */
   readonly?: boolean;
 }
 
@@ -211,7 +211,7 @@ async function openPostgres(target: DatabaseTarget & { provider: 'postgresql' },
       ...target.config,
       application_name: options.applicationName ?? 'rastar',
       connectionTimeoutMillis: 5000,
-      options: target.schema === 'public' ? undefined : `-c search_path="${target.schema}"`,
+      options: [target.schema === 'public' ? '' : `-c search_path="${target.schema}"`, options.readonly ? '-c default_transaction_read_only=on' : ''].join(' ').trim() || undefined,
     });
     try {
       await client.connect();
@@ -272,10 +272,10 @@ export async function createAdapterFactory(target: DatabaseTarget): Promise<SqlM
  * migration path meets: scripts split on every `;`, the internal "char" type
  * (OID 18) is unknown, and the shadow database is dropped before its pool closes.
  */
-export async function createMigrationAdapterFactory(target: DatabaseTarget): Promise<SqlMigrationAwareDriverAdapterFactory> {
+export async function createMigrationAdapterFactory(target: DatabaseTarget, options: { readOnly?: boolean } = {}): Promise<SqlMigrationAwareDriverAdapterFactory> {
   if (target.provider === 'sqlite') {
     const PrismaBetterSqlite3 = await load.sqliteAdapter();
-    const factory = await createAdapterFactory(target);
+    const factory = options.readOnly ? new PrismaBetterSqlite3({ url: target.file, readonly: true, fileMustExist: true }) : await createAdapterFactory(target);
     return {
       provider: factory.provider,
       adapterName: factory.adapterName,
@@ -284,7 +284,9 @@ export async function createMigrationAdapterFactory(target: DatabaseTarget): Pro
     };
   }
   const PrismaPg = await load.pgAdapter();
-  const factory = new PrismaPg({ ...target.config }, { schema: target.schema });
+  // Read-only checks: the server itself refuses any write of this session.
+  const readOnly = options.readOnly ? { options: '-c default_transaction_read_only=on' } : {};
+  const factory = new PrismaPg({ ...target.config, ...readOnly }, { schema: target.schema });
   return {
     provider: factory.provider,
     adapterName: factory.adapterName,

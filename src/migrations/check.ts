@@ -1,0 +1,131 @@
+/**
+ * The production check (the seed's db:check): everything that can be wrong
+ * between a database and the history shipped with the code, read-only. It
+ * writes nothing and creates nothing on the server: sessions are read-only,
+ * and drift is computed against the schema, not against a shadow database.
+ */
+import { maskSecrets, openConnection, type DatabaseTarget } from '../db.ts';
+import { KitError, errorMessage } from '../errors.ts';
+import { baselineHint } from './deploy.ts';
+import { liveDrift } from './drift.ts';
+import { assertLockfile, displayPath, type History } from './history.ts';
+import { readStatus, recoveryHint, type MigrationStatus } from './status.ts';
+import { userTables } from './table.ts';
+
+export type CheckId = 'connection' | 'lock-file' | 'history' | 'pending' | 'failed' | 'edited' | 'unknown' | 'drift';
+
+export interface CheckItem {
+  id: CheckId;
+  /** null: not checked (an earlier check makes it meaningless). */
+  ok: boolean | null;
+  detail: string;
+  /** The exact next command(s) when not ok. */
+  hint?: string;
+}
+
+export interface CheckReport {
+  ok: boolean;
+  checks: CheckItem[];
+  status?: MigrationStatus;
+}
+
+export async function checkProduction(target: DatabaseTarget, history: History): Promise<CheckReport> {
+  const checks: CheckItem[] = [];
+  const done = (): CheckReport => ({ ok: checks.every((c) => c.ok !== false), checks });
+
+  try {
+    assertLockfile(history);
+    checks.push({ id: 'lock-file', ok: true, detail: history.lockfile ? `${displayPath(history.dir)} is locked to ${history.provider}` : `${displayPath(history.dir)} has no lock file` });
+  } catch (error) {
+    checks.push({ id: 'lock-file', ok: false, detail: errorMessage(error) });
+    return done();
+  }
+
+  let conn;
+  try {
+    conn = await openConnection(target, { applicationName: 'rastar-check', readonly: true });
+  } catch (error) {
+    checks.unshift({ id: 'connection', ok: false, detail: maskSecrets(errorMessage(error), target) });
+    return done();
+  }
+  let status: MigrationStatus;
+  try {
+    const version = await serverVersion(conn);
+    checks.unshift({ id: 'connection', ok: true, detail: `reachable (${version})` });
+    status = await readStatus(conn, history);
+    if (!status.hasTable) {
+      const tables = await userTables(conn);
+      if (tables.length > 0) {
+        checks.push({
+          id: 'history',
+          ok: false,
+          detail: `no _prisma_migrations table, but ${tables.length} tables exist (${tables.slice(0, 5).join(', ')}${tables.length > 5 ? ', …' : ''}): the database needs a baseline`,
+          hint: baselineHint(history),
+        });
+        return done();
+      }
+      checks.push({ id: 'history', ok: true, detail: 'empty database: no history yet, every migration is pending' });
+    } else {
+      checks.push({ id: 'history', ok: true, detail: `_prisma_migrations present, ${status.applied.length} of ${history.migrations.length} applied` });
+    }
+  } finally {
+    await conn.close();
+  }
+
+  const list = (names: string[]) => names.join(', ');
+  checks.push(
+    status.pending.length
+      ? { id: 'pending', ok: false, detail: `${status.pending.length} pending: ${list(status.pending)}`, hint: 'Apply them with: make deploy (in production, the migrating container does it at start)' }
+      : { id: 'pending', ok: true, detail: 'none' },
+  );
+  checks.push(
+    status.failed.length
+      ? {
+          id: 'failed',
+          ok: false,
+          detail: status.failed.map((f) => `${f.name}${f.logs ? ` (${f.logs.split('\n')[0]})` : ''}`).join('; '),
+          hint: status.failed.map((f) => recoveryHint(f.name)).join('\n'),
+        }
+      : { id: 'failed', ok: true, detail: 'none' },
+  );
+  checks.push(
+    status.edited.length
+      ? { id: 'edited', ok: false, detail: `changed after being applied (checksum differs): ${list(status.edited)}`, hint: 'Restore the files from version control: git checkout -- prisma/migrations. Never edit an applied migration; create a new one.' }
+      : { id: 'edited', ok: true, detail: 'none' },
+  );
+  checks.push(
+    status.unknown.length
+      ? { id: 'unknown', ok: false, detail: `in the database but not in ${displayPath(history.dir)}: ${list(status.unknown)}`, hint: 'This code is older than the database: deploy the release that added them, or restore the missing folders.' }
+      : { id: 'unknown', ok: true, detail: 'none' },
+  );
+
+  if (status.pending.length || status.failed.length || !status.hasTable) {
+    checks.push({ id: 'drift', ok: null, detail: 'not checked until every migration is applied' });
+  } else {
+    try {
+      const drift = await liveDrift(target, { readOnly: true });
+      checks.push(
+        drift.drifted
+          ? {
+              id: 'drift',
+              ok: false,
+              detail: `the live schema differs from what the migrations produce; to match them the database would need:\n${drift.summary}`,
+              hint: 'Someone changed the database by hand. Turn the change into a migration (make migrate NAME=…) or revert it; make verify FIX=1 restores missing tables and columns.',
+            }
+          : { id: 'drift', ok: true, detail: 'the live schema matches the migrations' },
+      );
+    } catch (error) {
+      checks.push({ id: 'drift', ok: false, detail: `could not be computed: ${maskSecrets(error instanceof KitError ? error.message : errorMessage(error), target)}` });
+    }
+  }
+  return { ...done(), status };
+}
+
+async function serverVersion(conn: Awaited<ReturnType<typeof openConnection>>): Promise<string> {
+  if (conn.target.provider === 'sqlite') {
+    const [row] = await conn.query<{ v: string }>('SELECT sqlite_version() AS v');
+    return `SQLite ${row?.v}`;
+  }
+  const [row] = await conn.query<{ v: string }>('SHOW server_version');
+  return `PostgreSQL ${row?.v}`;
+}

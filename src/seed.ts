@@ -1,0 +1,119 @@
+/**
+ * The seed: the first admin user and the default pack, created only when
+ * missing. Safe to run from every container at every start, even several at
+ * once: the unique constraints (`AdminUser.username`, `Pack.name`) decide the
+ * race, and the loser re-reads instead of failing. Never prints, never exits.
+ */
+import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import type { AppClient } from './db.ts';
+import { KitError, errorMessage } from './errors.ts';
+
+export interface SeedOptions {
+  adminUsername: string;
+  /** Unset or empty: no admin user is created (nothing is invented). */
+  adminPassword?: string;
+  defaultPackName: string;
+}
+
+export interface SeedResult {
+  admin: 'created' | 'exists' | 'skipped-no-password';
+  /** `made-default`: a pack with the default name existed but was not the default; it now is. */
+  pack: 'created' | 'exists' | 'made-default';
+  /** The default pack's name (the existing default may have another name than asked). */
+  packName: string;
+}
+
+export async function seedDatabase(client: AppClient, options: SeedOptions): Promise<SeedResult> {
+  try {
+    const admin = await seedAdmin(client, options);
+    const pack = await seedDefaultPack(client, options.defaultPackName);
+    return { admin, ...pack };
+  } catch (error) {
+    throw seedError(error);
+  }
+}
+
+async function seedAdmin(client: AppClient, { adminUsername, adminPassword }: SeedOptions): Promise<SeedResult['admin']> {
+  const exists = () => client.adminUser.findUnique({ where: { username: adminUsername }, select: { id: true } });
+  if (await exists()) return 'exists';
+  // An existing admin is reported even without a password; only creating needs one.
+  if (!adminPassword) return 'skipped-no-password';
+  const now = BigInt(Date.now());
+  const passwordHash = await hashPassword(adminPassword);
+  try {
+    await client.adminUser.create({ data: { username: adminUsername, passwordHash, createdAt: now, updatedAt: now }, select: { id: true } });
+    return 'created';
+  } catch (error) {
+    // Another seeder created it between our read and our insert.
+    if (isUniqueViolation(error) && (await exists())) return 'exists';
+    throw error;
+  }
+}
+
+async function seedDefaultPack(client: AppClient, name: string): Promise<Pick<SeedResult, 'pack' | 'packName'>> {
+  const findDefault = () => client.pack.findFirst({ where: { isDefault: true }, orderBy: { id: 'asc' }, select: { name: true } });
+  const existing = await findDefault();
+  if (existing) return { pack: 'exists', packName: existing.name };
+  const now = BigInt(Date.now());
+  try {
+    await client.pack.create({ data: { name, isDefault: true, createdAt: now, updatedAt: now }, select: { id: true } });
+    return { pack: 'created', packName: name };
+  } catch (error) {
+    if (!isUniqueViolation(error)) throw error;
+  }
+  // The name is taken: either a concurrent seeder made it the default, or a
+  // pack of that name was created by hand without being the default.
+  const winner = await findDefault();
+  if (winner) return { pack: 'exists', packName: winner.name };
+  await client.pack.updateMany({ where: { name, isDefault: false }, data: { isDefault: true, updatedAt: BigInt(Date.now()) } });
+  return { pack: 'made-default', packName: name };
+}
+
+function isUniqueViolation(error: unknown): boolean {
+  return (error as { code?: unknown }).code === 'P2002';
+}
+
+/** Prisma's messages span many lines ("Invalid `prisma.x()` invocation…"); keep the cause. */
+function seedError(error: unknown): unknown {
+  if (error instanceof KitError) return error;
+  const code = (error as { code?: unknown }).code;
+  if (code === 'P2021' || /does not exist|no such table/i.test(errorMessage(error))) {
+    return new KitError('HISTORY', 'The database is not migrated (the seed tables are missing); apply the migrations first: make deploy', { cause: error });
+  }
+  const lines = errorMessage(error).split('\n').map((line) => line.trim()).filter(Boolean);
+  const reason = lines.at(-1) ?? 'unknown error';
+  return new KitError(/connect|reach|ECONNREFUSED|timed? ?out/i.test(reason) ? 'CONNECTION' : 'ENGINE', `Seeding failed: ${reason}`, { cause: error });
+}
+
+// ---------------------------------------------------------------------------
+// Passwords: scrypt, stored as `scrypt$N$r$p$saltB64$hashB64` so that the cost
+// can be raised later without breaking the hashes already stored.
+
+const COST = { N: 2 ** 15, r: 8, p: 1 };
+const KEY_LENGTH = 64;
+const MAX_N = 2 ** 20; // refuse stored parameters that would exhaust memory
+
+function scryptAsync(password: string, salt: Buffer, keylen: number, options: ScryptOptions & { N: number; r: number; p: number }): Promise<Buffer> {
+  // Node refuses N*r above its 32 MiB default; allow exactly what the parameters need.
+  const maxmem = 128 * options.N * options.r * options.p + 32 * 1024 * 1024;
+  return new Promise((resolve, reject) => scrypt(password, salt, keylen, { ...options, maxmem }, (error, key) => (error ? reject(error) : resolve(key))));
+}
+
+export async function hashPassword(password: string): Promise<string> {
+  const salt = randomBytes(16);
+  const key = await scryptAsync(password, salt, KEY_LENGTH, COST);
+  return ['scrypt', COST.N, COST.r, COST.p, salt.toString('base64'), key.toString('base64')].join('$');
+}
+
+/** True when `password` matches `stored`; false for a wrong password or a malformed hash. */
+export async function verifyPassword(password: string, stored: string): Promise<boolean> {
+  const parts = stored.split('$');
+  if (parts.length !== 6 || parts[0] !== 'scrypt') return false;
+  const [N, r, p] = parts.slice(1, 4).map(Number);
+  if (!Number.isInteger(N) || N < 2 || N > MAX_N || (N & (N - 1)) !== 0 || !Number.isInteger(r) || r < 1 || r > 32 || !Number.isInteger(p) || p < 1 || p > 16) return false;
+  const salt = Buffer.from(parts[4], 'base64');
+  const expected = Buffer.from(parts[5], 'base64');
+  if (salt.length === 0 || expected.length === 0) return false;
+  const actual = await scryptAsync(password, salt, expected.length, { N, r, p });
+  return timingSafeEqual(actual, expected);
+}
