@@ -211,7 +211,7 @@ async function openPostgres(target: DatabaseTarget & { provider: 'postgresql' },
       ...target.config,
       application_name: options.applicationName ?? 'rastar',
       connectionTimeoutMillis: 5000,
-      options: [target.schema === 'public' ? '' : `-c search_path="${target.schema}"`, options.readonly ? '-c default_transaction_read_only=on' : ''].join(' ').trim() || undefined,
+      options: startupOptions(target, options.readonly),
     });
     try {
       await client.connect();
@@ -238,6 +238,12 @@ async function openPostgres(target: DatabaseTarget & { provider: 'postgresql' },
   }
 }
 
+/** Session settings sent at connect: the `?schema=` search_path, and read-only for checks. */
+function startupOptions(target: DatabaseTarget & { provider: 'postgresql' }, readOnly?: boolean): string | undefined {
+  const settings = [target.schema === 'public' ? '' : `-c search_path="${target.schema.replace(/"/g, '""')}"`, readOnly ? '-c default_transaction_read_only=on' : ''];
+  return settings.filter(Boolean).join(' ') || undefined;
+}
+
 export function connectionError(target: DatabaseTarget, error: unknown): KitError {
   if (target.provider === 'sqlite') return new KitError('CONNECTION', `Cannot open ${describeTarget(target)}: ${errorMessage(error)}`, { cause: error });
   const { host, port, database, user } = target.config;
@@ -250,7 +256,8 @@ export function connectionError(target: DatabaseTarget, error: unknown): KitErro
         : maskSecrets(errorMessage(error), target) || code || 'connection failed';
   return new KitError('CONNECTION', `Can't reach database server at ${host}:${port} (database "${database}"): ${reason}`, {
     cause: error,
-    prismaCode: 'P1001',
+    // Prisma's codes: P1000 authentication failed, P1003 database does not exist, P1001 unreachable.
+    prismaCode: code === '28P01' || code === '28000' ? 'P1000' : code === '3D000' ? 'P1003' : 'P1001',
   });
 }
 
@@ -285,8 +292,9 @@ export async function createMigrationAdapterFactory(target: DatabaseTarget, opti
   }
   const PrismaPg = await load.pgAdapter();
   // Read-only checks: the server itself refuses any write of this session.
-  const readOnly = options.readOnly ? { options: '-c default_transaction_read_only=on' } : {};
-  const factory = new PrismaPg({ ...target.config, ...readOnly }, { schema: target.schema });
+  // `?schema=`: the engine reads and writes `_prisma_migrations` unqualified, so without the
+  // search_path it would find (or create) the table in "public" instead.
+  const factory = new PrismaPg({ ...target.config, options: startupOptions(target, options.readOnly) }, { schema: target.schema });
   return {
     provider: factory.provider,
     adapterName: factory.adapterName,

@@ -110,20 +110,33 @@ interface EngineErrorShape {
   message?: string;
   error_code?: string;
   errorCode?: string;
+  /** The wasm engine's SchemaConnectorError carries Prisma's code here (P3017, …). */
+  code?: unknown;
   meta?: unknown;
 }
+
+/** Engine messages that come without a code (connection set-up) and the code Prisma's CLI shows for them. */
+const UNCODED: [RegExp, string][] = [
+  [/^Authentication failed against database server/, 'P1000'],
+  [/^Can't reach database server/, 'P1001'],
+  [/^Database .* does not exist/, 'P1003'],
+];
 
 export function engineError(error: unknown): KitError {
   if (error instanceof KitError) return error;
   const shape = (typeof error === 'object' && error !== null ? error : { message: String(error) }) as EngineErrorShape;
-  const prismaCode = shape.error_code ?? shape.errorCode;
+  const ownCode = typeof shape.code === 'string' && /^P\d{4}$/.test(shape.code) ? shape.code : undefined;
+  const text = shape.message ?? String(error);
+  const prismaCode = shape.error_code ?? shape.errorCode ?? ownCode ?? UNCODED.find(([pattern]) => pattern.test(text))?.[1];
   // Drop the engine's span trace (`   0: schema_engine…`): it is for engine developers.
   if (error instanceof WebAssembly.RuntimeError && lastPanic) {
     const panic = lastPanic;
     lastPanic = undefined;
     return new KitError('ENGINE', `Prisma's schema engine crashed: ${panic.split('\n')[0]}`, { cause: error });
   }
-  const message = (shape.message ?? String(error)).split(/\n\s+0: /)[0]!.trim();
+  // One line: the engine's paragraphs ("…not valid.\n\nPlease make sure…") joined; schema errors keep their code frame.
+  const trimmed = text.split(/\n\s+0: /)[0]!.trim();
+  const message = /\n\s*-->/.test(trimmed) ? trimmed : trimmed.replace(/\s*\n\s*/g, ' ');
   return new KitError('ENGINE', prismaCode ? `${prismaCode}: ${message}` : message, { cause: error, prismaCode });
 }
 

@@ -4,10 +4,11 @@
  * running it (baselining, or a failed one fixed by hand); --rolled-back marks a
  * failed migration as rolled back so the next deploy retries it.
  */
-import { createMigrationAdapterFactory, type DatabaseTarget } from '../db.ts';
+import { createMigrationAdapterFactory, openConnection, type DatabaseTarget } from '../db.ts';
 import { KitError } from '../errors.ts';
 import { openEngine } from './engine.ts';
 import { assertLockfile, toMigrationList, type History } from './history.ts';
+import { tableExists } from './table.ts';
 
 export type Resolution = 'applied' | 'rolled-back';
 
@@ -16,6 +17,7 @@ export async function resolveMigration(target: DatabaseTarget, history: History,
   if (resolution === 'applied' && !history.migrations.some((m) => m.name === name)) {
     throw new KitError('RESOLVE', `Migration ${name} could not be found in ${history.dir}; check the name with: make status`, { prismaCode: 'P3017' });
   }
+  await prepare(target, name, resolution);
   const schema = `datasource db {\n  provider = "${target.provider}"\n}\n`;
   const engine = await openEngine('schema.prisma', schema, await createMigrationAdapterFactory(target));
   try {
@@ -28,5 +30,26 @@ export async function resolveMigration(target: DatabaseTarget, history: History,
     throw error instanceof KitError ? new KitError('RESOLVE', error.message, { cause: error.cause, prismaCode: error.prismaCode }) : error;
   } finally {
     await engine.close();
+  }
+}
+
+/**
+ * Reach the database the kit's way first (bounded retry, one masked line naming host and
+ * port; the engine's own connect waits without bound), then: --applied may be the first
+ * write to a `?schema=` schema, which must exist; --rolled-back needs a history table
+ * (the engine's own answer to its absence is an "invariant violation").
+ */
+async function prepare(target: DatabaseTarget, name: string, resolution: Resolution): Promise<void> {
+  const conn = await openConnection(target, { applicationName: 'rastar-resolve' });
+  try {
+    if (resolution === 'applied') {
+      if (target.provider === 'postgresql' && target.schema !== 'public') await conn.exec(`CREATE SCHEMA IF NOT EXISTS "${target.schema.replace(/"/g, '""')}"`);
+    } else if (!(await tableExists(conn))) {
+      throw new KitError('RESOLVE', `Migration \`${name}\` cannot be rolled back because it was never applied to the database (it has no _prisma_migrations table); check the name with: make status`, {
+        prismaCode: 'P3011',
+      });
+    }
+  } finally {
+    await conn.close();
   }
 }

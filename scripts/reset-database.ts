@@ -1,0 +1,34 @@
+/** `make reset`: re-create the dev database from the history. */
+import { describeTarget, openConnection } from '../src/db.ts';
+import { err, out, runCommand, target } from '../src/cli.ts';
+import { deploy } from '../src/migrations/deploy.ts';
+import { readHistory } from '../src/migrations/history.ts';
+import { lockTimeoutMs } from '../src/migrations/lock.ts';
+import { assertResetAllowed, dropEverything } from '../src/migrations/reset.ts';
+
+await runCommand(
+  {
+    summary: 'DESTRUCTIVE: re-create the development database (drop everything, apply every migration). SQLite: the file is deleted. PostgreSQL: refused unless --confirm, and always when NODE_ENV=production.',
+    usage: 'reset-database [--confirm]',
+    options: { confirm: { type: 'boolean' } },
+    optionHelp: ['--confirm  required on PostgreSQL: drop the whole schema of DATABASE_URL'],
+    env: ['DATABASE_URL  the database to re-create (default file:./data/rastar.db)', 'NODE_ENV  "production" refuses any reset'],
+    examples: ['make reset', 'make reset CONFIRM=1   # PostgreSQL'],
+  },
+  process.argv.slice(2),
+  async (values) => {
+    const t = target();
+    assertResetAllowed(t, Boolean(values.confirm));
+    err(`Resetting ${describeTarget(t)}…`);
+    await dropEverything(t);
+    const conn = await openConnection(t, { applicationName: 'rastar-reset' });
+    try {
+      const result = await deploy(conn, readHistory(t.provider), { lockTimeoutMs: lockTimeoutMs() });
+      for (const applied of result.applied) out(`✓ Migration applied: ${applied.name}`);
+    } finally {
+      await conn.close();
+    }
+    out('Database re-created. Seed it with: make seed');
+    return 0;
+  },
+);
