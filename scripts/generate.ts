@@ -1,6 +1,6 @@
 /** `make generate`: derive the PostgreSQL schema, validate both, generate both clients. */
 import { out, runCommand } from '../src/cli.ts';
-import { generateClients } from '../src/migrations/generate.ts';
+import { clientDir, generateClients } from '../src/migrations/generate.ts';
 import { displayPath } from '../src/migrations/history.ts';
 import { schemaPath } from '../src/migrations/schema.ts';
 
@@ -16,7 +16,7 @@ await runCommand(
   async (values) => {
     const result = await generateClients({ ifChanged: Boolean(values['if-changed']) });
     if (result.derivedWritten) out(`✓ Wrote ${displayPath(schemaPath('postgresql'))}`);
-    out(result.generated ? '✓ Generated Prisma clients: src/generated/sqlite, src/generated/postgresql' : 'Prisma clients are up to date.');
+    out(result.generated ? `✓ Generated Prisma clients: ${displayPath(clientDir('sqlite'))}, ${displayPath(clientDir('postgresql'))}` : 'Prisma clients are up to date.');
     return 0;
   },
 );

@@ -106,7 +106,7 @@ const commands: Record<string, { spec: CommandSpec<Options>; run: (values: Recor
       examples: ['make migrate NAME=add_tool_logs_table', 'npm run prisma:migrate -- --name add_tool_logs_table --create-only'],
     },
     async run(values) {
-      const name = values.name as string | undefined;
+      const name = (values.name as string | undefined) ?? (await askName());
       if (!name) throw new KitError('BAD_USAGE', 'A migration name is required: make migrate NAME=add_something (or --name add_something)');
       const result = await createMigration({
         name,
@@ -124,6 +124,18 @@ const commands: Record<string, { spec: CommandSpec<Options>; run: (values: Recor
     },
   },
 };
+
+/** Like `prisma migrate dev`: ask for the name when a person is at the terminal. */
+async function askName(): Promise<string | undefined> {
+  if (!process.stdin.isTTY) return undefined;
+  const { createInterface } = await import('node:readline/promises');
+  const prompt = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    return (await prompt.question('Enter a name for the new migration: ')).trim() || undefined;
+  } finally {
+    prompt.close();
+  }
+}
 
 function printDeployEvent(event: DeployEvent): void {
   switch (event.event) {

@@ -122,8 +122,11 @@ async function applyOne(conn: SqlConnection, migration: Migration, emit: (event:
       if (violations.length) throw new Error(`foreign key check failed after the migration (${violations.length} violation(s))`);
       await conn.exec(`${row(new Date())};\nCOMMIT;\nPRAGMA foreign_keys = ON`);
     } else {
-      await conn.exec(`BEGIN;\n${migration.script}\n;`);
-      await conn.exec(`${row(new Date())};\nCOMMIT`);
+      // One round trip: the server parses the whole string before running any of it
+      // (an unterminated quote, comment or $$ body fails it all), and skips the rest
+      // after the first error, so the row and the COMMIT run only if the script did.
+      // finished_at is stamped by the server once the script has run.
+      await conn.exec(`BEGIN;\n${migration.script}\n;\n${insertRowSql({ name: migration.name, checksum: migration.checksum, startedAt, finishedAt: null, logs: null, appliedSteps: 1 })};\n${FINISH_ROW_SQL(migration.name)};\nCOMMIT`);
     }
   } catch (error) {
     await conn.exec(provider === 'sqlite' ? 'ROLLBACK; PRAGMA foreign_keys = ON' : 'ROLLBACK').catch(() => {});

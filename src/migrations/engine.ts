@@ -149,3 +149,8 @@ export async function diff(open: OpenEngine, from: Wasm.DiffTarget, to: Wasm.Dif
 }
 
 export { NO_FILTER };
+
+/** Whether this process has instantiated the WebAssembly engine (deploy and status never should). */
+export function engineLoaded(): boolean {
+  return loaded !== undefined;
+}

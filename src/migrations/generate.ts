@@ -7,16 +7,30 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { projectRoot, type Provider } from '../db.ts';
 import { KitError } from '../errors.ts';
 import { PROVIDERS, displayPath } from './history.ts';
-import { derivePostgresSchema, readSourceSchema, schemaPath } from './schema.ts';
+import { derivePostgresSchema, readSourceSchema, schemaFor, schemaPath } from './schema.ts';
 
 const run = promisify(execFile);
-const STAMP = join(projectRoot, 'src', 'generated', '.schema-hash');
+
+/**
+ * Where `prisma generate` writes a provider's client: the generator's `output`, relative
+ * to the schema file (so a PRISMA_DIR copy generates beside itself, never into src/generated).
+ */
+export function clientDir(provider: Provider, source = readSourceSchema()): string {
+  const schema = schemaFor(provider, source);
+  const output = /generator\s+\w+\s*\{[^}]*?\boutput\s*=\s*"([^"]+)"/.exec(schema.text)?.[1];
+  return output ? resolve(dirname(schema.path), output) : join(projectRoot, 'src', 'generated', provider);
+}
+
+/** The hash of the schema the clients were last generated from, beside the clients. */
+function stampPath(source: string): string {
+  return join(dirname(clientDir('sqlite', source)), '.schema-hash');
+}
 
 function prismaCli(): string {
   return join(dirname(fileURLToPath(import.meta.resolve('prisma/config'))), 'build', 'index.js');
@@ -55,7 +69,8 @@ export async function generateClients(options: { ifChanged?: boolean } = {}): Pr
   const source = readSourceSchema();
   const derivedWritten = writeDerivedSchema(source);
   const hash = schemaHash(source);
-  const clientsExist = PROVIDERS.every((p) => existsSync(join(projectRoot, 'src', 'generated', p, 'client.ts')));
+  const STAMP = stampPath(source);
+  const clientsExist = PROVIDERS.every((p) => existsSync(join(clientDir(p, source), 'client.ts')));
   if (options.ifChanged && !derivedWritten && clientsExist && existsSync(STAMP) && readFileSync(STAMP, 'utf8') === hash) {
     return { generated: false, derivedWritten };
   }

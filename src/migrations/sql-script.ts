@@ -80,14 +80,28 @@ export type ScriptMode =
   /** A statement cannot run inside a transaction; statements run one by one. */
   | { kind: 'no-transaction'; reason: string };
 
+/** `ALTER TYPE "T" ADD VALUE [IF NOT EXISTS] 'v'`: the new label, quotes undoubled. */
+const ADD_ENUM_VALUE = /^ALTER\s+TYPE\s[\s\S]*?\sADD\s+VALUE\s+(?:IF\s+NOT\s+EXISTS\s+)?'((?:[^']|'')*)'/i;
+
 export function scriptMode(script: string, provider: 'sqlite' | 'postgresql'): ScriptMode {
   const rules = provider === 'postgresql' ? POSTGRES_NO_TRANSACTION : SQLITE_NO_TRANSACTION;
   let mode: ScriptMode = { kind: 'transactional' };
+  // PostgreSQL runs ALTER TYPE … ADD VALUE in a transaction, but the new value
+  // cannot be used before that transaction commits ("unsafe use of new value"):
+  // a script that adds a value and then uses it only works statement by statement.
+  const addedValues: string[] = [];
   for (const statement of splitStatements(script)) {
     const text = normalize(statement);
     if (TRANSACTION_CONTROL.test(text)) return { kind: 'self-managed' };
     const rule = rules.find(([pattern]) => pattern.test(text));
     if (rule && mode.kind === 'transactional') mode = { kind: 'no-transaction', reason: rule[1] };
+    if (provider !== 'postgresql') continue;
+    const code = stripComments(statement).trim();
+    const added = ADD_ENUM_VALUE.exec(code);
+    if (added) addedValues.push(`'${added[1]}'`);
+    else if (mode.kind === 'transactional' && addedValues.some((literal) => code.includes(literal))) {
+      mode = { kind: 'no-transaction', reason: 'ALTER TYPE … ADD VALUE with the new value used in the same migration' };
+    }
   }
   return mode;
 }

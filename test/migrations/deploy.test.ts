@@ -20,3 +20,21 @@ for (const provider of PROVIDERS) {
     });
   });
 }
+
+describe('deploy and status stay light', () => {
+  test('never load the WebAssembly schema engine', async (t) => {
+    const { openConnection } = await import('../../src/db.ts');
+    const { deploy } = await import('../../src/migrations/deploy.ts');
+    const { readStatus } = await import('../../src/migrations/status.ts');
+    const { engineLoaded } = await import('../../src/migrations/engine.ts');
+    for (const provider of PROVIDERS) {
+      const db = await testDatabase(t, provider);
+      const conn = await openConnection(db.target);
+      const history = readHistory(provider);
+      await deploy(conn, history, { lockTimeoutMs: 10_000 });
+      assert.equal((await readStatus(conn, history)).upToDate, true);
+      await conn.close();
+    }
+    assert.equal(engineLoaded(), false);
+  });
+});
