@@ -1,15 +1,13 @@
 /**
- * `migrate <command>`: deploy, status, resolve, create. Thin: parse arguments,
+ * `migrate <command>`: deploy, status, resolve, wait, create. Thin: parse arguments,
  * call src/migrations, print, exit with the documented code.
  */
 import { describeTarget, maskUrl, openConnection } from '../src/db.ts';
 import { err, formatMs, out, runCommand, target, type CommandSpec, type Options } from '../src/cli.ts';
 import { KitError } from '../src/errors.ts';
-import { createMigration } from '../src/migrations/create.ts';
 import { deploy, type DeployEvent } from '../src/migrations/deploy.ts';
 import { displayPath, readHistory } from '../src/migrations/history.ts';
 import { describeHolder, lockTimeoutMs } from '../src/migrations/lock.ts';
-import { resolveMigration } from '../src/migrations/resolve.ts';
 import { readStatus, recoveryHint, type MigrationStatus } from '../src/migrations/status.ts';
 
 const DB_ENV = ['DATABASE_URL  the database (default file:./data/rastar.db); credentials are never printed', 'DB_CONNECT_TIMEOUT  seconds to retry an unreachable server (default 5)'];
@@ -87,9 +85,47 @@ const commands: Record<string, { spec: CommandSpec<Options>; run: (values: Recor
       if (Boolean(applied) === Boolean(rolledBack)) throw new KitError('BAD_USAGE', 'Give exactly one of --applied <name> or --rolled-back <name>');
       announce();
       const name = (applied ?? rolledBack) as string;
+      // The engine-backed commands load on demand: deploy and status start without them.
+      const { resolveMigration } = await import('../src/migrations/resolve.ts');
       await resolveMigration(target(), readHistory(target().provider), name, applied ? 'applied' : 'rolled-back');
       out(applied ? `Migration ${name} marked as applied.` : `Migration ${name} marked as rolled back; run make deploy to apply it again.`);
       return 0;
+    },
+  },
+  wait: {
+    spec: {
+      summary: 'Wait until the database is reachable, then until it holds every migration of this folder (finished, none failed): the gate of a container that does not migrate.',
+      usage: 'migrate wait [--database-only]',
+      options: { 'database-only': { type: 'boolean' } },
+      optionHelp: ['--database-only  only wait until the database answers'],
+      env: [
+        ...DB_ENV,
+        'DB_WAIT_TIMEOUT  seconds to wait for the database to answer (default 60)',
+        'MIGRATION_WAIT_TIMEOUT  seconds to wait for the migrations to be applied (default 300)',
+      ],
+      examples: ['make wait', 'node dist/scripts/migrate.js wait   # in a container, before exec-ing the app'],
+    },
+    async run(values) {
+      const { secondsFromEnv, waitForDatabase, waitForSchema } = await import('../src/migrations/gate.ts');
+      const t = target();
+      const heartbeat = (seconds: number, reason: string) => err(`… ${reason} (${seconds}s)`);
+      const dbTimeout = secondsFromEnv('DB_WAIT_TIMEOUT', 60);
+      const gateTimeout = secondsFromEnv('MIGRATION_WAIT_TIMEOUT', 300);
+      const conn = await waitForDatabase(t, { timeoutMs: dbTimeout, onHeartbeat: heartbeat });
+      try {
+        if (values['database-only']) {
+          out(`Database is reachable: ${describeTarget(t)}`);
+          return 0;
+        }
+        const gate = await waitForSchema(conn, readHistory(t.provider), { timeoutMs: gateTimeout, onHeartbeat: heartbeat });
+        if (gate.newerInDatabase.length) {
+          out(`Note: the database has ${gate.newerInDatabase.length} newer migration(s) this image does not know (${gate.newerInDatabase.join(', ')}); every migration of this image is applied, starting.`);
+        }
+        out(`Schema is up to date (${gate.status.applied.length} migrations${gate.waitedMs > 0 ? `, waited ${formatMs(gate.waitedMs)}` : ''}).`);
+        return 0;
+      } finally {
+        await conn.close();
+      }
     },
   },
   create: {
@@ -108,6 +144,7 @@ const commands: Record<string, { spec: CommandSpec<Options>; run: (values: Recor
     async run(values) {
       const name = (values.name as string | undefined) ?? (await askName());
       if (!name) throw new KitError('BAD_USAGE', 'A migration name is required: make migrate NAME=add_something (or --name add_something)');
+      const { createMigration } = await import('../src/migrations/create.ts');
       const result = await createMigration({
         name,
         createOnly: Boolean(values['create-only']),

@@ -3,7 +3,8 @@
  * contract, masked one-line errors. Scripts stay thin: parse, call, print, exit.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { config as loadEnv } from 'dotenv';
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { maskSecrets, parseDatabaseUrl, projectRoot, type DatabaseTarget } from './db.ts';
 import { KitError, errorMessage } from './errors.ts';
@@ -37,7 +38,11 @@ export function helpText(spec: CommandSpec<Options>): string {
 
 /** Load .env from the project root (never overriding the real environment). */
 export function loadDotenv(): void {
-  loadEnv({ path: join(projectRoot, '.env'), quiet: true });
+  const path = join(projectRoot, '.env');
+  // dotenv loads only when there is a file: production containers have none and start faster.
+  if (!existsSync(path)) return;
+  const dotenv = createRequire(import.meta.url)('dotenv') as typeof import('dotenv');
+  dotenv.config({ path, quiet: true });
 }
 
 let currentTarget: DatabaseTarget | undefined;

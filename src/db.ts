@@ -126,6 +126,8 @@ export interface SqlConnection {
   query<Row = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<Row[]>;
   /** Run a script as one unit (simple query protocol on PostgreSQL). */
   exec(script: string): Promise<void>;
+  /** PostgreSQL only: call `listener` on each NOTIFY on `channel`. */
+  listen?(channel: string, listener: (payload: string) => void): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -224,6 +226,12 @@ async function openPostgres(target: DatabaseTarget & { provider: 'postgresql' },
         async exec(script) {
           await client.query(script); // no parameters: simple protocol, script sent whole
         },
+        async listen(channel, listener) {
+          client.on('notification', (message) => {
+            if (message.channel === channel) listener(message.payload ?? '');
+          });
+          await client.query(`LISTEN "${channel.replace(/"/g, '""')}"`);
+        },
         async close() {
           await client.end().catch(() => {});
         },
@@ -254,7 +262,9 @@ export function connectionError(target: DatabaseTarget, error: unknown): KitErro
       : code === '3D000'
         ? `database "${database}" does not exist`
         : maskSecrets(errorMessage(error), target) || code || 'connection failed';
-  return new KitError('CONNECTION', `Can't reach database server at ${host}:${port} (database "${database}"): ${reason}`, {
+  // The server answered when it refused the credentials or the database: "reach" would mislead.
+  const refused = code === '28P01' || code === '28000' || code === '3D000';
+  return new KitError('CONNECTION', `${refused ? 'Cannot connect to' : "Can't reach"} database server at ${host}:${port} (database "${database}"): ${reason}`, {
     cause: error,
     // Prisma's codes: P1000 authentication failed, P1003 database does not exist, P1001 unreachable.
     prismaCode: code === '28P01' || code === '28000' ? 'P1000' : code === '3D000' ? 'P1003' : 'P1001',

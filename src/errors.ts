@@ -8,6 +8,7 @@ export type KitErrorCode =
   | 'HISTORY' // migrations folder unreadable, empty where it must not be, lock file mismatch
   | 'RESOLVE' // resolve refused (Prisma's P3008/P3011/P3012/P3017 semantics)
   | 'LOCK_TIMEOUT' // another migrator held the lock too long
+  | 'GATE_TIMEOUT' // the schema did not become current in time
   | 'DATA_LOSS' // a change would lose data and was not accepted
   | 'SCHEMA' // the source schema is invalid or uses what a provider cannot express
   | 'ENGINE' // the schema engine reported an error

@@ -1,0 +1,101 @@
+/**
+ * What a container that does not migrate waits for before it starts: first a
+ * reachable database, then a schema that holds every migration of its own
+ * folder, finished, none failed. It never starts against an older schema. On
+ * PostgreSQL it wakes on the migrator's NOTIFY; polling covers a missed one.
+ */
+import { describeTarget, openConnection, type DatabaseTarget, type SqlConnection } from '../db.ts';
+import { KitError } from '../errors.ts';
+import type { History } from './history.ts';
+import { readStatus, recoveryHint, type MigrationStatus } from './status.ts';
+
+/** The channel the migrator notifies after each committed migration. */
+export const MIGRATIONS_CHANNEL = 'rastar_migrations';
+
+export function secondsFromEnv(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback * 1000;
+  const seconds = Number(raw);
+  if (!/^\d+(\.\d+)?$/.test(raw.trim()) || !Number.isFinite(seconds)) {
+    throw new KitError('BAD_USAGE', `${name} must be a number of seconds >= 0, got "${raw}"`);
+  }
+  return seconds * 1000;
+}
+
+export interface WaitOptions {
+  timeoutMs: number;
+  /** Called about every 2 s while waiting, with the seconds waited so far. */
+  onHeartbeat?: (waitedSeconds: number, reason: string) => void;
+}
+
+const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
+
+/** Retry with backoff until the database answers, or fail with one line naming it. */
+export async function waitForDatabase(target: DatabaseTarget, options: WaitOptions & { applicationName?: string }): Promise<SqlConnection> {
+  const started = Date.now();
+  let lastBeat = started;
+  let delay = 100;
+  for (;;) {
+    try {
+      return await openConnection(target, { waitMs: 0, applicationName: options.applicationName ?? 'rastar-wait' });
+    } catch (error) {
+      if (!(error instanceof KitError) || error.code !== 'CONNECTION') throw error;
+      if (/authentication failed|does not exist/.test(error.message) && target.provider === 'postgresql') throw error; // waiting will not help
+      const waited = Date.now() - started;
+      if (waited >= options.timeoutMs) {
+        throw new KitError('CONNECTION', `Gave up after ${Math.round(waited / 1000)}s: ${error.message}`, { cause: error.cause, prismaCode: 'P1001', hint: 'Check DATABASE_URL and that the server is up; raise DB_WAIT_TIMEOUT for slow starts.' });
+      }
+      if (Date.now() - lastBeat >= 2000) {
+        lastBeat = Date.now();
+        options.onHeartbeat?.(Math.round(waited / 1000), `waiting for ${describeTarget(target)}`);
+      }
+      await sleep(Math.min(delay, options.timeoutMs - waited));
+      delay = Math.min(delay * 2, 1000);
+    }
+  }
+}
+
+export interface GateResult {
+  status: MigrationStatus;
+  /** Migrations in the database this folder does not know: an older image after a newer deploy. */
+  newerInDatabase: string[];
+  waitedMs: number;
+}
+
+/** True when every migration of the folder is applied; throws when one failed. */
+function gateOpen(status: MigrationStatus): boolean {
+  const failed = status.failed[0];
+  if (failed) {
+    throw new KitError('FAILED_MIGRATION_BLOCKS', `Migration ${failed.name} failed; not starting against a half-migrated database.`, { prismaCode: 'P3009', hint: recoveryHint(failed.name) });
+  }
+  return status.pending.length === 0;
+}
+
+export async function waitForSchema(conn: SqlConnection, history: History, options: WaitOptions): Promise<GateResult> {
+  const started = Date.now();
+  let wake: () => void = () => {};
+  if (conn.listen) await conn.listen(MIGRATIONS_CHANNEL, () => wake());
+  const pollMs = conn.target.provider === 'postgresql' ? 1000 : 100;
+  let lastBeat = started;
+  for (;;) {
+    const status = await readStatus(conn, history);
+    if (gateOpen(status)) return { status, newerInDatabase: status.unknown, waitedMs: Date.now() - started };
+    const waited = Date.now() - started;
+    if (waited >= options.timeoutMs) {
+      throw new KitError('GATE_TIMEOUT', `Gave up after ${Math.round(waited / 1000)}s waiting for ${status.pending.length} migration(s) to be applied: ${status.pending.join(', ')}`, {
+        hint: 'Is a migrating container (RUN_MIGRATIONS=true) running and healthy? Check its logs; raise MIGRATION_WAIT_TIMEOUT for long migrations.',
+      });
+    }
+    if (Date.now() - lastBeat >= 2000) {
+      lastBeat = Date.now();
+      options.onHeartbeat?.(Math.round(waited / 1000), `waiting for ${status.pending.length} migration(s): ${status.pending.join(', ')}`);
+    }
+    await new Promise<void>((done) => {
+      const timer = setTimeout(done, Math.min(pollMs, Math.max(0, options.timeoutMs - waited)));
+      wake = () => {
+        clearTimeout(timer);
+        done();
+      };
+    });
+  }
+}
