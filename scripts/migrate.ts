@@ -6,7 +6,7 @@ import { describeTarget, maskUrl, openConnection } from '../src/db.ts';
 import { err, formatMs, out, runCommand, target, type CommandSpec, type Options } from '../src/cli.ts';
 import { KitError } from '../src/errors.ts';
 import { deploy, type DeployEvent } from '../src/migrations/deploy.ts';
-import { displayPath, readHistory } from '../src/migrations/history.ts';
+import { assertDeployable, displayPath, readHistory } from '../src/migrations/history.ts';
 import { describeHolder, lockTimeoutMs } from '../src/migrations/lock.ts';
 import { readStatus, recoveryHint, type MigrationStatus } from '../src/migrations/status.ts';
 
@@ -30,6 +30,7 @@ const commands: Record<string, { spec: CommandSpec<Options>; run: (values: Recor
     async run() {
       announce();
       const history = readHistory(target().provider);
+      assertDeployable(history); // before connecting: a refused deploy creates no SQLite file
       const conn = await openConnection(target(), { applicationName: 'rastar-migrate' });
       try {
         const started = performance.now();
@@ -144,6 +145,7 @@ const commands: Record<string, { spec: CommandSpec<Options>; run: (values: Recor
     async run(values) {
       const name = (values.name as string | undefined) ?? (await askName());
       if (!name) throw new KitError('BAD_USAGE', 'A migration name is required: make migrate NAME=add_something (or --name add_something)');
+      announce(); // also arms the masking of this target's password in every later line
       const { createMigration } = await import('../src/migrations/create.ts');
       const result = await createMigration({
         name,

@@ -101,6 +101,17 @@ export function assertLockfile(history: History): void {
   }
 }
 
+/**
+ * What deploy refuses before it touches (or creates) the database: a history locked to
+ * the other provider (P3019) and an empty history. Same rules as deploy() itself.
+ */
+export function assertDeployable(history: History): void {
+  assertLockfile(history);
+  if (history.migrations.length === 0) {
+    throw new KitError('HISTORY', `No migrations found in ${displayPath(history.dir)}; create the first one with: make migrate NAME=init`);
+  }
+}
+
 /** The history as Prisma's engine reads it. */
 export function toMigrationList(history: History): MigrationList {
   return {

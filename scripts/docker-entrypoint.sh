@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# Container entrypoint of the rastar apps (admin panel, telegram bot).
+#
+#   RUN_MIGRATIONS=true   wait for the database, apply pending migrations, seed,
+#                         then start the app (exactly one container should)
+#   RUN_MIGRATIONS=false  wait for the database, wait until the schema holds every
+#                         migration of this image (the gate), then start the app;
+#                         never writes to the schema
+#
+# Anything that is not an app command (sh, bash, npm run db:check, …) is executed
+# as given, without waiting, like the official database images do.
+set -Eeuo pipefail
+
+APP_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
+
+# Print an error block that shows the fix, then exit.
+#   error "what went wrong" "how to fix it" ...
+error() {
+	{
+		printf 'Error: %s\n' "$1"
+		shift
+		local line
+		for line in "$@"; do printf '       %s\n' "$line"; done
+	} >&2
+	exit 1
+}
+
+log() {
+	printf '%s\n' "$*"
+}
+
+# file_env VAR [DEFAULT]: set VAR from VAR, or from the file named by VAR_FILE
+# (Docker secrets). Setting both is an error: which one would win is a guess.
+file_env() {
+	local var="$1" def="${2:-}"
+	local file_var="${var}_FILE"
+	if [ -n "${!var:-}" ] && [ -n "${!file_var:-}" ]; then
+		error "both $var and $file_var are set" "Set only one: $var holds the value, $file_var names a file holding it."
+	fi
+	local val="$def"
+	if [ -n "${!var:-}" ]; then
+		val="${!var}"
+	elif [ -n "${!file_var:-}" ]; then
+		[ -r "${!file_var}" ] || error "$file_var names ${!file_var}, which cannot be read" "Mount the secret there, or fix the path."
+		val="$(<"${!file_var}")"
+	fi
+	if [ -n "$val" ]; then export "$var"="$val"; fi
+	unset "$file_var"
+}
+
+# A boolean that must be spelled out: a typo must not silently mean false.
+check_boolean() {
+	local var="$1"
+	case "${!var:-false}" in
+		true | false) ;;
+		*) error "$var is \"${!var}\"" "Accepted values: true or false." ;;
+	esac
+}
+
+check_seconds() {
+	local var="$1"
+	if [ -n "${!var:-}" ] && ! [[ "${!var}" =~ ^[0-9]+([.][0-9]+)?$ ]]; then
+		error "$var is \"${!var}\", not a number of seconds" "Use a whole or decimal number >= 0, e.g. $var=60."
+	fi
+}
+
+# Run one of the kit's commands: compiled in the image, from source in a checkout.
+kit() {
+	local name="$1"
+	shift
+	if [ -f "$APP_DIR/dist/scripts/$name.js" ]; then
+		node "$APP_DIR/dist/scripts/$name.js" "$@"
+	else
+		node --import "$APP_DIR/node_modules/tsx/dist/loader.mjs" "$APP_DIR/scripts/$name.ts" "$@"
+	fi
+}
+
+backup_if_requested() {
+	if [ "${BACKUP_BEFORE_MIGRATE:-false}" = true ]; then
+		kit backup --if-pending || error "the backup before migrating failed; nothing was migrated" "Fix BACKUP_DIR (it must be writable) or set BACKUP_BEFORE_MIGRATE=false."
+	fi
+}
+
+run_migrations() {
+	log "📊 Running database migrations..."
+	backup_if_requested
+	kit migrate deploy || error "the database migrations failed; the application was not started" "Read the lines above: they name the migration and the command that resolves it."
+	kit seed || error "seeding failed; the application was not started" "Read the lines above."
+}
+
+wait_for_schema() {
+	log "⏳ Waiting until the database schema is current (this container does not migrate)..."
+	kit migrate wait || error "the database schema did not become current; the application was not started" "Is the migrating container (RUN_MIGRATIONS=true) running? Read its logs."
+}
+
+is_app_command() {
+	case "${1:-}" in
+		node | npm | admin-panel | telegram-bot) return 0 ;;
+		*) return 1 ;;
+	esac
+}
+
+_main() {
+	if [ "$#" -eq 0 ]; then
+		set -- admin-panel
+	fi
+	if ! is_app_command "$@"; then
+		exec "$@"
+	fi
+
+	file_env DATABASE_URL
+	file_env ADMIN_PASSWORD
+	file_env TELEGRAM_BOT_TOKEN
+	check_boolean RUN_MIGRATIONS
+	check_boolean BACKUP_BEFORE_MIGRATE
+	check_seconds DB_WAIT_TIMEOUT
+	check_seconds MIGRATION_LOCK_TIMEOUT
+	check_seconds MIGRATION_WAIT_TIMEOUT
+
+	kit migrate wait --database-only || error "the database did not answer; the application was not started" "Check DATABASE_URL and that the server is up; raise DB_WAIT_TIMEOUT for slow starts."
+	if [ "${RUN_MIGRATIONS:-false}" = true ]; then
+		run_migrations
+	else
+		wait_for_schema
+	fi
+
+	case "$1" in
+		admin-panel) set -- node "$APP_DIR/dist/src/apps/admin-panel.js" ;;
+		telegram-bot) set -- node "$APP_DIR/dist/src/apps/telegram-bot.js" ;;
+	esac
+	log "✅ Starting application..."
+	exec "$@"
+}
+
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+	_main "$@"
+fi
