@@ -63,6 +63,26 @@ check: node_modules ## Production check, read-only: pending, failed, edited, unk
 parity: node_modules ## Both histories have the same names and each yields the source schema
 	$(TSX) scripts/parity.ts $(json_flag)
 
+.PHONY: wait
+wait: node_modules ## Wait until the database answers and holds every migration of this checkout (the gate)
+	$(TSX) scripts/migrate.ts wait
+
+##@ Containers (Docker Compose)
+
+COMPOSE := docker compose -f docker/docker-compose.yml
+
+.PHONY: up
+up: ## Build and start PostgreSQL, the admin panel (migrates) and the telegram bot
+	$(COMPOSE) up -d --build
+
+.PHONY: down
+down: ## Stop the containers (the database volume is kept)
+	$(COMPOSE) down
+
+.PHONY: logs
+logs: ## Follow the containers' logs
+	$(COMPOSE) logs -f
+
 ##@ Build and test
 
 .PHONY: build

@@ -3,6 +3,7 @@
  * DATABASE_URL -> target -> { adapter factory, client, raw connection }.
  */
 import { existsSync, mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { SqlDriverAdapter, SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapter-utils';
@@ -156,10 +157,28 @@ export async function openConnection(target: DatabaseTarget, options: ConnectOpt
 // Drivers and adapters load on first use: a no-op deploy must start fast.
 const load = {
   sqlite: async () => (await import('better-sqlite3')).default,
-  pg: async () => (await import('pg')).default,
+  pg: async () => loadPgWithoutFetch(),
   sqliteAdapter: async () => (await import('@prisma/adapter-better-sqlite3')).PrismaBetterSqlite3,
   pgAdapter: async () => (await import('@prisma/adapter-pg')).PrismaPg,
 };
+
+/**
+ * pg 8 probes for Cloudflare Workers at import time with `new Response(…)` when
+ * `navigator` is missing (Node 20): that wakes Node's lazy fetch implementation,
+ * about 12 MB of memory and 20 ms the migrator never uses. Hide `Response` for the
+ * synchronous require only, then put the lazy global back untouched.
+ */
+function loadPgWithoutFetch(): typeof pg {
+  const require = createRequire(import.meta.url);
+  const descriptor = Object.getOwnPropertyDescriptor(globalThis, 'Response');
+  if (typeof (globalThis as { navigator?: unknown }).navigator === 'object' || !descriptor?.configurable) return require('pg');
+  Object.defineProperty(globalThis, 'Response', { value: undefined, configurable: true, writable: true });
+  try {
+    return require('pg');
+  } finally {
+    Object.defineProperty(globalThis, 'Response', descriptor);
+  }
+}
 
 async function openSqlite(target: DatabaseTarget & { provider: 'sqlite' }, options: ConnectOptions): Promise<SqlConnection> {
   const Database = await load.sqlite();
