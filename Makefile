@@ -37,6 +37,14 @@ seed: node_modules ## Create the admin user (ADMIN_USERNAME/ADMIN_PASSWORD) and 
 reset: node_modules ## Re-create the SQLite dev database (PostgreSQL: needs CONFIRM=1 and NODE_ENV != production)
 	$(TSX) scripts/reset-database.ts $(if $(CONFIRM),--confirm)
 
+.PHONY: backup
+backup: node_modules ## Back up the database into BACKUP_DIR (default ./backups)
+	$(TSX) scripts/backup.ts
+
+.PHONY: restore
+restore: node_modules ## DESTRUCTIVE: restore a backup: make restore FILE=backups/<name> CONFIRM=1
+	$(TSX) scripts/restore.ts $(if $(FILE),--file "$(FILE)") $(if $(CONFIRM),--confirm)
+
 .PHONY: studio
 studio: node_modules ## Open Prisma Studio on DATABASE_URL
 	$(TSX) scripts/studio.ts

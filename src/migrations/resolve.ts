@@ -8,7 +8,7 @@ import { createMigrationAdapterFactory, openConnection, type DatabaseTarget } fr
 import { KitError } from '../errors.ts';
 import { openEngine } from './engine.ts';
 import { assertLockfile, toMigrationList, type History } from './history.ts';
-import { tableExists } from './table.ts';
+import { ensureTable, tableExists } from './table.ts';
 
 export type Resolution = 'applied' | 'rolled-back';
 
@@ -36,14 +36,17 @@ export async function resolveMigration(target: DatabaseTarget, history: History,
 /**
  * Reach the database the kit's way first (bounded retry, one masked line naming host and
  * port; the engine's own connect waits without bound), then: --applied may be the first
- * write to a `?schema=` schema, which must exist; --rolled-back needs a history table
- * (the engine's own answer to its absence is an "invariant violation").
+ * write (baselining), so the `?schema=` schema and the history table are created here
+ * (the wasm engine fails with P1014 on a SQLite database without the table; the DDL is
+ * the engine's own, see the contract test); --rolled-back needs a history table (the
+ * engine's own answer to its absence is an "invariant violation").
  */
 async function prepare(target: DatabaseTarget, name: string, resolution: Resolution): Promise<void> {
-  const conn = await openConnection(target, { applicationName: 'rastar-resolve' });
+  // --rolled-back only looks: a mistyped SQLite path must not leave an empty database behind.
+  const conn = await openConnection(target, { applicationName: 'rastar-resolve', readonly: resolution === 'rolled-back' });
   try {
     if (resolution === 'applied') {
-      if (target.provider === 'postgresql' && target.schema !== 'public') await conn.exec(`CREATE SCHEMA IF NOT EXISTS "${target.schema.replace(/"/g, '""')}"`);
+      await ensureTable(conn);
     } else if (!(await tableExists(conn))) {
       throw new KitError('RESOLVE', `Migration \`${name}\` cannot be rolled back because it was never applied to the database (it has no _prisma_migrations table); check the name with: make status`, {
         prismaCode: 'P3011',
