@@ -15,7 +15,8 @@ export type KitErrorCode =
   | 'REFUSED' // a destructive operation was refused for safety
   | 'IO'; // a file or directory could not be read or written
 
-const usageCodes = new Set<KitErrorCode>(['BAD_URL', 'BAD_USAGE', 'SCHEMA', 'REFUSED']);
+// DATA_LOSS is a refusal like REFUSED: the run would go through with the flag it names.
+const usageCodes = new Set<KitErrorCode>(['BAD_URL', 'BAD_USAGE', 'SCHEMA', 'REFUSED', 'DATA_LOSS']);
 
 export class KitError extends Error {
   readonly code: KitErrorCode;

@@ -3,6 +3,8 @@
  * engine and CLI take (so a `prisma migrate deploy` run by hand is excluded
  * too), held on the migrator's connection, with a timeout that names the holder.
  */
+import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import type { SqlConnection } from '../db.ts';
 import { KitError } from '../errors.ts';
 
@@ -50,9 +52,9 @@ export interface LockOptions {
   onWait?: (holder: LockHolder | null) => void;
 }
 
-/** Take the migration lock; resolves to its release. SQLite needs none: each migration runs under BEGIN IMMEDIATE. */
+/** Take the migration lock; resolves to its release. */
 export async function acquireMigrationLock(conn: SqlConnection, options: LockOptions): Promise<() => Promise<void>> {
-  if (conn.target.provider === 'sqlite') return async () => {};
+  if (conn.target.provider === 'sqlite') return acquireFileLock(`${conn.target.file}.migrate.lock`, options);
   const deadline = Date.now() + options.timeoutMs;
   let nextReport = 0;
   for (;;) {
@@ -75,5 +77,74 @@ export async function acquireMigrationLock(conn: SqlConnection, options: LockOpt
       nextReport = now + 5000;
     }
     await new Promise((done) => setTimeout(done, Math.min(100, Math.max(0, deadline - now))));
+  }
+}
+
+/**
+ * SQLite (one host, a shared volume): a lock file beside the database, created
+ * exclusively, naming its holder. A holder that died on this host leaves a file
+ * whose pid is gone: it is taken over.
+ */
+async function acquireFileLock(path: string, options: LockOptions): Promise<() => Promise<void>> {
+  const deadline = Date.now() + options.timeoutMs;
+  const me: FileHolder = { pid: process.pid, host: hostname(), since: new Date().toISOString(), applicationName: 'rastar-migrate' };
+  let nextReport = 0;
+  for (;;) {
+    try {
+      writeFileSync(path, JSON.stringify(me), { flag: 'wx' });
+      return async () => rmSync(path, { force: true });
+    } catch (error) {
+      if ((error as { code?: string }).code !== 'EEXIST') throw error;
+    }
+    const holder = readHolder(path);
+    const died = holder ? holder.host === me.host && !processAlive(holder.pid) : ageMs(path) > 5000; // empty: died while writing it
+    if (died) {
+      rmSync(path, { force: true }); // its holder died: take it over
+      continue;
+    }
+    const asHolder: LockHolder | null = holder ? { pid: holder.pid, applicationName: `${holder.applicationName} on ${holder.host}`, clientAddress: null, since: new Date(holder.since) } : null;
+    const now = Date.now();
+    if (now >= deadline) {
+      throw new KitError('LOCK_TIMEOUT', `Timed out after ${options.timeoutMs / 1000}s waiting for the migration lock ${path}, held by ${describeHolder(asHolder)}`, {
+        hint: `Another migrator is running. If it is gone for good, delete ${path}; raise MIGRATION_LOCK_TIMEOUT for long migrations.`,
+      });
+    }
+    if (now >= nextReport) {
+      options.onWait?.(asHolder);
+      nextReport = now + 5000;
+    }
+    await new Promise((done) => setTimeout(done, 50));
+  }
+}
+
+interface FileHolder {
+  pid: number;
+  host: string;
+  since: string;
+  applicationName: string;
+}
+
+function readHolder(path: string): FileHolder | null {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as FileHolder;
+  } catch {
+    return null; // vanished, or being written this instant
+  }
+}
+
+function ageMs(path: string): number {
+  try {
+    return Date.now() - statSync(path).mtimeMs;
+  } catch {
+    return 0;
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as { code?: string }).code === 'EPERM';
   }
 }

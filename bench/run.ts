@@ -1,0 +1,642 @@
+/**
+ * `npm run bench`: the kit's deploy against its peers, whole processes, fresh
+ * database each run, every tool interleaved in the same run (so ratios compare
+ * like with like), medians of several runs. Prints a table and rewrites
+ * bench/RESULTS.md.
+ *
+ *   BENCH_QUICK=1       fewer runs (3 apply, 5 no-op) for a quick look
+ *   BENCH_RUNS=<n>      apply runs per tool (default 7)
+ *   BENCH_SKIP_BUILD=1  use dist/ as it is (default: compile first, the kit runs as in production)
+ *
+ * Scenarios
+ *   1. PostgreSQL, a real 434-migration history (../shared/corpus/langfuse-postgresql
+ *      beside the repository when present, else a synthetic one with the same traits):
+ *      kit vs dbmate vs psql autocommit vs Prisma's WebAssembly engine.
+ *   2. PostgreSQL no-op deploy: kit vs a bare node+pg process reading the history table.
+ *   3. SQLite, 200 synthetic migrations: kit vs dbmate vs the sqlite3 CLI.
+ *   Peak memory (max RSS) of every process comes from GNU time.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, symlinkSync, writeFileSync, cpSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { availableParallelism, cpus, release, totalmem } from 'node:os';
+import { join, relative } from 'node:path';
+import Database from 'better-sqlite3';
+import { openConnection, parseDatabaseUrl, projectRoot, withDatabase, type DatabaseTarget, type SqlConnection } from '../src/db.ts';
+import { startEmbeddedPostgres } from '../src/migrations/embedded-postgres.ts';
+import { readHistory, type Migration } from '../src/migrations/history.ts';
+import { scriptMode, splitStatements } from '../src/migrations/sql-script.ts';
+import { postgresHistory, sqliteHistory, writeHistory } from './synthetic.ts';
+
+const QUICK = process.env.BENCH_QUICK === '1';
+const RUNS = Number(process.env.BENCH_RUNS) || (QUICK ? 3 : 7);
+const NOOP_RUNS = QUICK ? 5 : 15;
+const WORK = join(projectRoot, 'bench', '.work');
+const LOGS = join(WORK, 'logs');
+const CORPUS = join(projectRoot, '..', 'shared', 'corpus', 'langfuse-postgresql');
+const TIME = '/usr/bin/time';
+
+const log = (line: string) => process.stderr.write(`${line}\n`);
+
+// ---------------------------------------------------------------------------
+// Measuring one process
+
+interface Command {
+  file: string;
+  args: string[];
+  env?: Record<string, string>;
+  /** A file fed to stdin (sqlite3 < script.sql). */
+  stdin?: string;
+}
+
+interface Sample {
+  ms: number;
+  rssMb: number | null;
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+let gnuTime = false;
+let logCounter = 0;
+
+/** Run one whole process; wall time from spawn to exit, max RSS from GNU time when present. */
+async function measure(command: Command): Promise<Sample> {
+  const id = `${++logCounter}`;
+  const out = join(LOGS, `${id}.out`);
+  const err = join(LOGS, `${id}.err`);
+  const rss = join(LOGS, `${id}.rss`);
+  const env: NodeJS.ProcessEnv = { ...process.env, ...command.env };
+  delete env.NODE_OPTIONS; // never time a child under the orchestrator's TypeScript loader
+  const [file, args] = gnuTime ? [TIME, ['-f', '%M', '-o', rss, command.file, ...command.args]] : [command.file, command.args];
+  const stdio = [command.stdin ? openSync(command.stdin, 'r') : 'ignore', openSync(out, 'w'), openSync(err, 'w')] as const;
+  const started = performance.now();
+  const code: number = await new Promise((done, fail) => {
+    const child = spawn(file, args, { env, cwd: WORK, stdio: [...stdio] });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 180_000);
+    child.once('error', fail);
+    child.once('exit', (status, signal) => {
+      clearTimeout(timer);
+      done(status ?? (signal ? 128 : 1));
+    });
+  });
+  const ms = performance.now() - started;
+  for (const fd of stdio) if (typeof fd === 'number') closeSync(fd);
+  const kb = gnuTime && existsSync(rss) ? Number(readFileSync(rss, 'utf8').trim().split('\n').pop()) : NaN;
+  return { ms, rssMb: Number.isFinite(kb) ? kb / 1024 : null, code, stdout: readFileSync(out, 'utf8'), stderr: readFileSync(err, 'utf8') };
+}
+
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
+
+// ---------------------------------------------------------------------------
+// Tools, scenarios, results
+
+interface Tool {
+  name: string;
+  /** Prepare a fresh target (not timed); returns what the run needs. */
+  command(run: string): Promise<Command> | Command;
+  /** After the run (not timed): null when all is well, else what is wrong. */
+  verify(sample: Sample, run: string): Promise<string | null>;
+  /** Drop what the run created (not timed). */
+  cleanup?(run: string): Promise<void>;
+}
+
+interface Row {
+  scenario: string;
+  tool: string;
+  times: number[];
+  rss: number[];
+  failures: string[];
+  reference?: boolean;
+}
+
+async function runScenario(scenario: string, tools: Tool[], runs: number, referenceTool: string): Promise<Row[]> {
+  const rows = tools.map((tool): Row => ({ scenario, tool: tool.name, times: [], rss: [], failures: [], reference: tool.name === referenceTool }));
+  for (let i = -1; i < runs; i++) {
+    // Rotate the order every run: no tool always goes first (or right after a heavy one).
+    const shift = ((i % tools.length) + tools.length) % tools.length;
+    const order = [...tools.slice(shift), ...tools.slice(0, shift)];
+    for (const tool of order) {
+      const row = rows[tools.indexOf(tool)]!;
+      const run = `${i < 0 ? 'warm' : i}`;
+      const sample = await measure(await tool.command(run));
+      const problem = await tool.verify(sample, run).catch((error: unknown) => `verification failed: ${String(error)}`);
+      await tool.cleanup?.(run);
+      const label = `[${scenario} ${i < 0 ? 'warm-up' : `${i + 1}/${runs}`}] ${tool.name.padEnd(28)} ${(sample.ms / 1000).toFixed(3)} s${sample.rssMb ? ` ${sample.rssMb.toFixed(1)} MB` : ''}`;
+      log(problem ? `${label}  FAILED: ${problem}` : label);
+      if (problem && !row.failures.includes(problem)) row.failures.push(problem);
+      if (i < 0) continue;
+      row.times.push(sample.ms);
+      if (sample.rssMb !== null) row.rss.push(sample.rssMb);
+    }
+  }
+  return rows;
+}
+
+function firstLine(text: string): string {
+  return (
+    text
+      .split('\n')
+      .map((l) => l.trim())
+      .find((l) => /error/i.test(l)) ??
+    text.trim().split('\n').pop() ??
+    ''
+  ).slice(0, 200);
+}
+
+// ---------------------------------------------------------------------------
+// PostgreSQL helpers
+
+type PgTarget = DatabaseTarget & { provider: 'postgresql' };
+
+async function withAdmin<T>(server: PgTarget, work: (conn: SqlConnection) => Promise<T>): Promise<T> {
+  const conn = await openConnection(server, { applicationName: 'rastar-bench' });
+  try {
+    return await work(conn);
+  } finally {
+    await conn.close();
+  }
+}
+
+async function freshDatabase(server: PgTarget, name: string): Promise<PgTarget> {
+  await withAdmin(server, async (conn) => {
+    await conn.exec(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+    await conn.exec(`CREATE DATABASE "${name}"`);
+  });
+  return withDatabase(server, name);
+}
+
+async function dropDatabase(server: PgTarget, name: string): Promise<void> {
+  await withAdmin(server, (conn) => conn.exec(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`));
+}
+
+async function onDatabase<T>(target: PgTarget, work: (conn: SqlConnection) => Promise<T>): Promise<T> {
+  return withAdmin(target, work);
+}
+
+/** The user's schema, as one hash: columns, indexes (valid or not), constraints, enums, views, functions, triggers. */
+const PG_FINGERPRINT = `
+SELECT md5(coalesce(string_agg(line, E'\\n' ORDER BY line), '')) AS hash, count(*)::int AS lines FROM (
+  SELECT format('column %s.%s %s %s %s', table_name, column_name, data_type, is_nullable, coalesce(column_default, '')) AS line
+    FROM information_schema.columns WHERE table_schema = current_schema() AND table_name NOT IN ('_prisma_migrations', 'schema_migrations')
+  UNION ALL
+  SELECT format('index %s valid=%s', pg_get_indexdef(i.indexrelid), i.indisvalid)
+    FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid
+   WHERE c.relnamespace = current_schema()::regnamespace AND c.relname NOT IN ('_prisma_migrations', 'schema_migrations')
+  UNION ALL
+  SELECT format('constraint %s %s %s', c.relname, con.conname, pg_get_constraintdef(con.oid))
+    FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid
+   WHERE c.relnamespace = current_schema()::regnamespace AND c.relname NOT IN ('_prisma_migrations', 'schema_migrations')
+  UNION ALL
+  SELECT format('enum %s %s', t.typname, string_agg(e.enumlabel, ',' ORDER BY e.enumsortorder))
+    FROM pg_enum e JOIN pg_type t ON t.oid = e.enumtypid GROUP BY t.typname
+  UNION ALL
+  SELECT format('view %s %s', viewname, definition) FROM pg_views WHERE schemaname = current_schema()
+  UNION ALL
+  SELECT format('function %s %s', proname, md5(prosrc)) FROM pg_proc WHERE pronamespace = current_schema()::regnamespace
+  UNION ALL
+  SELECT format('trigger %s', pg_get_triggerdef(oid)) FROM pg_trigger WHERE NOT tgisinternal
+) s`;
+
+async function pgFingerprint(target: PgTarget): Promise<string> {
+  const [row] = await onDatabase(target, (conn) => conn.query<{ hash: string; lines: number }>(PG_FINGERPRINT));
+  return `${row!.hash}/${row!.lines}`;
+}
+
+async function prismaRows(conn: SqlConnection): Promise<{ total: number; finished: number; rolledBack: number }> {
+  const [row] = await conn.query<{ total: number; finished: number; rolled_back: number }>(
+    `SELECT count(*)::int AS total, count(finished_at)::int AS finished, count(rolled_back_at)::int AS rolled_back FROM "_prisma_migrations"`,
+  );
+  return { total: Number(row!.total), finished: Number(row!.finished), rolledBack: Number(row!.rolled_back) };
+}
+
+// ---------------------------------------------------------------------------
+// Inputs: the history in each tool's format
+
+/** dbmate's format: one file per migration; a migration PostgreSQL cannot run in a
+ * transaction gets `transaction:false`, one file per statement when it has several
+ * (dbmate sends a file whole, as one implicit transaction: that is how a dbmate user
+ * must write them). Versions are sequence numbers: the real history has duplicated
+ * timestamps, which dbmate would reject. */
+function writeDbmateDir(dir: string, migrations: Migration[], provider: 'sqlite' | 'postgresql'): number {
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  let version = 0;
+  for (const migration of migrations) {
+    const mode = scriptMode(migration.script, provider);
+    const parts = mode.kind === 'no-transaction' ? splitStatements(migration.script) : [migration.script];
+    const header = mode.kind === 'transactional' ? '-- migrate:up' : '-- migrate:up transaction:false';
+    const slug = migration.name.replace(/[^A-Za-z0-9_]+/g, '_');
+    parts.forEach((part, index) => {
+      const file = `${String(++version).padStart(6, '0')}_${slug}${parts.length > 1 ? `_part${index + 1}` : ''}.sql`;
+      writeFileSync(join(dir, file), `${header}\n${part}\n;\n\n-- migrate:down\n`);
+    });
+  }
+  return version;
+}
+
+/** A folder usable as PRISMA_DIR whose migrations/<provider> is the given history. */
+function prismaDirFor(name: string, provider: 'sqlite' | 'postgresql', history: string): string {
+  const dir = join(WORK, name);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(join(dir, 'migrations'), { recursive: true });
+  try {
+    symlinkSync(history, join(dir, 'migrations', provider), 'dir');
+  } catch {
+    cpSync(history, join(dir, 'migrations', provider), { recursive: true }); // temp copy, git-ignored
+  }
+  return dir;
+}
+
+function version(file: string, args: string[]): string | null {
+  try {
+    return execFileSync(file, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim().split('\n')[0]!;
+  } catch {
+    return null;
+  }
+}
+
+async function dbmateBinary(): Promise<string | null> {
+  try {
+    const { resolveBinary } = (await import('dbmate')) as { resolveBinary(): string };
+    const binary = resolveBinary();
+    return version(binary, ['--version']) ? binary : null;
+  } catch {
+    return null;
+  }
+}
+
+// ---------------------------------------------------------------------------
+
+interface Facts {
+  nproc: string;
+  cpu: string;
+  memory: string;
+  os: string;
+  node: string;
+  postgres: string;
+  psql: string | null;
+  sqlite3: string | null;
+  dbmate: string | null;
+  corpus: string;
+  gnuTime: boolean;
+}
+
+interface Notes {
+  nonTransactional: Map<string, number>;
+  kitRows: string;
+  schemaMatch: string;
+  sqliteSchemaMatch: string;
+  engine: string;
+}
+
+async function main(): Promise<void> {
+  const startedAt = Date.now();
+  mkdirSync(LOGS, { recursive: true });
+  gnuTime = /GNU/.test(version(TIME, ['--version']) ?? '');
+  if (process.env.BENCH_SKIP_BUILD !== '1') {
+    log('Compiling the kit (tsc -p tsconfig.json): deploy runs as in production, from dist/');
+    execFileSync(process.execPath, [join(projectRoot, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(projectRoot, 'tsconfig.json')], { stdio: 'inherit' });
+  }
+  const kitEntry = join(projectRoot, 'dist', 'scripts', 'migrate.js');
+  if (!existsSync(kitEntry)) throw new Error('dist/scripts/migrate.js is missing: run npx tsc -p tsconfig.json');
+  const dbmate = await dbmateBinary();
+  const psql = version('psql', ['--version']);
+  const sqlite3 = version('sqlite3', ['--version']);
+  if (!dbmate) log('dbmate is not installed (npm install): its rows are skipped');
+  if (!psql) log('psql is not installed (apt-get install postgresql-client): its row is skipped');
+  if (!sqlite3) log('sqlite3 is not installed (apt-get install sqlite3): its row is skipped');
+
+  // Inputs ------------------------------------------------------------------
+  const corpusPresent = existsSync(CORPUS);
+  let pgHistoryDir = CORPUS;
+  if (!corpusPresent) {
+    pgHistoryDir = join(WORK, 'synthetic-postgresql');
+    writeHistory(pgHistoryDir, 'postgresql', postgresHistory());
+    log('Corpus ../shared/corpus/langfuse-postgresql not found: using the synthetic history (bench/synthetic.ts)');
+  }
+  const pgPrismaDir = prismaDirFor('prisma-postgresql', 'postgresql', pgHistoryDir);
+  const pgMigrations = readHistory('postgresql', join(pgPrismaDir, 'migrations', 'postgresql')).migrations;
+  const pgCount = pgMigrations.length;
+  const pgSql = join(WORK, 'postgresql-all.sql');
+  writeFileSync(pgSql, pgMigrations.map((m) => m.script).join('\n;\n'));
+  const pgDbmateDir = join(WORK, 'dbmate-postgresql');
+  const pgDbmateFiles = writeDbmateDir(pgDbmateDir, pgMigrations, 'postgresql');
+
+  const sqliteHistoryDir = join(WORK, 'synthetic-sqlite');
+  writeHistory(sqliteHistoryDir, 'sqlite', sqliteHistory());
+  const sqlitePrismaDir = prismaDirFor('prisma-sqlite', 'sqlite', sqliteHistoryDir);
+  const sqliteMigrations = readHistory('sqlite', sqliteHistoryDir).migrations;
+  const sqliteSql = join(WORK, 'sqlite-all.sql');
+  // The floor: the same SQL, one transaction per migration (as the kit and dbmate), no history rows.
+  writeFileSync(sqliteSql, sqliteMigrations.map((m) => `BEGIN;\n${m.script}\n;\nCOMMIT;\n`).join(''));
+  const sqliteDbmateDir = join(WORK, 'dbmate-sqlite');
+  const sqliteDbmateFiles = writeDbmateDir(sqliteDbmateDir, sqliteMigrations, 'sqlite');
+
+  log(`PostgreSQL history: ${pgCount} migrations (${corpusPresent ? 'langfuse corpus' : 'synthetic'}); dbmate files: ${pgDbmateFiles}`);
+  log(`SQLite history: ${sqliteMigrations.length} synthetic migrations`);
+
+  const server = await startEmbeddedPostgres();
+  const stop = async () => server.stop();
+  process.once('SIGINT', () => void stop().then(() => process.exit(130)));
+  try {
+    const admin = parseDatabaseUrl(server.url) as PgTarget;
+    const postgresVersion = await withAdmin(admin, async (conn) => (await conn.query<{ server_version: string }>('SHOW server_version'))[0]!.server_version);
+    const nodeEnv = (url: string, prismaDir: string) => ({ DATABASE_URL: url, PRISMA_DIR: prismaDir });
+    const dbmateUrl = (target: PgTarget) => `${target.url}${target.url.includes('?') ? '&' : '?'}sslmode=disable`;
+    const notes: Notes = { nonTransactional: new Map(), kitRows: '', schemaMatch: '', sqliteSchemaMatch: '', engine: '' };
+    const rows: Row[] = [];
+
+    // 1. PostgreSQL: apply the whole history ----------------------------------
+    const dbName = (tool: string, run: string) => `bench_apply_${tool}_${run}`;
+    const targets = new Map<string, PgTarget>();
+    const fingerprints = new Map<string, string[]>();
+    const remember = async (tool: string, target: PgTarget) => {
+      const list = fingerprints.get(tool) ?? [];
+      list.push(await pgFingerprint(target));
+      fingerprints.set(tool, list);
+    };
+    const pgTool = (name: string, make: (target: PgTarget) => Command, check: (sample: Sample, target: PgTarget) => Promise<string | null>): Tool => ({
+      name,
+      async command(run) {
+        const target = await freshDatabase(admin, dbName(name.split(' ')[0]!.toLowerCase(), run));
+        targets.set(`${name}/${run}`, target);
+        return make(target);
+      },
+      async verify(sample, run) {
+        const target = targets.get(`${name}/${run}`)!;
+        if (sample.code !== 0) return `exit code ${sample.code}: ${firstLine(sample.stderr || sample.stdout)}`;
+        const problem = await check(sample, target);
+        await remember(name, target);
+        return problem;
+      },
+      async cleanup(run) {
+        await dropDatabase(admin, targets.get(`${name}/${run}`)!.config.database);
+      },
+    });
+    const historyRowsCheck = async (target: PgTarget) => {
+      const r = await onDatabase(target, prismaRows);
+      return r.total === pgCount && r.finished === pgCount && r.rolledBack === 0 ? null : `_prisma_migrations has ${r.total} rows, ${r.finished} finished (expected ${pgCount})`;
+    };
+    const applyTools: Tool[] = [
+      pgTool('kit (node dist/scripts/migrate.js deploy)', (t) => ({ file: process.execPath, args: [kitEntry, 'deploy'], env: nodeEnv(t.url, pgPrismaDir) }), async (sample, target) => {
+        if (!notes.kitRows) {
+          for (const [, reason] of sample.stderr.matchAll(/cannot run in a transaction \((.+?)\); running it statement by statement/g)) {
+            notes.nonTransactional.set(reason!, (notes.nonTransactional.get(reason!) ?? 0) + 1);
+          }
+          const r = await onDatabase(target, prismaRows);
+          notes.kitRows = `${r.total} rows in _prisma_migrations, ${r.finished} finished, ${r.rolledBack} rolled back`;
+        }
+        return historyRowsCheck(target);
+      }),
+    ];
+    if (dbmate) {
+      applyTools.push(
+        pgTool('dbmate 2.36 migrate', (t) => ({ file: dbmate, args: ['--url', dbmateUrl(t), '--migrations-dir', pgDbmateDir, '--no-dump-schema', 'migrate'] }), async (_sample, target) => {
+          const [row] = await onDatabase(target, (conn) => conn.query<{ n: number }>('SELECT count(*)::int AS n FROM schema_migrations'));
+          return Number(row!.n) === pgDbmateFiles ? null : `schema_migrations has ${row!.n} rows (expected ${pgDbmateFiles})`;
+        }),
+      );
+    }
+    if (psql) {
+      applyTools.push(pgTool('psql autocommit (-f, all files)', (t) => ({ file: 'psql', args: ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', t.url, '-f', pgSql] }), async () => null));
+    }
+    applyTools.push(
+      pgTool("Prisma engine (wasm) applyMigrations", (t) => ({ file: process.execPath, args: [join(projectRoot, 'bench', 'engine-apply.mjs')], env: nodeEnv(t.url, pgPrismaDir) }), async (_sample, target) =>
+        historyRowsCheck(target),
+      ),
+    );
+    const reference = psql ? 'psql autocommit (-f, all files)' : 'kit (node dist/scripts/migrate.js deploy)';
+    const applyScenario = `PostgreSQL: apply ${pgCount} migrations${corpusPresent ? ' (langfuse)' : ' (synthetic)'}`;
+    rows.push(...(await runScenario(applyScenario, applyTools, RUNS, reference)));
+
+    // Every tool must leave the same schema as the reference.
+    const refPrint = fingerprints.get(reference)?.[0];
+    const mismatches = [...fingerprints].filter(([, prints]) => prints.some((p) => p !== refPrint)).map(([tool]) => tool);
+    notes.schemaMatch = refPrint ? (mismatches.length ? `differs for: ${mismatches.join(', ')}` : `identical for every tool and run (${refPrint.split('/')[1]} catalog lines)`) : 'not compared';
+    for (const row of rows) if (mismatches.includes(row.tool)) row.failures.push('schema differs from the reference');
+
+    // 2. PostgreSQL: no-op deploy ---------------------------------------------
+    const noopKit = await freshDatabase(admin, 'bench_noop_kit');
+    const setup = await measure({ file: process.execPath, args: [kitEntry, 'deploy'], env: nodeEnv(noopKit.url, pgPrismaDir) });
+    if (setup.code !== 0) throw new Error(`setting up the no-op database failed: ${firstLine(setup.stderr)}`);
+    const noopDbmate = dbmate ? await freshDatabase(admin, 'bench_noop_dbmate') : null;
+    if (dbmate && noopDbmate) await measure({ file: dbmate, args: ['--url', dbmateUrl(noopDbmate), '--migrations-dir', pgDbmateDir, '--no-dump-schema', 'migrate'] });
+    const noopScenario = 'PostgreSQL: no-op deploy';
+    const expectOutput = (pattern: RegExp) => async (sample: Sample) => (sample.code !== 0 ? `exit code ${sample.code}: ${firstLine(sample.stderr)}` : pattern.test(sample.stdout + sample.stderr) ? null : `unexpected output: ${firstLine(sample.stdout)}`);
+    const noopTools: Tool[] = [
+      { name: 'kit (node dist/scripts/migrate.js deploy)', command: () => ({ file: process.execPath, args: [kitEntry, 'deploy'], env: nodeEnv(noopKit.url, pgPrismaDir) }), verify: expectOutput(/No pending migrations/) },
+      { name: 'floor: node + pg, read the table', command: () => ({ file: process.execPath, args: [join(projectRoot, 'bench', 'noop-floor.mjs')], env: { DATABASE_URL: noopKit.url } }), verify: expectOutput(new RegExp(`^${pgCount} migrations recorded`)) },
+    ];
+    if (dbmate && noopDbmate) {
+      noopTools.push({ name: 'dbmate 2.36 migrate', command: () => ({ file: dbmate, args: ['--url', dbmateUrl(noopDbmate), '--migrations-dir', pgDbmateDir, '--no-dump-schema', 'migrate'] }), verify: async (sample) => (sample.code === 0 ? null : `exit code ${sample.code}: ${firstLine(sample.stderr)}`) });
+    }
+    noopTools.push({
+      name: 'Prisma engine (wasm) applyMigrations',
+      command: () => ({ file: process.execPath, args: [join(projectRoot, 'bench', 'engine-apply.mjs')], env: nodeEnv(noopKit.url, pgPrismaDir) }),
+      verify: expectOutput(/engine applied 0 migrations/),
+    });
+    rows.push(...(await runScenario(noopScenario, noopTools, NOOP_RUNS, 'floor: node + pg, read the table')));
+    await dropDatabase(admin, 'bench_noop_kit');
+    if (noopDbmate) await dropDatabase(admin, 'bench_noop_dbmate');
+
+    // 3. SQLite: apply 200 migrations -----------------------------------------
+    const sqliteDir = join(WORK, 'sqlite-runs');
+    rmSync(sqliteDir, { recursive: true, force: true });
+    mkdirSync(sqliteDir, { recursive: true });
+    const sqliteFile = (tool: string, run: string) => join(sqliteDir, `${tool}-${run}.db`);
+    const sqlitePrints = new Map<string, string[]>();
+    const sqliteFingerprint = (file: string) => {
+      const db = new Database(file, { readonly: true });
+      try {
+        const objects = db.prepare(`SELECT type, name, tbl_name, sql FROM sqlite_master WHERE name NOT IN ('_prisma_migrations', 'schema_migrations') AND name NOT LIKE 'sqlite_%' ORDER BY type, name`).all() as { type: string; name: string; sql: string }[];
+        const counts = objects.filter((o) => o.type === 'table').map((o) => `${o.name}=${(db.prepare(`SELECT count(*) AS n FROM "${o.name}"`).get() as { n: number }).n}`);
+        return `${createHash('md5').update(JSON.stringify([objects, counts])).digest('hex')}/${objects.length}`;
+      } finally {
+        db.close();
+      }
+    };
+    const sqliteTool = (name: string, key: string, make: (file: string) => Command, check: (file: string) => string | null): Tool => ({
+      name,
+      command: (run) => make(sqliteFile(key, run)),
+      async verify(sample, run) {
+        if (sample.code !== 0) return `exit code ${sample.code}: ${firstLine(sample.stderr || sample.stdout)}`;
+        const file = sqliteFile(key, run);
+        const list = sqlitePrints.get(name) ?? [];
+        list.push(sqliteFingerprint(file));
+        sqlitePrints.set(name, list);
+        return check(file);
+      },
+      async cleanup(run) {
+        for (const suffix of ['', '-journal', '-wal', '-shm']) rmSync(`${sqliteFile(key, run)}${suffix}`, { force: true });
+      },
+    });
+    const countRows = (file: string, sql: string) => {
+      const db = new Database(file, { readonly: true });
+      try {
+        return db.prepare(sql).get() as Record<string, number>;
+      } finally {
+        db.close();
+      }
+    };
+    const sqliteCount = sqliteMigrations.length;
+    const sqliteTools: Tool[] = [
+      sqliteTool('kit (node dist/scripts/migrate.js deploy)', 'kit', (file) => ({ file: process.execPath, args: [kitEntry, 'deploy'], env: nodeEnv(`file:${file}`, sqlitePrismaDir) }), (file) => {
+        const r = countRows(file, 'SELECT count(*) AS total, count(finished_at) AS finished FROM "_prisma_migrations"');
+        return r.total === sqliteCount && r.finished === sqliteCount ? null : `_prisma_migrations has ${r.total} rows, ${r.finished} finished (expected ${sqliteCount})`;
+      }),
+    ];
+    if (dbmate) {
+      sqliteTools.push(
+        sqliteTool('dbmate 2.36 migrate', 'dbmate', (file) => ({ file: dbmate, args: ['--url', `sqlite:${file}`, '--migrations-dir', sqliteDbmateDir, '--no-dump-schema', 'migrate'] }), (file) => {
+          const r = countRows(file, 'SELECT count(*) AS n FROM schema_migrations');
+          return r.n === sqliteDbmateFiles ? null : `schema_migrations has ${r.n} rows (expected ${sqliteDbmateFiles})`;
+        }),
+      );
+    }
+    if (sqlite3) sqliteTools.push(sqliteTool('sqlite3 CLI (1 transaction per file)', 'sqlite3', (file) => ({ file: 'sqlite3', args: ['-bail', file], stdin: sqliteSql }), () => null));
+    const sqliteReference = sqlite3 ? 'sqlite3 CLI (1 transaction per file)' : 'kit (node dist/scripts/migrate.js deploy)';
+    rows.push(...(await runScenario(`SQLite: apply ${sqliteCount} migrations (synthetic)`, sqliteTools, RUNS, sqliteReference)));
+    const sqliteRef = sqlitePrints.get(sqliteReference)?.[0];
+    const sqliteMismatch = [...sqlitePrints].filter(([, prints]) => prints.some((p) => p !== sqliteRef)).map(([tool]) => tool);
+    notes.sqliteSchemaMatch = sqliteMismatch.length ? `differs for: ${sqliteMismatch.join(', ')}` : `identical for every tool and run (${sqliteRef?.split('/')[1]} objects, same row counts)`;
+    for (const row of rows) if (row.scenario.startsWith('SQLite') && sqliteMismatch.includes(row.tool)) row.failures.push('schema differs from the reference');
+
+    const engineRow = rows.find((r) => r.scenario === applyScenario && r.tool.startsWith('Prisma'));
+    notes.engine = engineRow?.failures.length ? `failed: ${engineRow.failures[0]}` : 'applied every migration (with the kit\'s mended adapter from createMigrationAdapterFactory)';
+
+    const facts: Facts = {
+      nproc: version('nproc', []) ?? String(availableParallelism()),
+      cpu: cpus()[0]?.model.trim() ?? 'unknown',
+      memory: `${Math.round(totalmem() / 2 ** 30)} GiB`,
+      os: `${process.platform} ${release()}`,
+      node: process.version,
+      postgres: `${postgresVersion} (embedded-postgres, fsync=off, synchronous_commit=off)`,
+      psql,
+      sqlite3: sqlite3?.split(' ')[0] ?? null,
+      dbmate: dbmate ? version(dbmate, ['--version']) : null,
+      corpus: corpusPresent ? `../shared/corpus/langfuse-postgresql (${pgCount} migrations, real)` : `synthetic, ${pgCount} migrations (bench/synthetic.ts; the corpus was not found)`,
+      gnuTime,
+    };
+    const report = render(rows, facts, notes, applyScenario, noopScenario, (Date.now() - startedAt) / 1000);
+    process.stdout.write(`\n${report.table}\n\n${report.targets}\n`);
+    writeFileSync(join(projectRoot, 'bench', 'RESULTS.md'), report.markdown);
+    log(`\nWrote ${relative(process.cwd(), join(projectRoot, 'bench', 'RESULTS.md')) || 'bench/RESULTS.md'}`);
+  } finally {
+    await stop();
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Rendering
+
+function render(rows: Row[], facts: Facts, notes: Notes, applyScenario: string, noopScenario: string, seconds: number) {
+  const seconds3 = (ms: number) => (ms / 1000).toFixed(3);
+  const byScenario = new Map<string, Row[]>();
+  for (const row of rows) byScenario.set(row.scenario, [...(byScenario.get(row.scenario) ?? []), row]);
+  const lines = ['| Scenario | Tool | Median (s) | Min–max (s) | vs reference | Max RSS median / worst (MB) | Runs | Check |', '|---|---|---:|---:|---:|---:|---:|---|'];
+  for (const [scenario, list] of byScenario) {
+    const ref = list.find((r) => r.reference);
+    for (const row of list) {
+      const med = median(row.times);
+      const ratio = ref && ref.times.length ? `${(med / median(ref.times)).toFixed(2)}x${row.reference ? ' (ref)' : ''}` : '';
+      const rss = row.rss.length ? `${median(row.rss).toFixed(1)} / ${Math.max(...row.rss).toFixed(1)}` : 'n/a';
+      const check = row.failures.length ? `FAILED: ${row.failures.join('; ').replace(/\|/g, '\\|')}` : 'ok';
+      lines.push(`| ${scenario} | ${row.tool} | ${seconds3(med)} | ${seconds3(Math.min(...row.times))}–${seconds3(Math.max(...row.times))} | ${ratio} | ${rss} | ${row.times.length} | ${check} |`);
+    }
+  }
+  const table = lines.join('\n');
+
+  const find = (scenario: string, prefix: string) => rows.find((r) => r.scenario === scenario && r.tool.startsWith(prefix) && r.times.length);
+  const med = (row: Row | undefined) => (row ? median(row.times) : NaN);
+  const verdict = (ok: boolean | null) => (ok === null ? 'not measured' : ok ? '**met**' : '**not met**');
+  const sqliteScenario = rows.find((r) => r.scenario.startsWith('SQLite'))!.scenario;
+  const kitApply = find(applyScenario, 'kit');
+  const dbmateApply = find(applyScenario, 'dbmate');
+  const psqlApply = find(applyScenario, 'psql');
+  const engineApply = find(applyScenario, 'Prisma');
+  const kitNoop = find(noopScenario, 'kit');
+  const floorNoop = find(noopScenario, 'floor');
+  const kitSqlite = find(sqliteScenario, 'kit');
+  const dbmateSqlite = find(sqliteScenario, 'dbmate');
+  const sqlite3Row = find(sqliteScenario, 'sqlite3');
+  const ratio = (a: Row | undefined, b: Row | undefined) => (a && b ? med(a) / med(b) : NaN);
+  const fmt = (x: number) => (Number.isFinite(x) ? `${x.toFixed(2)}x` : 'n/a');
+  const kitOk = [kitApply, kitNoop, kitSqlite].every((r) => r && !r.failures.length);
+  const kitRss = [kitApply, kitNoop, kitSqlite].flatMap((r) => r?.rss ?? []);
+  const worstRss = kitRss.length ? Math.max(...kitRss) : NaN;
+  const rssBy = (r: Row | undefined) => (r?.rss.length ? `${Math.max(...r.rss).toFixed(1)} MB` : 'n/a');
+  const targets = [
+    `| Target | Measured | Verdict |`,
+    `|---|---|---|`,
+    `| Kit applies the whole PostgreSQL history correctly | ${notes.kitRows || 'n/a'}; schema vs psql: ${notes.schemaMatch} | ${verdict(kitOk)} |`,
+    `| PostgreSQL apply: kit <= dbmate | kit/dbmate = ${fmt(ratio(kitApply, dbmateApply))} | ${verdict(dbmateApply ? ratio(kitApply, dbmateApply) <= 1 : null)} |`,
+    `| PostgreSQL apply: kit <= 1.2x psql autocommit | kit/psql = ${fmt(ratio(kitApply, psqlApply))} | ${verdict(psqlApply ? ratio(kitApply, psqlApply) <= 1.2 : null)} |`,
+    `| (info) Prisma wasm engine applyMigrations, expected ~2.2x | engine/kit = ${fmt(ratio(engineApply, kitApply))}, engine/psql = ${fmt(ratio(engineApply, psqlApply))}; ${notes.engine} | info |`,
+    `| No-op deploy: kit <= 1.5x bare node+pg | kit/floor = ${fmt(ratio(kitNoop, floorNoop))} | ${verdict(floorNoop ? ratio(kitNoop, floorNoop) <= 1.5 : null)} |`,
+    `| SQLite 200 migrations: kit faster than dbmate | kit/dbmate = ${fmt(ratio(kitSqlite, dbmateSqlite))} (sqlite3 floor: kit/sqlite3 = ${fmt(ratio(kitSqlite, sqlite3Row))}); schema: ${notes.sqliteSchemaMatch} | ${verdict(dbmateSqlite ? ratio(kitSqlite, dbmateSqlite) < 1 : null)} |`,
+    `| Peak memory of deploy <= 60 MB (worst run) | PostgreSQL apply ${rssBy(kitApply)}, no-op ${rssBy(kitNoop)}, SQLite apply ${rssBy(kitSqlite)} | ${verdict(Number.isFinite(worstRss) ? worstRss <= 60 : null)} |`,
+  ].join('\n');
+
+  const nonTx = [...notes.nonTransactional].map(([reason, n]) => `${n} × ${reason}`).join(', ') || 'none';
+  const command = `${QUICK ? 'BENCH_QUICK=1 ' : ''}${process.env.BENCH_RUNS ? `BENCH_RUNS=${process.env.BENCH_RUNS} ` : ''}npm run bench`;
+  const markdown = `# Benchmark results
+
+Produced by \`${command}\` (bench/run.ts) on ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')}, in ${Math.round(seconds)} s.
+Every number is a whole process (spawn to exit), a fresh database for each apply run,
+all tools interleaved in the same bench run (order rotated each run), median of
+${RUNS} apply runs and ${NOOP_RUNS} no-op runs after one warm-up. Ratios are medians
+from this same run. Max RSS is GNU time's \`%M\` for the process${facts.gnuTime ? '' : ' (GNU time was not found: not measured)'}.
+
+## Machine
+
+| | |
+|---|---|
+| nproc | ${facts.nproc} |
+| CPU | ${facts.cpu} |
+| Memory | ${facts.memory} |
+| OS | ${facts.os} |
+| Node.js | ${facts.node} |
+| PostgreSQL server | ${facts.postgres} |
+| psql | ${facts.psql ?? 'not installed'} |
+| sqlite3 | ${facts.sqlite3 ?? 'not installed'} |
+| dbmate | ${facts.dbmate ?? 'not installed'} |
+| PostgreSQL history | ${facts.corpus} |
+
+## Results
+
+${table}
+
+## Targets
+
+${targets}
+
+## Notes
+
+- The kit ran these migrations outside a transaction, each announced on stderr
+  (\`Note: … cannot run in a transaction (…)\`): ${nonTx}. Everything else ran
+  in one transaction per migration together with its \`_prisma_migrations\` row.
+- psql autocommit is the concatenated original SQL (\`psql -X -q -v ON_ERROR_STOP=1 -f\`),
+  every statement its own transaction, no history rows: the floor for running this
+  SQL at all. dbmate gets the same SQL in its own format (bench/.work/dbmate-*):
+  \`transaction:false\` where the kit detects that PostgreSQL needs it, one file per
+  statement when such a migration has several (dbmate sends a file whole), sequence
+  numbers as versions (the history has duplicated timestamps).
+- The floor for the no-op deploy is bench/noop-floor.mjs: \`node\`, \`pg\`, connect,
+  \`SELECT * FROM "_prisma_migrations"\`, exit.
+- The Prisma engine row is bench/engine-apply.mjs: \`applyMigrations\` of
+  @prisma/schema-engine-wasm through the kit's mended PostgreSQL adapter
+  (\`createMigrationAdapterFactory\`); the stock @prisma/adapter-pg splits scripts
+  on every \`;\` and fails on a \`;\` inside a comment.
+- SQLite: the sqlite3 floor runs the same SQL with one BEGIN/COMMIT per migration
+  (the same number of commits as the kit and dbmate), without history rows.
+- Logs of every process of the last run are in bench/.work/logs (git-ignored).
+`;
+  return { table, targets, markdown };
+}
+
+await main();

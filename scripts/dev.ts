@@ -1,0 +1,106 @@
+/**
+ * `make dev` / `npm run dev`: generate the clients if the schema changed,
+ * verify and migrate the database, seed it, then run the admin panel until
+ * Ctrl-C. A failing step stops here: nothing is started.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { startAdminPanel, parsePort, type AdminPanel } from '../src/apps/admin-panel.ts';
+import { err, formatMs, out, reportError, runCommand, target } from '../src/cli.ts';
+import { describeTarget, maskUrl, projectRoot } from '../src/db.ts';
+import { generateClients } from '../src/migrations/generate.ts';
+
+// Children run through the same tsx loader, resolved by file URL: cwd may be anywhere.
+const TSX_LOADER = import.meta.resolve('tsx');
+const STEPS = 4;
+
+let child: ChildProcess | undefined;
+let interrupted: NodeJS.Signals | undefined;
+let panel: AdminPanel | undefined;
+let stopped: (() => void) | undefined;
+
+/** Ctrl-C during a step ends that step's child; once the panel runs, it closes it. */
+function onSignal(signal: NodeJS.Signals): void {
+  interrupted = signal;
+  if (child && child.exitCode === null) child.kill(signal);
+  stopped?.();
+}
+
+/** Run scripts/<script> with this process's environment and terminal; resolves to its exit code. */
+function runScript(script: string): Promise<number> {
+  return new Promise((resolve) => {
+    child = spawn(process.execPath, ['--import', TSX_LOADER, join(projectRoot, 'scripts', script)], { stdio: 'inherit', env: process.env });
+    child.on('error', (error) => {
+      err(`Error: cannot start scripts/${script}: ${error.message}`);
+      resolve(1);
+    });
+    child.on('exit', (code, signal) => {
+      child = undefined;
+      resolve(code ?? (signal ? 1 : 0));
+    });
+  });
+}
+
+async function step(index: number, title: string, action: () => Promise<number | string>): Promise<number> {
+  out(`[${index}/${STEPS}] ${title}…`);
+  const started = performance.now();
+  let result: number | string;
+  try {
+    result = await action();
+  } catch (error) {
+    result = reportError(error);
+  }
+  if (interrupted) {
+    err(`Interrupted during "${title}": nothing was started`);
+    return 130;
+  }
+  if (typeof result === 'number' && result !== 0) {
+    err(`✗ ${title} failed (exit code ${result}): nothing was started`);
+    return result;
+  }
+  out(`✓ ${typeof result === 'string' ? result : title} (${formatMs(performance.now() - started)})`);
+  return 0;
+}
+
+await runCommand(
+  {
+    summary: 'Development: generate the Prisma clients if the schema changed, verify and migrate the database, seed it, start the admin panel (Ctrl-C stops it). Interrupted before the panel starts: exit code 130.',
+    usage: 'dev',
+    options: {},
+    optionHelp: [],
+    env: [
+      'DATABASE_URL        the database (default file:./data/rastar.db)',
+      'PORT                admin panel port (default 3000)',
+      'ADMIN_USERNAME, ADMIN_PASSWORD, DEFAULT_PACK_NAME  see make seed',
+      'TELEGRAM_BOT_TOKEN  the bot (not part of this kit yet: only the admin panel starts)',
+    ],
+    examples: ['make dev', 'PORT=3001 npm run dev'],
+  },
+  process.argv.slice(2),
+  async () => {
+    process.on('SIGINT', onSignal).on('SIGTERM', onSignal);
+    const t = target();
+    const port = parsePort(process.env.PORT); // a bad PORT fails before any step runs
+    out(`Datasource: ${describeTarget(t)}${t.provider === 'postgresql' ? ` (${maskUrl(t.url)})` : ''}`);
+
+    const steps: [string, () => Promise<number | string>][] = [
+      ['Generate Prisma clients', async () => ((await generateClients({ ifChanged: true })).generated ? 'Prisma clients generated' : 'Prisma clients are up to date')],
+      ['Verify the database', () => runScript('reset-migrations.ts')],
+      ['Seed the database', () => runScript('seed.ts')],
+    ];
+    for (const [index, [title, action]] of steps.entries()) {
+      const code = await step(index + 1, title, action);
+      if (code !== 0) return code;
+    }
+
+    out(`[${STEPS}/${STEPS}] Start the applications…`);
+    out(process.env.TELEGRAM_BOT_TOKEN ? 'TELEGRAM_BOT_TOKEN is set, but the bot is not part of this kit yet: starting only the admin panel' : 'TELEGRAM_BOT_TOKEN is not set: starting only the admin panel');
+    const whenStopped = new Promise<void>((resolve) => (stopped = resolve));
+    panel = await startAdminPanel({ port, target: t });
+    out(`Admin panel listening on ${panel.url}`);
+    await whenStopped;
+    await panel.close();
+    out('Admin panel stopped');
+    return 0;
+  },
+);

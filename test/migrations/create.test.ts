@@ -1,0 +1,148 @@
+/**
+ * `migrate create` on a copy of prisma/ (PRISMA_DIR): the dev database is a temp
+ * SQLite file, PostgreSQL SQL is computed on the test server (SHADOW_DATABASE_URL),
+ * and the clients are generated beside the copy, never into the project's src/generated.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { describe, test, type TestContext } from 'node:test';
+import { openConnection, parseDatabaseUrl, projectRoot } from '../../src/db.ts';
+import { assertCleanFailure, migrate, migrationNames, output, rows, tables } from '../fixtures/kit.ts';
+import { copyPrismaDir, serverUrl, tempDir, testDatabase } from '../helpers.ts';
+
+const WIDGET = '\nmodel Widget {\n  id    Int    @id @default(autoincrement())\n  label String\n}\n';
+
+interface Sandbox {
+  prisma: string;
+  devUrl: string;
+  devFile: string;
+  env: NodeJS.ProcessEnv;
+  create(...args: string[]): ReturnType<typeof migrate>;
+  editSchema(change: (text: string) => string): void;
+}
+
+function sandbox(t: TestContext): Sandbox {
+  const prisma = copyPrismaDir(t);
+  const devFile = join(tempDir(t), 'dev.db');
+  const devUrl = `file:${devFile}`;
+  const env = { PRISMA_DIR: prisma, SHADOW_DATABASE_URL: serverUrl() };
+  const schemaFile = join(prisma, 'schema.prisma');
+  return {
+    prisma,
+    devUrl,
+    devFile,
+    env,
+    create: (...args) => migrate(devUrl, ['create', ...args], env),
+    editSchema: (change) => writeFileSync(schemaFile, change(readFileSync(schemaFile, 'utf8'))),
+  };
+}
+
+const NEW_NAME = (name: string) => new RegExp(`^\\d{14}_${name}$`);
+const newFolders = (before: string[], after: string[]) => after.filter((name) => !before.includes(name));
+
+describe('migrate create', () => {
+  test('a new model becomes one migration in both dialects, applied to the dev database, clients generated beside the schema', async (t) => {
+    const box = sandbox(t);
+    const before = migrationNames(box.prisma, 'sqlite');
+    box.editSchema((text) => text + WIDGET);
+    const result = await box.create('--name', 'add_widget');
+    assert.equal(result.code, 0, output(result));
+
+    const [sqliteName] = newFolders(before, migrationNames(box.prisma, 'sqlite'));
+    assert.match(sqliteName ?? '', NEW_NAME('add_widget'));
+    assert.deepEqual(newFolders(before, migrationNames(box.prisma, 'postgresql')), [sqliteName], 'same name in both histories');
+    const sqliteSql = readFileSync(join(box.prisma, 'migrations', 'sqlite', sqliteName!, 'migration.sql'), 'utf8');
+    const postgresSql = readFileSync(join(box.prisma, 'migrations', 'postgresql', sqliteName!, 'migration.sql'), 'utf8');
+    assert.match(sqliteSql, /CREATE TABLE "Widget"[\s\S]*INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT/);
+    assert.match(postgresSql, /CREATE TABLE "Widget"[\s\S]*SERIAL NOT NULL/);
+    assert.match(result.stdout, new RegExp(`Applied ${sqliteName} to the dev database`));
+
+    const dev = await openConnection(parseDatabaseUrl(box.devUrl));
+    t.after(() => dev.close());
+    assert.ok((await tables(dev)).includes('Widget'));
+    assert.ok((await rows(dev)).some((r) => r.migration_name === sqliteName && r.finished_at));
+
+    // Generated from the copy, next to it: the project's own clients are not touched.
+    const generated = join(dirname(box.prisma), 'src', 'generated');
+    assert.ok(existsSync(join(generated, 'sqlite', 'models', 'Widget.ts')), 'sqlite client generated beside the copy');
+    assert.ok(existsSync(join(generated, 'postgresql', 'models', 'Widget.ts')), 'postgresql client generated beside the copy');
+    assert.ok(existsSync(join(generated, '.schema-hash')), 'the stamp follows the clients');
+    assert.ok(!existsSync(join(projectRoot, 'src', 'generated', 'sqlite', 'models', 'Widget.ts')), 'src/generated untouched');
+    assert.match(readFileSync(join(box.prisma, 'schema.postgresql.prisma'), 'utf8'), /model Widget/);
+
+    // The PostgreSQL history applies on a real PostgreSQL database.
+    const pg = await testDatabase(t, 'postgresql');
+    const deployed = await migrate(pg.url, ['deploy'], { PRISMA_DIR: box.prisma });
+    assert.equal(deployed.code, 0, output(deployed));
+    assert.ok((await tables(await pg.connect())).includes('Widget'));
+  });
+
+  test('--create-only writes both migrations without applying them', async (t) => {
+    const box = sandbox(t);
+    assert.equal((await migrate(box.devUrl, ['deploy'], box.env)).code, 0);
+    const before = migrationNames(box.prisma, 'sqlite');
+    box.editSchema((text) => text + WIDGET);
+    const result = await box.create('--name', 'add_widget', '--create-only');
+    assert.equal(result.code, 0, output(result));
+    const added = newFolders(before, migrationNames(box.prisma, 'sqlite'));
+    assert.equal(added.length, 1);
+    assert.deepEqual(newFolders(before, migrationNames(box.prisma, 'postgresql')), added);
+    assert.doesNotMatch(result.stdout, /Applied/);
+    const dev = await openConnection(parseDatabaseUrl(box.devUrl));
+    t.after(() => dev.close());
+    assert.ok(!(await tables(dev)).includes('Widget'), 'not applied');
+    const status = await migrate(box.devUrl, ['status', '--json'], box.env);
+    assert.deepEqual(JSON.parse(status.stdout).pending, added);
+  });
+
+  test('an unchanged schema: "No schema changes", exit 0, nothing written, no database created', async (t) => {
+    const box = sandbox(t);
+    const before = [migrationNames(box.prisma, 'sqlite'), migrationNames(box.prisma, 'postgresql')];
+    const result = await box.create('--name', 'nothing');
+    assert.equal(result.code, 0, output(result));
+    assert.match(result.stdout, /No schema changes/);
+    assert.deepEqual([migrationNames(box.prisma, 'sqlite'), migrationNames(box.prisma, 'postgresql')], before);
+    assert.equal(existsSync(box.devFile), false);
+  });
+
+  test('a change that drops data is refused without --accept-data-loss, listing what is lost; with it, it proceeds', async (t) => {
+    const box = sandbox(t);
+    assert.equal((await migrate(box.devUrl, ['deploy'], box.env)).code, 0);
+    const dev = await openConnection(parseDatabaseUrl(box.devUrl));
+    t.after(() => dev.close());
+    await dev.exec(`INSERT INTO "Pack" ("name", "description", "isDefault", "createdAt", "updatedAt") VALUES ('Default', 'kept until now', 1, 0, 0)`);
+    const before = migrationNames(box.prisma, 'sqlite');
+    box.editSchema((text) => text.replace(/^\s*description\s+String\?\n/m, ''));
+
+    const refused = await box.create('--name', 'drop_pack_description');
+    assertCleanFailure(refused, 2, /may lose data/);
+    assert.match(refused.stderr, /drop the column `description` on the `Pack` table \(1 row/);
+    assert.match(refused.stderr, /--accept-data-loss/);
+    assert.match(refused.stderr, /Nothing was written/);
+    assert.deepEqual(migrationNames(box.prisma, 'sqlite'), before);
+    assert.deepEqual(migrationNames(box.prisma, 'postgresql'), before);
+
+    const accepted = await box.create('--name', 'drop_pack_description', '--accept-data-loss');
+    assert.equal(accepted.code, 0, output(accepted));
+    assert.equal(newFolders(before, migrationNames(box.prisma, 'sqlite')).length, 1);
+    const columns = await dev.query<{ name: string }>(`SELECT name FROM pragma_table_info('Pack')`);
+    assert.ok(!columns.some((c) => c.name === 'description'), 'the column is gone from the dev database');
+    assert.equal((await dev.query(`SELECT * FROM "Pack"`)).length, 1, 'the row itself survives');
+  });
+
+  test('a missing or malformed name is bad usage: exit 2, nothing written', async (t) => {
+    const box = sandbox(t);
+    box.editSchema((text) => text + WIDGET);
+    const before = migrationNames(box.prisma, 'sqlite');
+    for (const args of [[], ['--name'], ['--name', ''], ['--name', 'add widget'], ['--name', 'add/widget'], ['--name', '../escape']]) {
+      const result = await box.create(...args);
+      assertCleanFailure(result, 2);
+    }
+    const spaces = await box.create('--name', 'add widget');
+    assert.match(spaces.stderr, /Invalid migration name "add widget": use letters, digits, _ and - only/);
+    assert.match((await box.create()).stderr, /A migration name is required/);
+    assert.deepEqual(migrationNames(box.prisma, 'sqlite'), before);
+    assert.deepEqual(migrationNames(box.prisma, 'postgresql'), before);
+  });
+});
