@@ -6,7 +6,7 @@ import { describeTarget, maskUrl, openConnection } from '../src/db.ts';
 import { err, formatMs, out, runCommand, target, type CommandSpec, type Options } from '../src/cli.ts';
 import { KitError } from '../src/errors.ts';
 import { deploy, type DeployEvent } from '../src/migrations/deploy.ts';
-import { assertDeployable, displayPath, readHistory } from '../src/migrations/history.ts';
+import { assertDeployable, assertLockfile, displayPath, readHistory } from '../src/migrations/history.ts';
 import { describeHolder, lockTimeoutMs } from '../src/migrations/lock.ts';
 import { readStatus, recoveryHint, type MigrationStatus } from '../src/migrations/status.ts';
 
@@ -55,6 +55,7 @@ const commands: Record<string, { spec: CommandSpec<Options>; run: (values: Recor
     async run(values) {
       if (!values.json) announce();
       const history = readHistory(target().provider);
+      assertLockfile(history); // P3019, like prisma migrate status: this history does not describe this database
       const conn = await openConnection(target(), { applicationName: 'rastar-status', readonly: true }).catch((error) => {
         // A SQLite file that does not exist yet simply has everything pending.
         if (target().provider === 'sqlite' && error instanceof KitError && /does not exist/.test(error.message)) return null;

@@ -37,12 +37,13 @@ export const projectRoot: string = (() => {
 
 /** `postgresql://user:***@host:5432/db`: credentials never leave the process. */
 export function maskUrl(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*):[^@/]*@/i, '$1:***@');
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@\s]*):\S*@/i, '$1:***@');
 }
 
 /** Replace every occurrence of a password (raw or URL-encoded) in a message. */
 export function maskSecrets(text: string, target?: DatabaseTarget): string {
-  let out = text.replace(/([a-z][a-z0-9+.-]*:\/\/[^:/@\s]*):[^@/\s]*@/gi, '$1:***@');
+  // Up to the LAST `@`: a password pasted unencoded may hold `@`, `/`, `?` or `#` (over-masking is the safe side).
+  let out = text.replace(/([a-z][a-z0-9+.-]*:\/\/[^:/@\s]*):\S*@/gi, '$1:***@');
   if (target?.provider === 'postgresql' && target.config.password) {
     for (const secret of new Set([target.config.password, encodeURIComponent(target.config.password)])) {
       out = out.split(secret).join('***');
@@ -76,9 +77,17 @@ function postgresTarget(url: string): DatabaseTarget {
   try {
     parsed = new URL(url);
   } catch {
-    throw new KitError('BAD_URL', `DATABASE_URL is not a valid PostgreSQL URL (${maskUrl(url)}); example: postgresql://user:password@host:5432/db`);
+    throw new KitError('BAD_URL', `DATABASE_URL is not a valid PostgreSQL URL (${maskUrl(url)}); example: postgresql://user:password@host:5432/db (percent-encode special characters of the password: @ %40, / %2F, # %23, ? %3F, % %25)`);
   }
-  const database = decodeURIComponent(parsed.pathname.replace(/^\//, ''));
+  // A stray `%` in a password makes decodeURIComponent throw a bare "URI malformed".
+  const decode = (part: string, what: string) => {
+    try {
+      return decodeURIComponent(part);
+    } catch {
+      throw new KitError('BAD_URL', `DATABASE_URL has an invalid %-escape in its ${what} (${maskUrl(url)}); write a literal % as %25`);
+    }
+  };
+  const database = decode(parsed.pathname.replace(/^\//, ''), 'database name');
   if (!parsed.hostname || !database) {
     throw new KitError('BAD_URL', `DATABASE_URL must name a host and a database (${maskUrl(url)}); example: postgresql://user:password@host:5432/db`);
   }
@@ -94,10 +103,10 @@ function postgresTarget(url: string): DatabaseTarget {
     url,
     schema: parsed.searchParams.get('schema') || 'public',
     config: {
-      host: decodeURIComponent(parsed.hostname).replace(/^\[|\]$/g, ''),
+      host: decode(parsed.hostname, 'host').replace(/^\[|\]$/g, ''),
       port,
-      user: decodeURIComponent(parsed.username) || 'postgres',
-      password: decodeURIComponent(parsed.password),
+      user: decode(parsed.username, 'user name') || 'postgres',
+      password: decode(parsed.password, 'password'),
       database,
       ssl,
     },

@@ -102,6 +102,13 @@ describe('maskUrl and maskSecrets', () => {
     assert.equal(maskUrl('file:./data/rastar.db'), 'file:./data/rastar.db');
   });
 
+  test('maskUrl hides a password pasted with unencoded @ / # ? characters entirely', () => {
+    for (const password of ['s3cr@t-Pa55', 's3cr/t-Pa55', 's3cr#t-Pa55', 's3cr?t-Pa55', 'a@b/c@d']) {
+      const masked = maskUrl(`postgresql://app:${password}@db:5432/rastar`);
+      assert.equal(masked, 'postgresql://app:***@db:5432/rastar', password);
+    }
+  });
+
   test('maskSecrets hides the password of the target wherever it appears, raw or URL-encoded', () => {
     const target = parseDatabaseUrl('postgresql://app:p%40ss%2Fw0rd@db/rastar');
     const text = maskSecrets('password "p@ss/w0rd" rejected; tried postgresql://app:p%40ss%2Fw0rd@db/rastar and p%40ss%2Fw0rd', target);
@@ -191,6 +198,13 @@ describe('an unreachable database', () => {
   });
 });
 
+describe('DB_CONNECT_TIMEOUT', () => {
+  test('a value that is not a number of seconds is bad configuration: exit 2', async () => {
+    const result = await migrate(serverUrl(), ['status'], { DB_CONNECT_TIMEOUT: 'soon' });
+    assertCleanFailure(result, 2, /DB_CONNECT_TIMEOUT must be a number of seconds/);
+  });
+});
+
 describe('the password never appears in any output', () => {
   test('closed port or wrong password, for deploy, status, resolve and create', async (t) => {
     const { port } = pg(parseDatabaseUrl(serverUrl())).config;
@@ -213,6 +227,22 @@ describe('the password never appears in any output', () => {
       assert.match(result.stderr, kind === 'closed' ? /P1001/ : /P1000|authentication failed/i, `${label}\n${result.stderr}`);
     }
     assert.deepEqual(readHistory('postgresql', join(prisma, 'migrations', 'postgresql')).migrations.length, readHistory('postgresql').migrations.length, 'create wrote nothing');
+  });
+});
+
+describe('passwords with special characters', () => {
+  test('pasted unencoded (@ / # ? %), they never appear in any output; unparsable ones exit 2 with the encoding hint', async () => {
+    const port = await freePort();
+    const passwords = ['s3cr@t-Pa55', 's3cr/t-Pa55', 's3cr#t-Pa55', 's3cr?t-Pa55', 's3cr%t-Pa55'];
+    const results = await Promise.all(passwords.map((password) => migrate(`postgresql://app:${password}@127.0.0.1:${port}/rastar`, ['status'], { DB_CONNECT_TIMEOUT: '0' })));
+    results.forEach((result, i) => {
+      const password = passwords[i]!;
+      const secretParts = password.split(/[@/#?%]/);
+      for (const part of secretParts) assert.ok(!output(result).includes(part), `${password}: "${part}" leaked:\n${output(result)}`);
+      assert.ok([1, 2].includes(result.code), `${password}: exit ${result.code}`);
+      assert.equal(errorLines(result).length, 1, result.stderr);
+      if (result.code === 2) assert.match(result.stderr, /%/, 'says how to encode');
+    });
   });
 });
 

@@ -8,6 +8,7 @@ import { readdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { maskUrl, projectRoot } from '../src/db.ts';
 import { startEmbeddedPostgres, type EmbeddedServer } from '../src/migrations/embedded-postgres.ts';
+import { generateClients } from '../src/migrations/generate.ts';
 
 function testFiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true })
@@ -16,6 +17,9 @@ function testFiles(dir: string): string[] {
 }
 
 const files = process.argv.length > 2 ? process.argv.slice(2) : testFiles(join(projectRoot, 'test')).map((f) => relative(process.cwd(), f));
+// Tests load the generated clients: make sure they exist and match the schema before any test starts.
+await generateClients({ ifChanged: true });
+
 let server: EmbeddedServer | undefined;
 const env = { ...process.env };
 if (!env.TEST_DATABASE_URL) {

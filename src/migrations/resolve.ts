@@ -7,7 +7,7 @@
 import { createMigrationAdapterFactory, openConnection, type DatabaseTarget } from '../db.ts';
 import { KitError } from '../errors.ts';
 import { openEngine } from './engine.ts';
-import { assertLockfile, toMigrationList, type History } from './history.ts';
+import { assertLockfile, displayPath, toMigrationList, type History } from './history.ts';
 import { ensureTable, tableExists } from './table.ts';
 
 export type Resolution = 'applied' | 'rolled-back';
@@ -15,7 +15,7 @@ export type Resolution = 'applied' | 'rolled-back';
 export async function resolveMigration(target: DatabaseTarget, history: History, name: string, resolution: Resolution): Promise<void> {
   assertLockfile(history);
   if (resolution === 'applied' && !history.migrations.some((m) => m.name === name)) {
-    throw new KitError('RESOLVE', `Migration ${name} could not be found in ${history.dir}; check the name with: make status`, { prismaCode: 'P3017' });
+    throw new KitError('RESOLVE', `Migration ${name} could not be found in ${displayPath(history.dir)}; check the name with: make status`, { prismaCode: 'P3017' });
   }
   await prepare(target, name, resolution);
   const schema = `datasource db {\n  provider = "${target.provider}"\n}\n`;

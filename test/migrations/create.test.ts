@@ -41,7 +41,8 @@ function sandbox(t: TestContext): Sandbox {
 const NEW_NAME = (name: string) => new RegExp(`^\\d{14}_${name}$`);
 const newFolders = (before: string[], after: string[]) => after.filter((name) => !before.includes(name));
 
-describe('migrate create', () => {
+// Each test has its own copy, dev database and generated clients: they may run side by side.
+describe('migrate create', { concurrency: 3 }, () => {
   test('a new model becomes one migration in both dialects, applied to the dev database, clients generated beside the schema', async (t) => {
     const box = sandbox(t);
     const before = migrationNames(box.prisma, 'sqlite');
@@ -76,6 +77,21 @@ describe('migrate create', () => {
     const deployed = await migrate(pg.url, ['deploy'], { PRISMA_DIR: box.prisma });
     assert.equal(deployed.code, 0, output(deployed));
     assert.ok((await tables(await pg.connect())).includes('Widget'));
+  });
+
+  test('with a PostgreSQL dev database, the shadow is made on that server and the migration applied there', async (t) => {
+    const box = sandbox(t);
+    const pg = await testDatabase(t, 'postgresql');
+    const env = { PRISMA_DIR: box.prisma, SHADOW_DATABASE_URL: undefined };
+    assert.equal((await migrate(pg.url, ['deploy'], env)).code, 0);
+    box.editSchema((text) => text + WIDGET);
+    const result = await migrate(pg.url, ['create', '--name', 'add_widget'], env);
+    assert.equal(result.code, 0, output(result));
+    assert.doesNotMatch(result.stderr, /embedded PostgreSQL/, 'no second server started');
+    const conn = await pg.connect();
+    assert.ok((await tables(conn)).includes('Widget'));
+    const status = await migrate(pg.url, ['status'], env);
+    assert.equal(status.code, 0, output(status));
   });
 
   test('--create-only writes both migrations without applying them', async (t) => {
@@ -135,13 +151,11 @@ describe('migrate create', () => {
     const box = sandbox(t);
     box.editSchema((text) => text + WIDGET);
     const before = migrationNames(box.prisma, 'sqlite');
-    for (const args of [[], ['--name'], ['--name', ''], ['--name', 'add widget'], ['--name', 'add/widget'], ['--name', '../escape']]) {
-      const result = await box.create(...args);
-      assertCleanFailure(result, 2);
-    }
-    const spaces = await box.create('--name', 'add widget');
-    assert.match(spaces.stderr, /Invalid migration name "add widget": use letters, digits, _ and - only/);
-    assert.match((await box.create()).stderr, /A migration name is required/);
+    const cases = [[], ['--name'], ['--name', ''], ['--name', 'add widget'], ['--name', 'add/widget'], ['--name', '../escape']];
+    const results = await Promise.all(cases.map((args) => box.create(...args)));
+    for (const result of results) assertCleanFailure(result, 2);
+    assert.match(results[0]!.stderr, /A migration name is required/);
+    assert.match(results[3]!.stderr, /Invalid migration name "add widget": use letters, digits, _ and - only/);
     assert.deepEqual(migrationNames(box.prisma, 'sqlite'), before);
     assert.deepEqual(migrationNames(box.prisma, 'postgresql'), before);
   });

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import { createMigrationAdapterFactory, openConnection, parseDatabaseUrl, projectRoot, withDatabase, type DatabaseTarget, type Provider, type SqlConnection } from '../../src/db.ts';
 import { deploy } from '../../src/migrations/deploy.ts';
-import { NO_FILTER, diff, engineVersion, openEngine } from '../../src/migrations/engine.ts';
+import { NO_FILTER, diff, engineError, engineVersion, openEngine } from '../../src/migrations/engine.ts';
 import { checksumOf, lockfileText, readHistory, toMigrationList, type History } from '../../src/migrations/history.ts';
 import { schemaFor } from '../../src/migrations/schema.ts';
 import { ensureTable } from '../../src/migrations/table.ts';
@@ -53,6 +53,18 @@ test('the pinned schema engine loads and reports the version package.json pins',
   const version = await engineVersion();
   assert.match(version, /^[0-9a-f]{40}$/);
   assert.ok(pinned.endsWith(version), `engine reports ${version}, package.json pins ${pinned}`);
+});
+
+describe('engine errors', () => {
+  test('become one line with Prisma\'s code, whether the engine gives it as `code` or only in words', () => {
+    const coded = Object.assign(new Error('The migration x could not be found.\n   0: schema_engine_wasm::wasm::engine::MarkMigrationApplied\n           at engine.rs:447'), { code: 'P3017' });
+    const error = engineError(coded);
+    assert.equal(error.prismaCode, 'P3017');
+    assert.equal(error.message, 'P3017: The migration x could not be found.');
+    const auth = engineError(new Error('Authentication failed against database server, the credentials for `app` are not valid.\n\nPlease make sure to provide valid database credentials.'));
+    assert.equal(auth.prismaCode, 'P1000');
+    assert.doesNotMatch(auth.message, /\n/);
+  });
 });
 
 for (const provider of PROVIDERS) {

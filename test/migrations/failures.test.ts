@@ -88,6 +88,8 @@ for (const provider of PROVIDERS) {
       assert.match(result.stderr, new RegExp(`locked to provider "${other[provider]}"`));
       if (provider === 'sqlite') assert.equal(existsSync((db.target as { file: string }).file), false, 'no database file created');
       else assert.equal(await hasHistoryTable(await db.connect()), false);
+      const status = await migrate(db.url, ['status'], { PRISMA_DIR: prisma });
+      assertCleanFailure(status, 1, /P3019/);
     });
 
     test('an empty migrations folder: clear message naming the next command, exit 1, nothing created', async (t) => {

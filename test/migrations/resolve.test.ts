@@ -82,6 +82,25 @@ for (const provider of PROVIDERS) {
       assert.equal(extra.filter((r) => r.rolled_back_at === null && r.finished_at !== null).length, 1);
     });
 
+    test('--applied on a failed migration someone finished by hand unblocks deploy without re-running it', async (t) => {
+      const db = await testDatabase(t, provider);
+      const prisma = copyPrismaDir(t);
+      writeMigration(prisma, provider, EXTRA, HALF_WAY_SQL);
+      assert.equal((await migrate(db.url, ['deploy'], { PRISMA_DIR: prisma })).code, 1);
+      const conn = await db.connect();
+      await conn.exec('CREATE TABLE "HalfWay" ("id" INTEGER NOT NULL PRIMARY KEY)'); // the fix, by hand
+
+      const result = await migrate(db.url, ['resolve', '--applied', EXTRA], { PRISMA_DIR: prisma });
+      assert.equal(result.code, 0, output(result));
+      const deployed = await migrate(db.url, ['deploy'], { PRISMA_DIR: prisma });
+      assert.equal(deployed.code, 0, output(deployed));
+      assert.match(deployed.stdout, /No pending migrations/);
+      const status = await migrate(db.url, ['status', '--json'], { PRISMA_DIR: prisma });
+      assert.equal(status.code, 0, output(status));
+      const extra = (await rows(conn)).filter((r) => r.migration_name === EXTRA);
+      assert.equal(extra.filter((r) => r.finished_at !== null && r.rolled_back_at === null).length, 1, 'one live applied row');
+    });
+
     test('--rolled-back on a migration that did not fail is refused with Prisma\'s P3012, exit 1', async (t) => {
       const db = await testDatabase(t, provider);
       assert.equal((await migrate(db.url, ['deploy'])).code, 0);

@@ -120,6 +120,11 @@ for (const provider of PROVIDERS) {
       assert.match(result.stdout, new RegExp(`Applied: 0  Pending: ${names.length} `));
       const conn = await db.connect();
       assert.equal(await hasHistoryTable(conn), false, 'no _prisma_migrations created');
+      if (provider === 'postgresql') {
+        const inSchema = await migrate(`${db.url}?schema=not_yet`, ['status']);
+        assert.equal(inSchema.code, 1, output(inSchema));
+        assert.deepEqual(await conn.query(`SELECT 1 FROM pg_namespace WHERE nspname = 'not_yet'`), [], 'no schema created');
+      }
     });
   });
 }
