@@ -108,7 +108,8 @@ const commands: Record<string, { spec: CommandSpec<Options>; run: (values: Recor
       examples: ['make wait', 'node dist/scripts/migrate.js wait   # in a container, before exec-ing the app'],
     },
     async run(values) {
-      const { secondsFromEnv, waitForDatabase, waitForSchema } = await import('../src/migrations/gate.ts');
+      const { waitForDatabase, waitForSchema } = await import('../src/migrations/gate.ts');
+      const { secondsFromEnv } = await import('../src/env.ts');
       const t = target();
       const heartbeat = (seconds: number, reason: string) => err(`… ${reason} (${seconds}s)`);
       const dbTimeout = secondsFromEnv('DB_WAIT_TIMEOUT', 60);

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import type { SqlDriverAdapter, SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapter-utils';
 import type Database from 'better-sqlite3';
 import type pg from 'pg';
+import { secondsFromEnv } from './env.ts';
 import { KitError, errorMessage } from './errors.ts';
 
 export type Provider = 'sqlite' | 'postgresql';
@@ -151,12 +152,7 @@ export interface ConnectOptions {
 }
 
 export function connectTimeoutMs(): number {
-  const raw = process.env.DB_CONNECT_TIMEOUT;
-  const seconds = raw === undefined || raw === '' ? 5 : Number(raw);
-  if (!Number.isFinite(seconds) || seconds < 0) {
-    throw new KitError('BAD_USAGE', `DB_CONNECT_TIMEOUT must be a number of seconds >= 0, got "${raw}"`);
-  }
-  return seconds * 1000;
+  return secondsFromEnv('DB_CONNECT_TIMEOUT', 5);
 }
 
 export async function openConnection(target: DatabaseTarget, options: ConnectOptions = {}): Promise<SqlConnection> {

@@ -12,16 +12,6 @@ import { readStatus, recoveryHint, type MigrationStatus } from './status.ts';
 /** The channel the migrator notifies after each committed migration. */
 export const MIGRATIONS_CHANNEL = 'rastar_migrations';
 
-export function secondsFromEnv(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback * 1000;
-  const seconds = Number(raw);
-  if (!/^\d+(\.\d+)?$/.test(raw.trim()) || !Number.isFinite(seconds)) {
-    throw new KitError('BAD_USAGE', `${name} must be a number of seconds >= 0, got "${raw}"`);
-  }
-  return seconds * 1000;
-}
-
 export interface WaitOptions {
   timeoutMs: number;
   /** Called about every 2 s while waiting, with the seconds waited so far. */

@@ -6,6 +6,7 @@
 import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { SqlConnection } from '../db.ts';
+import { secondsFromEnv } from '../env.ts';
 import { KitError } from '../errors.ts';
 
 export const ADVISORY_LOCK_KEY = 72707369;
@@ -38,12 +39,7 @@ export async function lockHolder(conn: SqlConnection): Promise<LockHolder | null
 }
 
 export function lockTimeoutMs(): number {
-  const raw = process.env.MIGRATION_LOCK_TIMEOUT;
-  const seconds = raw === undefined || raw === '' ? 120 : Number(raw);
-  if (!Number.isFinite(seconds) || seconds < 0) {
-    throw new KitError('BAD_USAGE', `MIGRATION_LOCK_TIMEOUT must be a number of seconds >= 0, got "${raw}"`);
-  }
-  return seconds * 1000;
+  return secondsFromEnv('MIGRATION_LOCK_TIMEOUT', 120);
 }
 
 export interface LockOptions {
