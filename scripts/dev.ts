@@ -6,6 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { startAdminPanel, parsePort, type AdminPanel } from '../src/apps/admin-panel.ts';
+import { startTelegramBot, telegramBotOptionsFromEnv } from '../src/apps/telegram-bot.ts';
 import { err, formatMs, out, reportError, runCommand, target } from '../src/cli.ts';
 import { describeTarget, maskUrl, projectRoot } from '../src/db.ts';
 import { generateClients } from '../src/migrations/generate.ts';
@@ -64,7 +65,7 @@ async function step(index: number, title: string, action: () => Promise<number |
 
 await runCommand(
   {
-    summary: 'Development: generate the Prisma clients if the schema changed, verify and migrate the database, seed it, start the admin panel (Ctrl-C stops it). Interrupted before the panel starts: exit code 130.',
+    summary: 'Development: generate the Prisma clients if the schema changed, verify and migrate the database, seed it, start the admin panel and, when TELEGRAM_BOT_TOKEN is set, the telegram bot (Ctrl-C stops them). Interrupted before the panel starts: exit code 130.',
     usage: 'dev',
     options: {},
     optionHelp: [],
@@ -72,7 +73,7 @@ await runCommand(
       'DATABASE_URL        the database (default file:./data/rastar.db)',
       'PORT                admin panel port (default 3000)',
       'ADMIN_USERNAME, ADMIN_PASSWORD, DEFAULT_PACK_NAME  see make seed',
-      'TELEGRAM_BOT_TOKEN  the bot (not part of this kit yet: only the admin panel starts)',
+      'TELEGRAM_BOT_TOKEN  set: the telegram bot runs too (TELEGRAM_API_URL, TELEGRAM_POLL_TIMEOUT); unset: only the admin panel',
     ],
     examples: ['make dev', 'PORT=3001 npm run dev'],
   },
@@ -81,6 +82,7 @@ await runCommand(
     process.on('SIGINT', onSignal).on('SIGTERM', onSignal);
     const t = target();
     const port = parsePort(process.env.PORT); // a bad PORT fails before any step runs
+    const botOptions = process.env.TELEGRAM_BOT_TOKEN?.trim() ? telegramBotOptionsFromEnv() : undefined; // so do the bot's settings
     out(`Datasource: ${describeTarget(t)}${t.provider === 'postgresql' ? ` (${maskUrl(t.url)})` : ''}`);
 
     const steps: [string, () => Promise<number | string>][] = [
@@ -94,13 +96,21 @@ await runCommand(
     }
 
     out(`[${STEPS}/${STEPS}] Start the applications…`);
-    out(process.env.TELEGRAM_BOT_TOKEN ? 'TELEGRAM_BOT_TOKEN is set, but the bot is not part of this kit yet: starting only the admin panel' : 'TELEGRAM_BOT_TOKEN is not set: starting only the admin panel');
+    if (!botOptions) out('TELEGRAM_BOT_TOKEN is not set: starting only the admin panel');
     const whenStopped = new Promise<void>((resolve) => (stopped = resolve));
     panel = await startAdminPanel({ port, target: t });
     out(`Admin panel listening on ${panel.url}`);
+    // A bot that cannot go on (its token refused) ends the session like Ctrl-C, with its error and exit code.
+    let botFailure: unknown;
+    const bot = botOptions ? await startTelegramBot({ ...botOptions, target: t }) : undefined;
+    bot?.finished.catch((error) => {
+      botFailure = error;
+      stopped?.();
+    });
     await whenStopped;
+    await bot?.stop();
     await panel.close();
     out('Admin panel stopped');
-    return 0;
+    return botFailure ? reportError(botFailure) : 0;
   },
 );

@@ -8,7 +8,7 @@ import type { SqlConnection } from '../db.ts';
 import { KitError, errorMessage } from '../errors.ts';
 import { assertLockfile, displayPath, type History, type Migration } from './history.ts';
 import { acquireMigrationLock, type LockHolder } from './lock.ts';
-import { scriptMode, splitStatements, sqlLiteral } from './sql-script.ts';
+import { scriptMode, splitStatements } from './sql-script.ts';
 import { compareHistory, readStatus, recoveryHint, type MigrationStatus } from './status.ts';
 import { ensureTable, insertRowSql, readRows, userTables } from './table.ts';
 
@@ -153,19 +153,14 @@ async function applyOne(conn: SqlConnection, migration: Migration, emit: (event:
       // One round trip: the server parses the whole string before running any of it
       // (an unterminated quote, comment or $$ body fails it all), and skips the rest
       // after the first error, so the row and the COMMIT run only if the script did.
-      // The server stamps the row: started_at when the transaction began, finished_at now.
-      await conn.exec(`BEGIN;\n${migration.script}\n;\n${insertRowSql({ name: migration.name, checksum: migration.checksum, startedAt, finishedAt: null, logs: null, appliedSteps: 1 })};\n${finishRowSql(migration.name)};\nCOMMIT`);
+      // The server stamps the row: started_at when the transaction began, finished_at when the script is done.
+      await conn.exec(`BEGIN;\n${migration.script}\n;\n${insertRowSql({ name: migration.name, checksum: migration.checksum, startedAt, finishedAt: startedAt, logs: null, appliedSteps: 1, serverClock: true })};\nCOMMIT`);
     }
   } catch (error) {
     await conn.exec(provider === 'sqlite' ? 'ROLLBACK; PRAGMA foreign_keys = ON' : 'ROLLBACK').catch(() => {});
     await recordFailure(conn, migration, startedAt, errorMessage(error), 'Nothing of it was applied: it ran in a transaction that was rolled back.');
   }
   return performance.now() - started;
-}
-
-/** Stamp the row just inserted in the same transaction with the server's clock (PostgreSQL). */
-function finishRowSql(name: string): string {
-  return `UPDATE "_prisma_migrations" SET started_at = now(), finished_at = clock_timestamp() WHERE migration_name = ${sqlLiteral(name)} AND finished_at IS NULL AND rolled_back_at IS NULL`;
 }
 
 async function alreadyApplied(conn: SqlConnection, name: string): Promise<boolean> {

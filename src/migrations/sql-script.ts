@@ -8,6 +8,8 @@ export function splitStatements(script: string): string[] {
   const statements: string[] = [];
   let start = 0;
   let i = 0;
+  /** Inside `BEGIN ATOMIC … END` (a SQL-standard function body, PostgreSQL 14+): `;` does not end the statement. */
+  let atomic = 0;
   const n = script.length;
   while (i < n) {
     const c = script[i];
@@ -39,14 +41,35 @@ export function splitStatements(script: string): string[] {
         const end = script.indexOf(tag[0], i + tag[0].length);
         i = end === -1 ? n : end + tag[0].length;
       } else i++;
-    } else if (c === ';') {
+    } else if (c === ';' && atomic === 0) {
       statements.push(script.slice(start, i));
       i++;
       start = i;
+    } else if (isWordStart(script.charCodeAt(i)) && !isWordPart(script.charCodeAt(i - 1))) {
+      // Whole words, as psql reads them: BEGIN ATOMIC opens a body, CASE nests in it, END closes.
+      let j = i + 1;
+      while (j < n && isWordPart(script.charCodeAt(j))) j++;
+      if (j - i === 5 && /^begin$/i.test(script.slice(i, j)) && /^\s+atomic\b/i.test(script.slice(j, j + 40))) atomic++;
+      else if (atomic > 0 && j - i === 4 && /^case$/i.test(script.slice(i, j))) atomic++;
+      else if (atomic > 0 && j - i === 3 && /^end$/i.test(script.slice(i, j))) atomic--;
+      i = j;
     } else i++;
   }
   statements.push(script.slice(start));
-  return statements.map((s) => s.trim()).filter((s) => stripComments(s).trim() !== '');
+  return statements.map((s) => s.trim()).filter((s) => !COMMENTS_ONLY.test(s));
+}
+
+/** Blank, or nothing but `--` and `/* *\/` comments. */
+const COMMENTS_ONLY = /^(?:\s|--[^\n]*|\/\*[\s\S]*?\*\/)*$/;
+
+/** A letter or `_`: where an identifier or keyword starts. */
+function isWordStart(code: number): boolean {
+  return (code >= 65 && code <= 90) || (code >= 97 && code <= 122) || code === 95 || code > 127;
+}
+
+/** Letters, digits, `_` and `$` continue a word (so `a$b$` is no dollar quote). */
+function isWordPart(code: number): boolean {
+  return isWordStart(code) || (code >= 48 && code <= 57) || code === 36;
 }
 
 /** The statement without comments, whitespace collapsed, upper-cased: for classification only. */
@@ -91,12 +114,12 @@ export function scriptMode(script: string, provider: 'sqlite' | 'postgresql'): S
   // a script that adds a value and then uses it only works statement by statement.
   const addedValues: string[] = [];
   for (const statement of splitStatements(script)) {
-    const text = normalize(statement);
+    const code = stripComments(statement).trim();
+    const text = code.replace(/\s+/g, ' ').toUpperCase(); // normalize(statement), comments stripped once
     if (TRANSACTION_CONTROL.test(text)) return { kind: 'self-managed' };
     const rule = rules.find(([pattern]) => pattern.test(text));
     if (rule && mode.kind === 'transactional') mode = { kind: 'no-transaction', reason: rule[1] };
     if (provider !== 'postgresql') continue;
-    const code = stripComments(statement).trim();
     const added = ADD_ENUM_VALUE.exec(code);
     if (added) addedValues.push(`'${added[1]}'`);
     else if (mode.kind === 'transactional' && addedValues.some((literal) => code.includes(literal))) {

@@ -112,12 +112,15 @@ export interface RowValues {
   finishedAt: Date | null;
   logs: string | null;
   appliedSteps: number;
+  /** PostgreSQL, in the migration's own transaction: stamp started_at with its start and finished_at with the server's clock when the row is written (the dates are ignored). */
+  serverClock?: boolean;
 }
 
 /** The INSERT as SQL text, so it can travel in the same round trip as the COMMIT. */
 export function insertRowSql(values: RowValues): string {
   const ts = (date: Date | null) => (date ? sqlLiteral(timestamp(date)) : 'NULL');
-  return `INSERT INTO "${TABLE}" ("id", "checksum", "finished_at", "migration_name", "logs", "rolled_back_at", "started_at", "applied_steps_count") VALUES (${sqlLiteral(randomUUID())}, ${sqlLiteral(values.checksum)}, ${ts(values.finishedAt)}, ${sqlLiteral(values.name)}, ${sqlLiteral(values.logs)}, NULL, ${ts(values.startedAt)}, ${values.appliedSteps})`;
+  const [startedAt, finishedAt] = values.serverClock ? ['now()', 'clock_timestamp()'] : [ts(values.startedAt), ts(values.finishedAt)];
+  return `INSERT INTO "${TABLE}" ("id", "checksum", "finished_at", "migration_name", "logs", "rolled_back_at", "started_at", "applied_steps_count") VALUES (${sqlLiteral(randomUUID())}, ${sqlLiteral(values.checksum)}, ${finishedAt}, ${sqlLiteral(values.name)}, ${sqlLiteral(values.logs)}, NULL, ${startedAt}, ${values.appliedSteps})`;
 }
 
 /** Prisma's `migrate resolve --rolled-back`: the failed row stays, marked rolled back. */
