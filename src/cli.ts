@@ -2,6 +2,8 @@
  * What every script shares: argument parsing with `--help`, the exit-code
  * contract, masked one-line errors. Scripts stay thin: parse, call, print, exit.
  */
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -105,4 +107,15 @@ export function reportError(error: unknown): number {
 
 export function formatMs(ms: number): string {
   return ms < 1000 ? `${Math.round(ms)}ms` : `${(ms / 1000).toFixed(2)}s`;
+}
+
+/** True when the module at `moduleUrl` is the process's entry point (as .ts under tsx or compiled .js). */
+export function isMainModule(moduleUrl: string): boolean {
+  if (!process.argv[1]) return false;
+  const strip = (path: string) => path.replace(/\.(ts|js|mjs)$/, '');
+  try {
+    return strip(realpathSync(fileURLToPath(moduleUrl))) === strip(realpathSync(process.argv[1]));
+  } catch {
+    return strip(fileURLToPath(moduleUrl)) === strip(process.argv[1]);
+  }
 }

@@ -4,12 +4,10 @@
  * reachable and holding every migration of this image) and a read-only page of
  * the migration history. node:http only; the database is never written.
  */
-import { realpathSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import { describeTarget, maskSecrets, maskUrl, openConnection, parseDatabaseUrl, type DatabaseTarget } from '../db.ts';
-import { err, loadDotenv, out, reportError, target } from '../cli.ts';
+import { err, isMainModule, loadDotenv, out, reportError, target } from '../cli.ts';
 import { KitError, errorMessage } from '../errors.ts';
 import { displayPath, readHistory, type History } from '../migrations/history.ts';
 import { readStatus, type MigrationStatus } from '../migrations/status.ts';
@@ -170,16 +168,6 @@ ${rows || '<tr><td colspan="2">no migrations</td></tr>'}
 // ---------------------------------------------------------------------------
 // Entry point: `tsx src/apps/admin-panel.ts` or `node dist/src/apps/admin-panel.js`
 
-/** True when this module is the process's entry (either the .ts source or the compiled .js, with or without extension). */
-function isEntry(): boolean {
-  if (!process.argv[1]) return false;
-  const strip = (path: string) => path.replace(/\.(ts|js|mjs)$/, '');
-  try {
-    return strip(realpathSync(fileURLToPath(import.meta.url))) === strip(realpathSync.native(process.argv[1]));
-  } catch {
-    return strip(fileURLToPath(import.meta.url)) === strip(process.argv[1]);
-  }
-}
 
 async function main(): Promise<void> {
   loadDotenv();
@@ -212,4 +200,4 @@ export function parsePort(raw: string | undefined, fallback = 3000): number {
   return port;
 }
 
-if (isEntry()) await main();
+if (isMainModule(import.meta.url)) await main();

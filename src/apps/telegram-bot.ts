@@ -9,11 +9,9 @@
  * Updates are handled one at a time by the one polling process (Telegram
  * itself refuses a second concurrent getUpdates with 409 Conflict).
  */
-import { realpathSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { createClient, describeTarget, maskSecrets, maskUrl, parseDatabaseUrl, type AppClient, type DatabaseTarget } from '../db.ts';
-import { err, loadDotenv, out, reportError, target } from '../cli.ts';
+import { err, isMainModule, loadDotenv, out, reportError, target } from '../cli.ts';
 import { KitError, errorMessage } from '../errors.ts';
 
 export const DEFAULT_API_URL = 'https://api.telegram.org';
@@ -247,16 +245,6 @@ function lastLine(text: string): string {
 // ---------------------------------------------------------------------------
 // Entry point: `tsx src/apps/telegram-bot.ts` or `node dist/src/apps/telegram-bot.js`
 
-/** True when this module is the process's entry (the .ts source or the compiled .js). */
-function isEntry(): boolean {
-  if (!process.argv[1]) return false;
-  const strip = (path: string) => path.replace(/\.(ts|js|mjs)$/, '');
-  try {
-    return strip(realpathSync(fileURLToPath(import.meta.url))) === strip(realpathSync.native(process.argv[1]));
-  } catch {
-    return strip(fileURLToPath(import.meta.url)) === strip(process.argv[1]);
-  }
-}
 
 async function main(): Promise<void> {
   loadDotenv();
@@ -278,4 +266,4 @@ async function main(): Promise<void> {
   bot.finished.catch((error) => process.exit(reportError(error)));
 }
 
-if (isEntry()) await main();
+if (isMainModule(import.meta.url)) await main();

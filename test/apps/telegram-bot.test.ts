@@ -16,7 +16,7 @@ const ADA = { id: 7_000_000_001, is_bot: false, first_name: 'Ada', last_name: 'L
 const GROUP_CHAT = -1_001_234_567_890;
 
 let nextMessageId = 100;
-function textMessage(text: string, extra: object = {}): { message_id: number; text: string } {
+function textMessage(text: string, extra: object = {}): { message_id: number; text: string; [field: string]: unknown } {
   return { message_id: nextMessageId++, date: Math.floor(Date.now() / 1000), chat: { id: ADA.id, type: 'private' }, from: ADA, text, ...extra };
 }
 
