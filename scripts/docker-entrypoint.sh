@@ -64,11 +64,12 @@ check_seconds() {
 	fi
 }
 
-# Run one of the kit's commands: compiled in the image, from source in a checkout.
+# Run one of the kit's commands: compiled in the image, from source in a checkout
+# (or when KIT_FROM_SOURCE=true, so that a stale dist/ is never used by mistake).
 kit() {
 	local name="$1"
 	shift
-	if [ -f "$APP_DIR/dist/scripts/$name.js" ]; then
+	if [ "${KIT_FROM_SOURCE:-false}" != true ] && [ -f "$APP_DIR/dist/scripts/$name.js" ]; then
 		node "$APP_DIR/dist/scripts/$name.js" "$@"
 	else
 		node --import "$APP_DIR/node_modules/tsx/dist/loader.mjs" "$APP_DIR/scripts/$name.ts" "$@"
