@@ -41,8 +41,14 @@ file_env() {
 	if [ -n "${!var:-}" ]; then
 		val="${!var}"
 	elif [ -n "${!file_var:-}" ]; then
-		[ -r "${!file_var}" ] || error "$file_var names ${!file_var}, which cannot be read" "Mount the secret there, or fix the path."
-		val="$(<"${!file_var}")"
+		local file="${!file_var}"
+		# A directory passes -r, and $(<dir) silently reads nothing: the default would be used instead.
+		if [ -d "$file" ] || [ ! -r "$file" ]; then
+			error "$file_var names $file, which cannot be read" "Mount the secret there (a file), or fix the path."
+		fi
+		val="$(cat -- "$file")" || error "$file_var names $file, which cannot be read" "Mount the secret there (a file), or fix the path."
+		# An empty secret would silently fall back to the default (for DATABASE_URL: a local SQLite file).
+		[ -n "$val" ] || error "$file_var names $file, which is empty" "Put the value of $var in it, or unset $file_var."
 	fi
 	if [ -n "$val" ]; then export "$var"="$val"; fi
 	unset "$file_var"

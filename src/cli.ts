@@ -2,10 +2,9 @@
  * What every script shares: argument parsing with `--help`, the exit-code
  * contract, masked one-line errors. Scripts stay thin: parse, call, print, exit.
  */
-import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { existsSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { maskSecrets, parseDatabaseUrl, projectRoot, type DatabaseTarget } from './db.ts';

@@ -45,8 +45,9 @@ export async function deploy(conn: SqlConnection, history: History, options: Dep
   if (!before.hasTable) await assertEmptyOrBaselined(conn, history);
 
   const release = await acquireMigrationLock(conn, { timeoutMs: options.lockTimeoutMs, onWait: (holder) => emit({ event: 'waiting-for-lock', holder }) });
-  const restoreJournal = await walWhileDeploying(conn);
+  let restoreJournal = async () => {};
   try {
+    restoreJournal = await walWhileDeploying(conn);
     await ensureTable(conn);
     const status = compareHistory(history.migrations, await readRows(conn));
     assertNoFailed(status);
@@ -67,28 +68,40 @@ export async function deploy(conn: SqlConnection, history: History, options: Dep
 }
 
 /**
- * SQLite: apply in WAL mode (synchronous=NORMAL, better-sqlite3's own default for WAL),
- * then put the journal mode back. Every migration still commits atomically with its
- * row, and a killed process leaves the database before or after it; but a commit
- * appends to the WAL instead of waiting for 3-4 fsyncs of a rollback journal. The
- * closing checkpoint (switching back) makes the whole deploy durable before deploy
- * returns: only a power loss during the deploy could undo its last migrations, whole.
+ * SQLite: apply in WAL mode (synchronous=NORMAL, better-sqlite3's own default for WAL)
+ * under an exclusive lock, then put the journal mode back. Every migration still
+ * commits atomically with its row, and a killed process leaves the database before or
+ * after it; but a commit appends to the WAL instead of waiting for 3-4 fsyncs of a
+ * rollback journal. Switching back checkpoints (syncing the WAL, then the database), so
+ * the deploy is durable before deploy returns: only a power loss during it could undo
+ * its last migrations, whole. The exclusive lock keeps other connections out of WAL
+ * mode meanwhile (they wait on their busy timeout), so the file's own mode always
+ * comes back; when the switch is not possible at once, the deploy runs in that mode.
  */
 async function walWhileDeploying(conn: SqlConnection): Promise<() => Promise<void>> {
   const keep = async () => {};
   if (conn.target.provider !== 'sqlite' || conn.target.file === ':memory:') return keep;
-  const [journal] = await conn.query<{ journal_mode: string }>('PRAGMA journal_mode');
-  const [sync] = await conn.query<{ synchronous: number }>('PRAGMA synchronous');
-  const mode = journal?.journal_mode.toLowerCase() ?? '';
-  if (!['delete', 'truncate', 'persist'].includes(mode) || sync === undefined) return keep; // WAL already, or memory/off: leave it be
+  const pragma = async (statement: string) => String(Object.values((await conn.query(`PRAGMA ${statement}`))[0] ?? {})[0] ?? '').toLowerCase();
+  const mode = await pragma('journal_mode');
+  if (!['delete', 'truncate', 'persist'].includes(mode)) return keep; // WAL already, or memory/off: leave it be
+  const synchronous = Number(await pragma('synchronous'));
+  const busyTimeout = Number(await pragma('busy_timeout'));
+  // Back to normal locking; the next access releases the exclusive lock.
+  const unlock = async () => {
+    await conn.exec(`PRAGMA locking_mode = NORMAL; PRAGMA synchronous = ${synchronous}; PRAGMA busy_timeout = ${busyTimeout}`).catch(() => {});
+    await conn.query('SELECT count(*) FROM sqlite_master').catch(() => {});
+  };
   try {
-    await conn.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL');
+    await conn.exec('PRAGMA busy_timeout = 250; PRAGMA locking_mode = EXCLUSIVE');
+    if ((await pragma('journal_mode = WAL')) !== 'wal') throw new Error('another connection holds the database');
+    await conn.exec(`PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = ${busyTimeout}`);
   } catch {
-    return keep; // another connection prevents it: deploy in the file's own mode
+    await unlock();
+    return keep;
   }
   return async () => {
-    // Back to the file's mode: checkpoints (syncing the WAL, then the database) and removes the WAL.
-    await conn.exec(`PRAGMA journal_mode = ${mode}; PRAGMA synchronous = ${Number(sync.synchronous)}`).catch(() => {});
+    await pragma(`journal_mode = ${mode}`).catch(() => {});
+    await unlock();
   };
 }
 

