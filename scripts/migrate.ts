@@ -6,7 +6,6 @@ import { describeTarget, maskUrl, openConnection } from '../src/db.ts';
 import { err, formatMs, out, runCommand, target, type CommandSpec, type Options } from '../src/cli.ts';
 import { KitError } from '../src/errors.ts';
 import { deploy, type DeployEvent } from '../src/migrations/deploy.ts';
-import { MIGRATIONS_CHANNEL } from '../src/migrations/gate.ts';
 import { assertDeployable, assertLockfile, displayPath, readHistory } from '../src/migrations/history.ts';
 import { describeHolder, lockTimeoutMs } from '../src/migrations/lock.ts';
 import { readStatus, recoveryHint, type MigrationStatus } from '../src/migrations/status.ts';
@@ -33,17 +32,13 @@ const commands: Record<string, { spec: CommandSpec<Options>; run: (values: Recor
       const history = readHistory(target().provider);
       assertDeployable(history); // before connecting: a refused deploy creates no SQLite file
       const conn = await openConnection(target(), { applicationName: 'rastar-migrate' });
-      let changed = true; // a failed deploy records its failure: waiting containers should see it at once too
       try {
         const started = performance.now();
         const result = await deploy(conn, history, { lockTimeoutMs: lockTimeoutMs(), onEvent: printDeployEvent });
-        changed = result.applied.length > 0;
         if (result.applied.length === 0) out('No pending migrations. Database is up to date.');
         else out(`Database is now up to date! ${result.applied.length} migration${result.applied.length === 1 ? '' : 's'} applied in ${formatMs(performance.now() - started)}.`);
         return 0;
       } finally {
-        // Wake the gates of the containers that do not migrate (`migrate wait`); they also poll, so a lost NOTIFY only delays them.
-        if (changed && conn.target.provider === 'postgresql') await conn.exec(`NOTIFY ${MIGRATIONS_CHANNEL}`).catch(() => {});
         await conn.close();
       }
     },

@@ -320,7 +320,7 @@ export async function createMigrationAdapterFactory(target: DatabaseTarget, opti
     return {
       provider: factory.provider,
       adapterName: factory.adapterName,
-      connect: () => factory.connect(),
+      connect: async () => withoutExclusiveLocking(await factory.connect()),
       connectToShadowDb: async () => acceptScripts(await new PrismaBetterSqlite3({ url: ':memory:' }).connect()),
     };
   }
@@ -350,6 +350,22 @@ function acceptScripts(adapter: SqlDriverAdapter): SqlDriverAdapter {
         return 0;
       }
       return executeRaw(query);
+    },
+  });
+}
+
+/**
+ * The engine locks a SQLite database with `PRAGMA locking_mode=EXCLUSIVE` before it
+ * writes history rows. In WAL mode (the kit's deploy sets it) that lock cannot be had
+ * while any other connection is open, the running app's included, and the engine
+ * gives up with a busy timeout. The kit serialises migrators with its own lock file;
+ * the engine's single-row writes need no more.
+ */
+function withoutExclusiveLocking(adapter: SqlDriverAdapter): SqlDriverAdapter {
+  const executeRaw = adapter.executeRaw.bind(adapter);
+  return Object.assign(adapter, {
+    async executeRaw(query: Parameters<SqlDriverAdapter['executeRaw']>[0]) {
+      return /^\s*PRAGMA\s+(main\.)?locking_mode\s*=\s*EXCLUSIVE\s*;?\s*$/i.test(query.sql) ? 0 : executeRaw(query);
     },
   });
 }

@@ -8,9 +8,10 @@ import type { SqlConnection } from '../db.ts';
 import { KitError, errorMessage } from '../errors.ts';
 import { assertLockfile, displayPath, type History, type Migration } from './history.ts';
 import { acquireMigrationLock, type LockHolder } from './lock.ts';
-import { scriptMode, splitStatements } from './sql-script.ts';
+import { MIGRATIONS_CHANNEL } from './gate.ts';
+import { scriptMode, splitStatements, sqlLiteral } from './sql-script.ts';
 import { compareHistory, readStatus, recoveryHint, type MigrationStatus } from './status.ts';
-import { ensureTable, insertRowSql, readRows, userTables } from './table.ts';
+import { ensureTable, insertRowSql, readRows, tableExists, userTables } from './table.ts';
 
 export type DeployEvent =
   | { event: 'waiting-for-lock'; holder: LockHolder | null }
@@ -37,17 +38,17 @@ export async function deploy(conn: SqlConnection, history: History, options: Dep
     throw new KitError('HISTORY', `No migrations found in ${displayPath(history.dir)}; create the first one with: make migrate NAME=init`);
   }
   // Fast path, no lock: nothing to do is the common case at every container start.
-  const before = await readStatus(conn, history);
-  if (before.hasTable && before.pending.length === 0 && before.failed.length === 0) {
+  const before = await readStatus(conn, history).catch((error) => (isSqliteBusy(conn, error) ? null : Promise.reject(error)));
+  if (before?.hasTable && before.pending.length === 0 && before.failed.length === 0) {
     report(before, emit);
     return { applied: [], status: before };
   }
-  if (!before.hasTable) await assertEmptyOrBaselined(conn, history);
 
   const release = await acquireMigrationLock(conn, { timeoutMs: options.lockTimeoutMs, onWait: (holder) => emit({ event: 'waiting-for-lock', holder }) });
-  let restoreJournal = async () => {};
   try {
-    restoreJournal = await walWhileDeploying(conn);
+    // Under the lock: another migrator may have created the tables (and the history) meanwhile.
+    if (!(await tableExists(conn))) await assertEmptyOrBaselined(conn, history);
+    await useWriteAheadLog(conn);
     await ensureTable(conn);
     const status = compareHistory(history.migrations, await readRows(conn));
     assertNoFailed(status);
@@ -62,47 +63,26 @@ export async function deploy(conn: SqlConnection, history: History, options: Dep
     }
     return { applied, status: compareHistory(history.migrations, await readRows(conn)) };
   } finally {
-    await restoreJournal();
     await release();
   }
 }
 
+/** A second migrator may find a SQLite file busy before it takes the lock: it then waits for the lock. */
+function isSqliteBusy(conn: SqlConnection, error: unknown): boolean {
+  return conn.target.provider === 'sqlite' && /^SQLITE_(BUSY|LOCKED)/.test(String((error as { code?: string }).code));
+}
+
 /**
- * SQLite: apply in WAL mode (synchronous=NORMAL, better-sqlite3's own default for WAL)
- * under an exclusive lock, then put the journal mode back. Every migration still
- * commits atomically with its row, and a killed process leaves the database before or
- * after it; but a commit appends to the WAL instead of waiting for 3-4 fsyncs of a
- * rollback journal. Switching back checkpoints (syncing the WAL, then the database), so
- * the deploy is durable before deploy returns: only a power loss during it could undo
- * its last migrations, whole. The exclusive lock keeps other connections out of WAL
- * mode meanwhile (they wait on their busy timeout), so the file's own mode always
- * comes back; when the switch is not possible at once, the deploy runs in that mode.
+ * SQLite: put the database in WAL mode (persistent, like most SQLite apps run).
+ * A commit then appends to the log instead of waiting for the fsyncs of a rollback
+ * journal, and readers (the app, a waiting container) never block the migrator nor
+ * the other way round. Each migration still commits atomically with its row.
+ * Not possible while another connection holds the file: the deploy then runs in
+ * the file's own mode.
  */
-async function walWhileDeploying(conn: SqlConnection): Promise<() => Promise<void>> {
-  const keep = async () => {};
-  if (conn.target.provider !== 'sqlite' || conn.target.file === ':memory:') return keep;
-  const pragma = async (statement: string) => String(Object.values((await conn.query(`PRAGMA ${statement}`))[0] ?? {})[0] ?? '').toLowerCase();
-  const mode = await pragma('journal_mode');
-  if (!['delete', 'truncate', 'persist'].includes(mode)) return keep; // WAL already, or memory/off: leave it be
-  const synchronous = Number(await pragma('synchronous'));
-  const busyTimeout = Number(await pragma('busy_timeout'));
-  // Back to normal locking; the next access releases the exclusive lock.
-  const unlock = async () => {
-    await conn.exec(`PRAGMA locking_mode = NORMAL; PRAGMA synchronous = ${synchronous}; PRAGMA busy_timeout = ${busyTimeout}`).catch(() => {});
-    await conn.query('SELECT count(*) FROM sqlite_master').catch(() => {});
-  };
-  try {
-    await conn.exec('PRAGMA busy_timeout = 250; PRAGMA locking_mode = EXCLUSIVE');
-    if ((await pragma('journal_mode = WAL')) !== 'wal') throw new Error('another connection holds the database');
-    await conn.exec(`PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = ${busyTimeout}`);
-  } catch {
-    await unlock();
-    return keep;
-  }
-  return async () => {
-    await pragma(`journal_mode = ${mode}`).catch(() => {});
-    await unlock();
-  };
+async function useWriteAheadLog(conn: SqlConnection): Promise<void> {
+  if (conn.target.provider !== 'sqlite' || conn.target.file === ':memory:') return;
+  await conn.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL').catch(() => {});
 }
 
 function report(status: MigrationStatus, emit: (event: DeployEvent) => void): void {
@@ -167,7 +147,7 @@ async function applyOne(conn: SqlConnection, migration: Migration, emit: (event:
       // (an unterminated quote, comment or $$ body fails it all), and skips the rest
       // after the first error, so the row and the COMMIT run only if the script did.
       // The server stamps the row: started_at when the transaction began, finished_at when the script is done.
-      await conn.exec(`BEGIN;\n${migration.script}\n;\n${insertRowSql({ name: migration.name, checksum: migration.checksum, startedAt, finishedAt: startedAt, logs: null, appliedSteps: 1, serverClock: true })};\nCOMMIT`);
+      await conn.exec(`BEGIN;\n${migration.script}\n;\n${insertRowSql({ name: migration.name, checksum: migration.checksum, startedAt, finishedAt: startedAt, logs: null, appliedSteps: 1, serverClock: true })};\n${notifySql(conn, migration.name)}COMMIT`);
     }
   } catch (error) {
     await conn.exec(provider === 'sqlite' ? 'ROLLBACK; PRAGMA foreign_keys = ON' : 'ROLLBACK').catch(() => {});
@@ -201,14 +181,22 @@ async function applyStatementByStatement(conn: SqlConnection, migration: Migrati
       done,
     );
   }
-  await conn.exec(`${insertRowSql({ name: migration.name, checksum: migration.checksum, startedAt, finishedAt: new Date(), logs: null, appliedSteps: statements.length })}`);
+  await conn.exec(`${insertRowSql({ name: migration.name, checksum: migration.checksum, startedAt, finishedAt: new Date(), logs: null, appliedSteps: statements.length })};\n${notifySql(conn, migration.name)}`);
 }
 
 async function recordFailure(conn: SqlConnection, migration: Migration, startedAt: Date, reason: string, consequence: string, appliedSteps = 0): Promise<never> {
   const logs = `${reason}\n${consequence}`;
-  await conn.exec(insertRowSql({ name: migration.name, checksum: migration.checksum, startedAt, finishedAt: null, logs, appliedSteps })).catch(() => {});
+  await conn.exec(`${insertRowSql({ name: migration.name, checksum: migration.checksum, startedAt, finishedAt: null, logs, appliedSteps })};\n${notifySql(conn, migration.name)}`).catch(() => {});
   throw new KitError('MIGRATION_FAILED', `Migration ${migration.name} failed: ${reason.split('\n')[0]}. ${consequence}`, {
     prismaCode: 'P3018',
     hint: recoveryHint(migration.name),
   });
+}
+
+/**
+ * PostgreSQL: wake the containers waiting at the gate (`migrate wait`). Sent inside
+ * the migration's transaction, it is delivered exactly when the row commits.
+ */
+function notifySql(conn: SqlConnection, name: string): string {
+  return conn.target.provider === 'postgresql' ? `SELECT pg_notify(${sqlLiteral(MIGRATIONS_CHANNEL)}, ${sqlLiteral(name)});\n` : '';
 }
