@@ -24,6 +24,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, symli
 import { createHash } from 'node:crypto';
 import { availableParallelism, cpus, loadavg, release, totalmem } from 'node:os';
 import { join, relative } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import Database from 'better-sqlite3';
 import { openConnection, parseDatabaseUrl, projectRoot, withDatabase, type DatabaseTarget, type SqlConnection } from '../src/db.ts';
 import { startEmbeddedPostgres } from '../src/migrations/embedded-postgres.ts';
@@ -289,9 +290,21 @@ function version(file: string, args: string[]): string | null {
   }
 }
 
+/**
+ * dbmate, the peer tool, is installed on first use into bench/.work/tools rather than
+ * as a devDependency: its lock entries name one platform package per OS, which a
+ * registry without the others cannot resolve, and that would break `npm ci`.
+ */
 async function dbmateBinary(): Promise<string | null> {
+  const tools = join(WORK, 'tools');
+  const entry = join(tools, 'node_modules', 'dbmate', 'dist', 'index.js');
   try {
-    const { resolveBinary } = (await import('dbmate')) as { resolveBinary(): string };
+    if (!existsSync(entry)) {
+      log('Installing dbmate@2.36.0 into bench/.work/tools (first run only)…');
+      mkdirSync(tools, { recursive: true });
+      execFileSync('npm', ['install', '--no-save', '--no-audit', '--no-fund', '--prefix', tools, 'dbmate@2.36.0'], { stdio: 'ignore' });
+    }
+    const { resolveBinary } = (await import(pathToFileURL(entry).href)) as { resolveBinary(): string };
     const binary = resolveBinary();
     return version(binary, ['--version']) ? binary : null;
   } catch {
