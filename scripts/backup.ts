@@ -1,6 +1,8 @@
 /** `make backup`: write a backup of DATABASE_URL into BACKUP_DIR. */
+import { existsSync } from 'node:fs';
 import { describeTarget, openConnection } from '../src/db.ts';
 import { err, out, runCommand, target } from '../src/cli.ts';
+import { KitError } from '../src/errors.ts';
 import { assertWritableDir, backupDatabase, backupDir } from '../src/migrations/backup.ts';
 import { displayPath, readHistory } from '../src/migrations/history.ts';
 import { readStatus } from '../src/migrations/status.ts';
@@ -19,6 +21,14 @@ await runCommand(
     const t = target();
     const dir = backupDir();
     assertWritableDir(dir);
+    if (t.provider === 'sqlite' && !existsSync(t.file)) {
+      // Nothing to lose yet (a first start): with --if-pending that is no reason to stop the deploy.
+      if (values['if-pending']) {
+        out(`No database yet (${t.file}): no backup needed.`);
+        return 0;
+      }
+      throw new KitError('IO', `Nothing to back up: ${describeTarget(t)} does not exist`);
+    }
     const history = readHistory(t.provider);
     const conn = await openConnection(t, { applicationName: 'rastar-backup', readonly: true });
     const status = await readStatus(conn, history).finally(() => conn.close());

@@ -75,11 +75,26 @@ check_seconds() {
 kit() {
 	local name="$1"
 	shift
-	if [ "${KIT_FROM_SOURCE:-false}" != true ] && [ -f "$APP_DIR/dist/scripts/$name.js" ]; then
-		node "$APP_DIR/dist/scripts/$name.js" "$@"
-	else
-		node --import "$APP_DIR/node_modules/tsx/dist/loader.mjs" "$APP_DIR/scripts/$name.ts" "$@"
+	local command=(node "$APP_DIR/dist/scripts/$name.js")
+	if [ "${KIT_FROM_SOURCE:-false}" = true ] || [ ! -f "$APP_DIR/dist/scripts/$name.js" ]; then
+		command=(node --import "$APP_DIR/node_modules/tsx/dist/loader.mjs" "$APP_DIR/scripts/$name.ts")
 	fi
+	# In the background and waited for, so that a stop signal reaches us at once (see on_signal).
+	"${command[@]}" "$@" &
+	KIT_PID=$!
+	local status=0
+	wait "$KIT_PID" || status=$?
+	KIT_PID=
+	return "$status"
+}
+
+# `docker stop` while waiting for the database or the schema: stop the kit's command
+# and leave at once, instead of making the platform wait for its grace period (bash
+# as PID 1 would otherwise ignore SIGTERM).
+KIT_PID=
+on_signal() {
+	if [ -n "$KIT_PID" ]; then kill -TERM "$KIT_PID" 2>/dev/null || true; fi
+	exit 143
 }
 
 backup_if_requested() {
@@ -114,6 +129,7 @@ _main() {
 	if ! is_app_command "$@"; then
 		exec "$@"
 	fi
+	trap on_signal TERM INT
 
 	file_env DATABASE_URL
 	file_env ADMIN_PASSWORD

@@ -11,7 +11,7 @@ import { openConnection, parseDatabaseUrl, withDatabase, type DatabaseTarget } f
 import { readHistory } from '../../src/migrations/history.ts';
 import { verifyPassword } from '../../src/seed.ts';
 import { serverUrl, testDatabase } from '../helpers.ts';
-import { appCommand, assertAppliedOnce, countingServer, readStarts, runEntrypoint, workDir, type EntrypointResult } from './harness.ts';
+import { appCommand, assertAppliedOnce, countingServer, finished, readStarts, runEntrypoint, startEntrypoint, until, workDir, type EntrypointResult } from './harness.ts';
 
 // Distinctive, so that a leak anywhere in any output is found.
 const DB_PASSWORD = 'Db-Pass-Zq7x-Never-Printed';
@@ -171,3 +171,18 @@ function mkdir(dir: string): string {
   mkdirSync(dir);
   return dir;
 }
+
+describe('a stop signal while waiting', () => {
+  test('SIGTERM to the entrypoint (PID 1 in a container) ends it at once, its waiting command too', async (t) => {
+    const db = await testDatabase(t, 'sqlite');
+    const starts = join(workDir(t), 'starts.log');
+    const run = startEntrypoint(t, appCommand(starts), { DATABASE_URL: db.url, MIGRATION_WAIT_TIMEOUT: '60' });
+    await until('the gate is waiting', () => /Waiting until the database schema is current/.test(run.output()), 30_000);
+    const sent = Date.now();
+    process.kill(run.pid, 'SIGTERM');
+    const exit = await finished(run, 5_000);
+    assert.equal(exit.code, 143);
+    assert.ok(Date.now() - sent < 2_000, `took ${Date.now() - sent}ms`);
+    assert.deepEqual(readStarts(starts), [], 'the app never started');
+  });
+});

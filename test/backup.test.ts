@@ -1,0 +1,366 @@
+/**
+ * Backups and restores, as the user runs them (`backup`, `restore`) and as the
+ * entrypoint runs them before migrating (BACKUP_BEFORE_MIGRATE=true). SQLite on
+ * temp files; PostgreSQL on a real server of Debian's newest installed major
+ * (/usr/lib/postgresql/<major>/bin) started for this file, whose pg_dump matches
+ * it, plus the embedded test server for what must fail (no pg_dump, a pg_dump
+ * older than the server).
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, rmSync, statSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
+import { after, before, describe, test, type TestContext } from 'node:test';
+import { promisify } from 'node:util';
+import { openConnection, parseDatabaseUrl, withDatabase, type DatabaseTarget, type SqlConnection } from '../src/db.ts';
+import { freePort } from '../src/migrations/embedded-postgres.ts';
+import { readHistory } from '../src/migrations/history.ts';
+import { copyPrismaDir, runScript, tempDir, testDatabase, TEST_PASSWORD_MARKER, type RunResult } from './helpers.ts';
+import { appCommand, historyRows, readStarts, runEntrypoint, tableNames, workDir } from './entrypoint/harness.ts';
+
+const run = promisify(execFile);
+const MIGRATIONS = readHistory('sqlite').migrations.map((m) => m.name);
+const STAMP = '\\d{8}T\\d{6}Z';
+
+/** A PRISMA_DIR copy holding only the first `count` migrations of both histories (an older image). */
+function olderPrismaDir(t: TestContext, count: number): string {
+  const dir = copyPrismaDir(t);
+  for (const provider of ['sqlite', 'postgresql']) {
+    for (const name of MIGRATIONS.slice(count)) rmSync(join(dir, 'migrations', provider, name), { recursive: true });
+  }
+  return dir;
+}
+
+async function deploy(url: string, prismaDir?: string): Promise<void> {
+  const result = await runScript('migrate', ['deploy'], { env: { DATABASE_URL: url, PRISMA_DIR: prismaDir } });
+  assert.equal(result.code, 0, result.stderr);
+}
+
+/** Open, work, close: a restore replaces the SQLite file, so no connection may outlive one look. */
+async function withConn<T>(target: DatabaseTarget, work: (conn: SqlConnection) => Promise<T>): Promise<T> {
+  const conn = await openConnection(target);
+  try {
+    return await work(conn);
+  } finally {
+    await conn.close();
+  }
+}
+
+const packs = (target: DatabaseTarget) => withConn(target, async (conn) => (await conn.query<{ name: string }>('SELECT "name" FROM "Pack" ORDER BY "name"')).map((row) => row.name));
+const applied = (target: DatabaseTarget) => withConn(target, async (conn) => (await historyRows(conn)).filter((row) => row.finished_at !== null).map((row) => row.migration_name));
+
+function backups(dir: string): string[] {
+  return existsSync(dir) ? readdirSync(dir).sort() : [];
+}
+
+/** Every line of the output: never the password. */
+function assertNoSecret(result: RunResult | { stdout: string; stderr: string }, secret: string): void {
+  assert.ok(!`${result.stdout}\n${result.stderr}`.includes(secret), `the password appears in the output:\n${result.stdout}\n${result.stderr}`);
+}
+
+describe('backup and restore on SQLite', () => {
+  test('backup writes <BACKUP_DIR>/<last applied migration>_<UTC time>.db; restore --confirm brings the data back; without --confirm it refuses', async (t) => {
+    const db = await testDatabase(t, 'sqlite');
+    await deploy(db.url);
+    await withConn(db.target, (conn) => conn.exec(`INSERT INTO "Pack" ("name", "createdAt", "updatedAt") VALUES ('alpha', 1, 1), ('beta', 1, 1)`));
+    const dir = join(tempDir(t), 'backups');
+
+    const before = Date.now();
+    const backup = await runScript('backup', [], { env: { DATABASE_URL: db.url, BACKUP_DIR: dir } });
+    assert.equal(backup.code, 0, backup.stderr);
+    const files = backups(dir);
+    assert.equal(files.length, 1, `one backup: ${files.join(', ')}`);
+    const [file] = files as [string];
+    assert.match(file, new RegExp(`^${MIGRATIONS.at(-1)}_${STAMP}\\.db$`), 'named after the last applied migration and the UTC time');
+    const [, y, mo, d, h, mi, s] = /_(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z\.db$/.exec(file)!;
+    const when = Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(s));
+    assert.ok(when >= Math.floor(before / 1000) * 1000 && when <= Date.now(), `the time in the name (${file}) is when it was taken, in UTC`);
+    assert.match(backup.stdout, new RegExp(`Backup written: .*${file}`));
+
+    await withConn(db.target, (conn) => conn.exec(`UPDATE "Pack" SET "name" = 'changed' WHERE "name" = 'alpha'; DELETE FROM "Pack" WHERE "name" = 'beta'; INSERT INTO "Pack" ("name", "createdAt", "updatedAt") VALUES ('gamma', 2, 2)`));
+    assert.deepEqual(await packs(db.target), ['changed', 'gamma']);
+
+    const refused = await runScript('restore', ['--file', join(dir, file)], { env: { DATABASE_URL: db.url } });
+    assert.equal(refused.code, 2, refused.stderr);
+    assert.match(refused.stderr, /CONFIRM=1/, 'names how to confirm');
+    assert.deepEqual(await packs(db.target), ['changed', 'gamma'], 'nothing changed without --confirm');
+
+    const restored = await runScript('restore', ['--file', join(dir, file), '--confirm'], { env: { DATABASE_URL: db.url } });
+    assert.equal(restored.code, 0, restored.stderr);
+    assert.deepEqual(await packs(db.target), ['alpha', 'beta'], 'the data of the backup is back');
+    assert.deepEqual(await applied(db.target), MIGRATIONS);
+    const status = await runScript('migrate', ['status'], { env: { DATABASE_URL: db.url } });
+    assert.equal(status.code, 0, `the restored database is a healthy, up-to-date one:\n${status.stdout}${status.stderr}`);
+  });
+
+  test('backup --if-pending writes nothing when nothing is pending, and a backup when something is', async (t) => {
+    const db = await testDatabase(t, 'sqlite');
+    await deploy(db.url);
+    const dir = join(tempDir(t), 'backups');
+    const none = await runScript('backup', ['--if-pending'], { env: { DATABASE_URL: db.url, BACKUP_DIR: dir } });
+    assert.equal(none.code, 0, none.stderr);
+    assert.match(none.stdout, /No pending migrations: no backup needed/);
+    assert.deepEqual(backups(dir), [], 'no file written');
+
+    const older = await testDatabase(t, 'sqlite');
+    await deploy(older.url, olderPrismaDir(t, 2));
+    const some = await runScript('backup', ['--if-pending'], { env: { DATABASE_URL: older.url, BACKUP_DIR: dir } });
+    assert.equal(some.code, 0, some.stderr);
+    assert.deepEqual(backups(dir).map((f) => f.replace(new RegExp(`_${STAMP}\\.db$`), '')), [MIGRATIONS[1]], 'named after the last applied migration');
+  });
+
+  test('BACKUP_DIR not writable (a path under a regular file): one clear error line, exit 1', async (t) => {
+    const db = await testDatabase(t, 'sqlite');
+    await deploy(db.url);
+    const file = join(tempDir(t), 'not-a-dir');
+    writeFileSync(file, 'x');
+    const result = await runScript('backup', [], { env: { DATABASE_URL: db.url, BACKUP_DIR: join(file, 'backups') } });
+    assert.equal(result.code, 1, result.stderr);
+    const lines = result.stderr.trim().split('\n');
+    assert.match(lines[0]!, new RegExp(`^Error: BACKUP_DIR ${file}/backups is not writable: ENOTDIR`));
+    assert.ok(lines.length <= 2, `the error and at most a hint:\n${result.stderr}`);
+    assert.match(lines[1] ?? '', /writable folder/);
+    assert.equal(result.stdout, '');
+  });
+
+  test('entrypoint, RUN_MIGRATIONS=true BACKUP_BEFORE_MIGRATE=true, 2 migrations pending: a backup named after the last applied one, taken before applying', async (t) => {
+    const db = await testDatabase(t, 'sqlite');
+    await deploy(db.url, olderPrismaDir(t, 2));
+    await withConn(db.target, (conn) => conn.exec(`INSERT INTO "Pack" ("name", "createdAt", "updatedAt") VALUES ('before-upgrade', 1, 1)`));
+    const dir = join(tempDir(t), 'backups');
+    const starts = join(workDir(t), 'starts.log');
+    const result = await runEntrypoint(t, appCommand(starts), { DATABASE_URL: db.url, RUN_MIGRATIONS: 'true', BACKUP_BEFORE_MIGRATE: 'true', BACKUP_DIR: dir });
+    assert.equal(result.code, 0, result.output);
+    assert.deepEqual(await applied(db.target), MIGRATIONS, 'then every migration was applied');
+    assert.equal(readStarts(starts).length, 1, 'and the app started');
+    const files = backups(dir);
+    assert.equal(files.length, 1, files.join(', '));
+    assert.match(files[0]!, new RegExp(`^${MIGRATIONS[1]}_${STAMP}\\.db$`));
+    assert.ok(result.stdout.indexOf('Backup written') < result.stdout.indexOf('Migration applied'), `the backup comes first:\n${result.stdout}`);
+
+    // Restored into a fresh file, the backup is the database as it was before the deploy.
+    const fresh = parseDatabaseUrl(`file:${join(tempDir(t), 'restored', 'fresh.db')}`);
+    const restored = await runScript('restore', ['--file', join(dir, files[0]!), '--confirm'], { env: { DATABASE_URL: fresh.url } });
+    assert.equal(restored.code, 0, restored.stderr);
+    assert.deepEqual(await applied(fresh), MIGRATIONS.slice(0, 2), 'the backup holds only the 2 migrations applied before');
+    assert.deepEqual(await packs(fresh), ['before-upgrade'], 'and the data of then (not the seed that ran after)');
+    assert.ok(!(await withConn(fresh, tableNames)).includes('McpToolLog'), 'no table of a later migration');
+  });
+
+  test('entrypoint with BACKUP_BEFORE_MIGRATE=true and BACKUP_DIR not writable: refuses to migrate, nothing applied, the app does not start', async (t) => {
+    const db = await testDatabase(t, 'sqlite');
+    await deploy(db.url, olderPrismaDir(t, 2));
+    const file = join(tempDir(t), 'not-a-dir');
+    writeFileSync(file, 'x');
+    const starts = join(workDir(t), 'starts.log');
+    const result = await runEntrypoint(t, appCommand(starts), { DATABASE_URL: db.url, RUN_MIGRATIONS: 'true', BACKUP_BEFORE_MIGRATE: 'true', BACKUP_DIR: join(file, 'backups') });
+    assert.notEqual(result.code, 0, result.output);
+    assert.match(result.stderr, /^Error: BACKUP_DIR .* is not writable/m);
+    assert.match(result.stderr, /^Error: the backup before migrating failed; nothing was migrated/m);
+    assert.doesNotMatch(result.output, /Migration applied/);
+    assert.deepEqual(await applied(db.target), MIGRATIONS.slice(0, 2), 'nothing applied');
+    assert.deepEqual(readStarts(starts), [], 'the app did not start');
+  });
+});
+
+// ---------------------------------------------------------------------------
+// PostgreSQL
+
+const PG_TOOLS = ['initdb', 'postgres', 'pg_ctl', 'pg_dump', 'pg_restore', 'psql'];
+
+/** Debian's newest installed PostgreSQL (server and client tools of one major), or why there is none. */
+function newestDebianPostgres(): { major: number; bin: string } | string {
+  const root = '/usr/lib/postgresql';
+  if (!existsSync(root)) return `no ${root} (Debian's postgresql-<major> packages are not installed)`;
+  const majors = readdirSync(root).filter((name) => /^\d+$/.test(name)).map(Number).sort((a, b) => b - a);
+  for (const major of majors) {
+    const bin = join(root, String(major), 'bin');
+    if (PG_TOOLS.every((tool) => existsSync(join(bin, tool)))) return { major, bin };
+  }
+  return `no ${root}/<major>/bin holds ${PG_TOOLS.join(', ')}`;
+}
+
+/** As root the server must run as an unprivileged user: `postgres` (Debian's, or the one embedded-postgres creates). */
+async function unprivilegedUser(): Promise<{ prefix: string[]; uid: number; gid: number } | string> {
+  if (process.getuid?.() !== 0) return { prefix: [], uid: process.getuid?.() ?? -1, gid: process.getgid?.() ?? -1 };
+  try {
+    const uid = Number((await run('id', ['-u', 'postgres'])).stdout.trim());
+    const gid = Number((await run('id', ['-g', 'postgres'])).stdout.trim());
+    await run('runuser', ['-u', 'postgres', '--', 'true']);
+    return { prefix: ['runuser', '-u', 'postgres', '--'], uid, gid };
+  } catch (error) {
+    return `running as root and no usable unprivileged "postgres" user (runuser -u postgres): ${String(error).split('\n')[0]}`;
+  }
+}
+
+interface LocalServer {
+  major: number;
+  bin: string;
+  password: string;
+  /** URL of database `name` on the server. */
+  url(name: string): string;
+  stop(): Promise<void>;
+}
+
+/** initdb into a temp dir (password auth over TCP), start on a free port with fsync=off. */
+async function startLocalPostgres(): Promise<LocalServer | string> {
+  const found = newestDebianPostgres();
+  if (typeof found === 'string') return found;
+  const user = await unprivilegedUser();
+  if (typeof user === 'string') return user;
+  const { major, bin } = found;
+  const dir = join(tmpdir(), `rastar-pg${major}-${process.pid}-${Date.now().toString(36)}`);
+  mkdirSync(dir, { mode: 0o700 });
+  const password = `Pw-${Math.random().toString(36).slice(2)}-x9`;
+  writeFileSync(join(dir, 'pwfile'), `${password}\n`, { mode: 0o600 });
+  if (user.prefix.length) {
+    chownSync(dir, user.uid, user.gid);
+    chownSync(join(dir, 'pwfile'), user.uid, user.gid);
+  }
+  const data = join(dir, 'data');
+  const as = (tool: string, args: string[]) => {
+    const [file, ...rest] = [...user.prefix, join(bin, tool), ...args] as [string, ...string[]];
+    return run(file, rest, { timeout: 120_000 });
+  };
+  let started = false;
+  const stop = async () => {
+    if (started) await as('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']).catch(() => {});
+    started = false;
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    await as('initdb', ['-D', data, '-U', 'postgres', '--auth-local=trust', '--auth-host=scram-sha-256', `--pwfile=${join(dir, 'pwfile')}`, '-E', 'UTF8', '--locale=C', '--no-sync']);
+    const port = await freePort();
+    started = true;
+    await as('pg_ctl', ['-D', data, '-l', join(dir, 'server.log'), '-w', '-t', '60', '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off`, 'start']);
+    return { major, bin, password, url: (name) => `postgresql://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/${name}`, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+/** A directory whose only commands are node, bash and dirname: a PATH without pg_dump (and the rest of the PostgreSQL client). */
+function pathWithoutPgDump(t: TestContext): string {
+  const dir = join(tempDir(t), 'bin');
+  mkdirSync(dir);
+  for (const tool of ['bash', 'dirname']) {
+    const found = (process.env.PATH ?? '').split(delimiter).map((p) => join(p, tool)).find((p) => existsSync(p));
+    assert.ok(found, `${tool} on PATH`);
+    symlinkSync(found, join(dir, tool));
+  }
+  symlinkSync(process.execPath, join(dir, 'node'));
+  chmodSync(dir, 0o755);
+  return dir;
+}
+
+const serverMajor = (target: DatabaseTarget) => withConn(target, async (conn) => Math.floor(Number((await conn.query<{ v: string }>("SELECT current_setting('server_version_num') AS v"))[0]!.v) / 10000));
+
+describe('backup and restore on PostgreSQL (Debian\'s newest installed server, pg_dump of the same major)', () => {
+  let server: LocalServer | undefined;
+  let skip: string | undefined;
+  before(async () => {
+    const started = await startLocalPostgres();
+    if (typeof started === 'string') skip = started;
+    else server = started;
+  });
+  after(() => server?.stop());
+
+  test('backup (pg_dump custom format), change data and schema, restore --confirm: the backup\'s data and schema are back; the password never shows', async (t) => {
+    if (!server) return t.skip(`no PostgreSQL server binaries: ${skip}`);
+    const name = `backup_${Date.now().toString(36)}`;
+    const admin = parseDatabaseUrl(server.url('postgres')) as DatabaseTarget & { provider: 'postgresql' };
+    await withConn(admin, (conn) => conn.exec(`CREATE DATABASE "${name}"`));
+    const target = withDatabase(admin, name);
+    const env = { DATABASE_URL: target.url, PATH: `${server.bin}${delimiter}${process.env.PATH}` };
+    const outputs: RunResult[] = [];
+    const script = async (name: string, args: string[], extra: Record<string, string> = {}) => {
+      const result = await runScript(name, args, { env: { ...env, ...extra } });
+      outputs.push(result);
+      return result;
+    };
+
+    const deployed = await script('migrate', ['deploy'], { PRISMA_DIR: olderPrismaDir(t, 2) });
+    assert.equal(deployed.code, 0, deployed.stderr);
+    await withConn(target, (conn) => conn.exec(`INSERT INTO "Pack" ("name", "createdAt", "updatedAt") VALUES ('alpha', 1, 1), ('beta', 1, 1)`));
+    const dir = join(tempDir(t), 'backups');
+    const backup = await script('backup', ['--if-pending'], { BACKUP_DIR: dir });
+    assert.equal(backup.code, 0, backup.stderr);
+    const files = backups(dir);
+    assert.equal(files.length, 1, files.join(', '));
+    assert.match(files[0]!, new RegExp(`^${MIGRATIONS[1]}_${STAMP}\\.dump$`));
+    const file = join(dir, files[0]!);
+    const listed = await run(join(server.bin, 'pg_restore'), ['--list', file]);
+    assert.match(listed.stdout, /Format: CUSTOM/, 'pg_dump custom format');
+    assert.match(listed.stdout, /TABLE DATA public Pack/);
+
+    // After the backup: the later migrations (one adds a foreign key into a table of the dump) and other data.
+    const upgraded = await script('migrate', ['deploy']);
+    assert.equal(upgraded.code, 0, upgraded.stderr);
+    await withConn(target, (conn) => conn.exec(`UPDATE "Pack" SET "name" = 'changed' WHERE "name" = 'alpha'; DELETE FROM "Pack" WHERE "name" = 'beta'`));
+    assert.deepEqual(await packs(target), ['changed']);
+
+    // A damaged file fails and changes nothing: the restore is one transaction.
+    const damaged = join(dir, 'damaged.dump');
+    await run('cp', [file, damaged]);
+    truncateSync(damaged, Math.floor(statSync(file).size / 2));
+    const failed = await script('restore', ['--file', damaged, '--confirm']);
+    assert.equal(failed.code, 1, failed.stderr);
+    assert.match(failed.stderr, /^Error: pg_restore failed: .*(end of file|could not read)/m);
+    assert.deepEqual(await packs(target), ['changed'], 'the failed restore changed nothing');
+    assert.deepEqual(await applied(target), MIGRATIONS);
+
+    const restored = await script('restore', ['--file', file, '--confirm']);
+    assert.equal(restored.code, 0, restored.stderr);
+    assert.deepEqual(await packs(target), ['alpha', 'beta'], 'the data of the backup is back');
+    assert.deepEqual(await applied(target), MIGRATIONS.slice(0, 2), 'and its history');
+    assert.ok(!(await withConn(target, tableNames)).includes('McpToolLog'), 'a table created after the backup is gone');
+    const again = await script('migrate', ['deploy']);
+    assert.equal(again.code, 0, `the restored database deploys the later migrations again:\n${again.stderr}`);
+    assert.deepEqual(await applied(target), MIGRATIONS);
+
+    for (const result of outputs) assertNoSecret(result, server.password);
+    await withConn(admin, (conn) => conn.exec(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`));
+  });
+
+  test(`a pg_dump older than the server (the embedded test server): a clear error naming both majors, no file left`, async (t) => {
+    if (!server) return t.skip(`no PostgreSQL client binaries: ${skip}`);
+    const db = await testDatabase(t, 'postgresql');
+    const serverVersion = await serverMajor(db.target);
+    if (serverVersion <= server.major) return t.skip(`the test server is PostgreSQL ${serverVersion}, not newer than pg_dump ${server.major}`);
+    await deploy(db.url);
+    const dir = join(tempDir(t), 'backups');
+    const result = await runScript('backup', [], { env: { DATABASE_URL: db.url, BACKUP_DIR: dir, PATH: `${server.bin}${delimiter}${process.env.PATH}` } });
+    assert.equal(result.code, 1, result.stderr);
+    assert.match(result.stderr, new RegExp(`^Error: pg_dump ${server.major} cannot back up a PostgreSQL ${serverVersion} server: server version mismatch`, 'm'));
+    assert.match(result.stderr, new RegExp(`postgresql-client-${serverVersion}`), 'the hint names the client to install');
+    assert.deepEqual(backups(dir), [], 'no partial file left');
+    assertNoSecret(result, TEST_PASSWORD_MARKER);
+  });
+});
+
+describe('backups required on PostgreSQL without pg_dump', () => {
+  test('backup: a clear error naming pg_dump; the entrypoint refuses to migrate, nothing applied', async (t) => {
+    const db = await testDatabase(t, 'postgresql');
+    await deploy(db.url, olderPrismaDir(t, 2));
+    const path = pathWithoutPgDump(t);
+    const dir = join(tempDir(t), 'backups');
+
+    const result = await runScript('backup', [], { env: { DATABASE_URL: db.url, BACKUP_DIR: dir, PATH: path } });
+    assert.equal(result.code, 1, result.stderr);
+    assert.match(result.stderr, /^Error: pg_dump is not installed \(not found on PATH\)/m);
+    assert.match(result.stderr, /postgresql-client/);
+    assertNoSecret(result, TEST_PASSWORD_MARKER);
+
+    const starts = join(workDir(t), 'starts.log');
+    const entry = await runEntrypoint(t, appCommand(starts), { DATABASE_URL: db.url, PATH: path, RUN_MIGRATIONS: 'true', BACKUP_BEFORE_MIGRATE: 'true', BACKUP_DIR: dir });
+    assert.notEqual(entry.code, 0, entry.output);
+    assert.match(entry.stderr, /^Error: pg_dump is not installed/m);
+    assert.match(entry.stderr, /^Error: the backup before migrating failed; nothing was migrated/m);
+    assert.deepEqual(await applied(db.target), MIGRATIONS.slice(0, 2), 'nothing applied');
+    assert.deepEqual(readStarts(starts), [], 'the app did not start');
+    assert.deepEqual(backups(dir), []);
+    assertNoSecret(entry, TEST_PASSWORD_MARKER);
+  });
+});
