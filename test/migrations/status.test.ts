@@ -3,20 +3,15 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { readHistory } from '../../src/migrations/history.ts';
+import type { MigrationStatus } from '../../src/migrations/status.ts';
 import { EXTRA, HALF_WAY_SQL, MARKER_SQL, hasHistoryTable, migrate, migrationFile, output, removeMigration, writeMigration } from '../fixtures/kit.ts';
 import { PROVIDERS, copyPrismaDir, tempDir, testDatabase } from '../helpers.ts';
 
-interface StatusJson {
+/** What `status --json` prints: the library's status plus where it looked. */
+interface StatusJson extends MigrationStatus {
   datasource: string;
   provider: string;
   migrationsDir: string;
-  applied: string[];
-  pending: string[];
-  failed: { name: string; logs: string | null }[];
-  edited: string[];
-  unknown: string[];
-  hasTable: boolean;
-  upToDate: boolean;
 }
 
 for (const provider of PROVIDERS) {
