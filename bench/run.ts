@@ -9,6 +9,7 @@
  *   BENCH_SKIP_BUILD=1  use dist/ as it is (default: compile first, the kit runs as in production)
  *   BENCH_QUIET_WAIT=<s> wait at most this long for other work to leave the CPUs idle (default 120)
  *   BENCH_SYNTHETIC=1   use the synthetic PostgreSQL history even when the real corpus is present
+ *   BENCH_ONLY=gate     only scenario 4 (about a minute); updates its section and Targets rows of RESULTS.md
  *
  * Scenarios
  *   1. PostgreSQL, a real 434-migration history (../shared/corpus/langfuse-postgresql
@@ -17,6 +18,9 @@
  *      information, the kit with V8's young generation capped).
  *   2. PostgreSQL no-op deploy: kit vs a bare node+pg process reading the history table.
  *   3. SQLite, 200 synthetic migrations: kit vs dbmate vs the sqlite3 CLI.
+ *   4. Container starts on PostgreSQL (bench/gate.ts): the gate's latency from the
+ *      migrator's commit to a waiting container's app start, and 20 containers started
+ *      at once (5 migrators, 15 waiters) against one.
  *   Peak memory (max RSS) of every process comes from GNU time.
  */
 import { execFileSync, spawn } from 'node:child_process';
@@ -30,6 +34,7 @@ import { openConnection, parseDatabaseUrl, projectRoot, withDatabase, type Datab
 import { startEmbeddedPostgres } from '../src/migrations/embedded-postgres.ts';
 import { readHistory, type Migration } from '../src/migrations/history.ts';
 import { scriptMode, splitStatements } from '../src/migrations/sql-script.ts';
+import { applyGate, gateMarkdown, runGateBench } from './gate.ts';
 import { postgresHistory, sqliteHistory, writeHistory } from './synthetic.ts';
 
 const QUICK = process.env.BENCH_QUICK === '1';
@@ -350,6 +355,11 @@ async function main(): Promise<void> {
   }
   const kitEntry = join(projectRoot, 'dist', 'scripts', 'migrate.js');
   if (!existsSync(kitEntry)) throw new Error('dist/scripts/migrate.js is missing: run npx tsc -p tsconfig.json');
+  if (process.env.BENCH_ONLY) {
+    if (process.env.BENCH_ONLY !== 'gate') throw new Error(`BENCH_ONLY=${process.env.BENCH_ONLY}: only "gate" runs alone`);
+    await gateOnly(kitEntry);
+    return;
+  }
   const dbmate = await dbmateBinary();
   const psql = version('psql', ['--version']);
   const sqlite3 = version('sqlite3', ['--version']);
@@ -564,6 +574,9 @@ async function main(): Promise<void> {
     const engineRow = rows.find((r) => r.scenario === applyScenario && r.tool.startsWith('Prisma'));
     notes.engine = engineRow?.failures.length ? `failed: ${engineRow.failures[0]}` : 'applied every migration (with the kit\'s mended adapter from createMigrationAdapterFactory)';
 
+    // 4. Container starts: the gate's latency, 20 at once ----------------------
+    const gate = gateMarkdown(await runGateBench(admin, { work: WORK, kitEntry, log }), 'in this same bench run');
+
     const facts: Facts = {
       nproc: version('nproc', []) ?? String(availableParallelism()),
       cpu: cpus()[0]?.model.trim() ?? 'unknown',
@@ -579,11 +592,29 @@ async function main(): Promise<void> {
       load: `${loadAtStart} at the start, ${loadavg().map((l) => l.toFixed(2)).join(' ')} at the end (1, 5, 15 min); CPUs ${quiet}`,
     };
     const report = render(rows, facts, notes, applyScenario, noopScenario, (Date.now() - startedAt) / 1000);
-    process.stdout.write(`\n${report.table}\n\n${report.targets}\n`);
-    writeFileSync(join(projectRoot, 'bench', 'RESULTS.md'), report.markdown);
+    process.stdout.write(`\n${report.table}\n\n${report.targets}\n\n${gate.summary}\n`);
+    writeFileSync(join(projectRoot, 'bench', 'RESULTS.md'), applyGate(report.markdown, gate));
     log(`\nWrote ${relative(process.cwd(), join(projectRoot, 'bench', 'RESULTS.md')) || 'bench/RESULTS.md'}`);
   } finally {
     await stop();
+  }
+}
+
+/** `BENCH_ONLY=gate`: scenario 4 alone; its section and Targets rows of RESULTS.md are replaced, the rest kept. */
+async function gateOnly(kitEntry: string): Promise<void> {
+  const quiet = await waitForQuiet();
+  const server = await startEmbeddedPostgres();
+  process.once('SIGINT', () => void server.stop().then(() => process.exit(130)));
+  try {
+    const results = await runGateBench(parseDatabaseUrl(server.url) as PgTarget, { work: WORK, kitEntry, log });
+    const when = `on ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')} (\`BENCH_ONLY=gate\`; nproc ${availableParallelism()}, CPUs ${quiet})`;
+    const gate = gateMarkdown(results, when);
+    const file = join(projectRoot, 'bench', 'RESULTS.md');
+    writeFileSync(file, applyGate(existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmark results\n', gate));
+    process.stdout.write(`\n${gate.summary}\n`);
+    log(`\nUpdated ${relative(process.cwd(), file) || 'bench/RESULTS.md'}`);
+  } finally {
+    await server.stop();
   }
 }
 

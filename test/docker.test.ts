@@ -1,0 +1,282 @@
+/**
+ * The container files, without a Docker engine: docker-compose.yml as Compose
+ * resolves it (`docker-compose config`), the entrypoint and the Dockerfile's
+ * shell through shellcheck, and the Dockerfile's promises (the entrypoint, a
+ * health check on /healthz, a non-root user, no Prisma engine download, a
+ * PostgreSQL client as new as the compose server). Tools that are missing skip
+ * their test with the reason.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join, posix } from 'node:path';
+import { describe, test, type TestContext } from 'node:test';
+import { projectRoot } from '../src/db.ts';
+import { tempDir } from './helpers.ts';
+
+const DOCKERFILE = join(projectRoot, 'docker', 'Dockerfile');
+const COMPOSE = join(projectRoot, 'docker', 'docker-compose.yml');
+const ENTRYPOINT = join(projectRoot, 'scripts', 'docker-entrypoint.sh');
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+  /** The command could not be started (not installed). */
+  missing: boolean;
+}
+
+function run(file: string, args: string[], options: { env?: NodeJS.ProcessEnv; input?: string } = {}): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = execFile(file, args, { cwd: projectRoot, env: options.env ?? process.env, timeout: 60_000, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
+      const code = (error as NodeJS.ErrnoException | null)?.code;
+      resolve({ code: error ? (typeof code === 'number' ? code : 1) : 0, stdout: String(stdout), stderr: String(stderr), missing: code === 'ENOENT' });
+    });
+    if (options.input !== undefined) child.stdin?.end(options.input);
+  });
+}
+
+// ---------------------------------------------------------------------------
+// docker-compose config
+
+type Service = {
+  image?: string;
+  container_name?: string;
+  command?: string[] | string;
+  environment?: Record<string, string | null> | string[];
+  healthcheck?: { test?: string[] | string; disable?: boolean };
+  volumes?: (string | { type?: string; source?: string; target?: string })[];
+  ports?: (string | { published?: string | number; target?: number | string })[];
+  depends_on?: Record<string, { condition?: string }> | string[];
+};
+type Compose = { services: Record<string, Service>; volumes?: Record<string, unknown> };
+
+/** The resolved configuration: Compose v2 prints JSON itself; v1 prints YAML, read with PyYAML (which docker-compose v1 runs on). */
+async function composeConfig(t: TestContext): Promise<Compose | undefined> {
+  // Defaults only: none of the developer's POSTGRES_* / ADMIN_* variables.
+  const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp' };
+  const json = await run('docker-compose', ['-f', COMPOSE, 'config', '--format', 'json'], { env });
+  if (json.missing) {
+    t.skip('docker-compose is not installed');
+    return undefined;
+  }
+  if (json.code === 0 && json.stdout.trim().startsWith('{')) return JSON.parse(json.stdout) as Compose;
+  const yaml = await run('docker-compose', ['-f', COMPOSE, 'config'], { env });
+  assert.equal(yaml.code, 0, `docker-compose config failed:\n${yaml.stderr}`);
+  const parsed = await run('python3', ['-c', 'import json, sys, yaml; json.dump(yaml.safe_load(sys.stdin), sys.stdout)'], { input: yaml.stdout });
+  if (parsed.code !== 0) {
+    t.skip(`docker-compose config succeeded, but its YAML cannot be read here (python3 with PyYAML): ${parsed.stderr.trim().split('\n').pop()}`);
+    return undefined;
+  }
+  return JSON.parse(parsed.stdout) as Compose;
+}
+
+function environment(service: Service): Record<string, string> {
+  const env = service.environment ?? {};
+  if (Array.isArray(env)) return Object.fromEntries(env.map((line) => [line.split('=')[0]!, line.slice(line.indexOf('=') + 1)]));
+  return Object.fromEntries(Object.entries(env).map(([key, value]) => [key, value ?? '']));
+}
+
+function dependsOn(service: Service): Record<string, string> {
+  const deps = service.depends_on ?? {};
+  if (Array.isArray(deps)) return Object.fromEntries(deps.map((name) => [name, 'service_started']));
+  return Object.fromEntries(Object.entries(deps).map(([name, dep]) => [name, dep.condition ?? 'service_started']));
+}
+
+function ports(service: Service): string[] {
+  return (service.ports ?? []).map((port) => (typeof port === 'string' ? port : `${port.published}:${port.target}`));
+}
+
+/** `volume name -> mount point` of the named volumes a service mounts. */
+function namedVolumes(service: Service): Record<string, string> {
+  const mounts = (service.volumes ?? []).map((volume) => {
+    if (typeof volume !== 'string') return volume.type === 'volume' || volume.type === undefined ? [volume.source ?? '', volume.target ?? ''] : ['', ''];
+    const [source = '', target = ''] = volume.split(':');
+    return [source, target];
+  });
+  return Object.fromEntries(mounts.filter(([source]) => source && !source.startsWith('/') && !source.startsWith('.')));
+}
+
+describe('docker/docker-compose.yml', () => {
+  test('`docker-compose config` resolves it: postgres (healthy, named volume), the admin panel migrates, the bot waits', async (t) => {
+    const config = await composeConfig(t);
+    if (!config) return;
+    assert.deepEqual(Object.keys(config.services).sort(), ['admin-panel', 'postgres', 'telegram-bot']);
+    const { postgres, 'admin-panel': admin, 'telegram-bot': bot } = config.services as Record<string, Service>;
+
+    assert.equal(postgres!.image, 'postgres:16-alpine');
+    assert.equal(postgres!.container_name, 'rastar-postgres');
+    const check = [postgres!.healthcheck?.test ?? []].flat().join(' ');
+    assert.match(check, /pg_isready/, 'the server has a health check the apps can wait on');
+    const pgVolumes = namedVolumes(postgres!);
+    const dataVolume = Object.entries(pgVolumes).find(([, target]) => target === '/var/lib/postgresql/data')?.[0];
+    assert.ok(dataVolume, `a named volume holds /var/lib/postgresql/data: ${JSON.stringify(postgres!.volumes)}`);
+    assert.ok(dataVolume in (config.volumes ?? {}), `${dataVolume} is declared under volumes:`);
+
+    for (const [name, app] of [['admin-panel', admin!], ['telegram-bot', bot!]] as const) {
+      assert.equal(dependsOn(app).postgres, 'service_healthy', `${name} starts once postgres is healthy`);
+      assert.match(environment(app).DATABASE_URL ?? '', /^postgresql:\/\/[^@]+@postgres:5432\/\w+$/, `${name} reaches the postgres service`);
+    }
+    assert.equal(admin!.container_name, 'rastar-admin-panel');
+    assert.equal(environment(admin!).RUN_MIGRATIONS, 'true', 'the admin panel is the one container that migrates');
+    assert.deepEqual([admin!.command].flat(), ['admin-panel']);
+    assert.ok(ports(admin!).some((port) => /(^|:)3000:3000$/.test(port)), `port 3000 published: ${ports(admin!).join(', ')}`);
+    const backupDir = environment(admin!).BACKUP_DIR;
+    assert.ok(backupDir && Object.values(namedVolumes(admin!)).includes(backupDir), `BACKUP_DIR (${backupDir}) is a named volume: backups outlive the container`);
+
+    assert.equal(bot!.container_name, 'rastar-telegram-bot');
+    assert.notEqual(environment(bot!).RUN_MIGRATIONS, 'true', 'the bot never migrates');
+    assert.deepEqual([bot!.command].flat(), ['telegram-bot']);
+    // The image's HEALTHCHECK asks /healthz, which only the admin panel serves: the bot must override it.
+    const botCheck = bot!.healthcheck;
+    assert.ok(botCheck, 'the bot overrides the image\'s /healthz health check (it serves no HTTP)');
+    const botTest = [botCheck.test ?? []].flat().join(' ');
+    assert.ok(botCheck.disable === true || botTest === 'NONE' || (botTest !== '' && !/healthz/.test(botTest)), `the bot's health check does not ask /healthz: ${JSON.stringify(botCheck)}`);
+  });
+});
+
+// ---------------------------------------------------------------------------
+// Dockerfile
+
+interface Instruction {
+  keyword: string;
+  /** The arguments, continuation lines kept as `\`-newline (valid shell). */
+  args: string;
+  line: number;
+  /** Index of the FROM stage it belongs to. */
+  stage: number;
+}
+
+function parseDockerfile(text: string): Instruction[] {
+  const lines = text.split('\n');
+  const out: Instruction[] = [];
+  let stage = -1;
+  for (let i = 0; i < lines.length; ) {
+    const start = i + 1;
+    let body = lines[i++]!;
+    if (/^\s*(#|$)/.test(body)) continue;
+    while (/\\\s*$/.test(body) && i < lines.length) {
+      const next = lines[i++]!;
+      if (/^\s*#/.test(next)) continue; // Docker drops comment lines inside an instruction
+      body = `${body.replace(/\s*$/, '')}\n${next}`;
+    }
+    const match = /^\s*([A-Za-z]+)\s+([\s\S]*)$/.exec(body);
+    if (!match) continue;
+    const keyword = match[1]!.toUpperCase();
+    if (keyword === 'FROM') stage++;
+    out.push({ keyword, args: match[2]!.trim(), line: start, stage });
+  }
+  return out;
+}
+
+const dockerfile = parseDockerfile(readFileSync(DOCKERFILE, 'utf8'));
+const finalStage = Math.max(...dockerfile.map((i) => i.stage));
+const inFinal = (keyword: string) => dockerfile.filter((i) => i.keyword === keyword && i.stage === finalStage);
+
+/** Shell-form commands of the Dockerfile: RUN, and HEALTHCHECK's CMD. */
+function shellCommands(): { where: string; script: string }[] {
+  const commands: { where: string; script: string }[] = [];
+  for (const instruction of dockerfile) {
+    let script: string | undefined;
+    if (instruction.keyword === 'RUN') script = instruction.args;
+    if (instruction.keyword === 'HEALTHCHECK') script = /\bCMD\s+([\s\S]*)$/.exec(instruction.args)?.[1];
+    if (script && !script.startsWith('[')) commands.push({ where: `docker/Dockerfile:${instruction.line} ${instruction.keyword}`, script });
+  }
+  return commands;
+}
+
+describe('shell of the containers', () => {
+  test('shellcheck scripts/docker-entrypoint.sh is clean', async (t) => {
+    const syntax = await run('bash', ['-n', ENTRYPOINT]);
+    assert.equal(syntax.code, 0, syntax.stderr);
+    const result = await run('shellcheck', [ENTRYPOINT]);
+    if (result.missing) return t.skip('shellcheck is not installed (bash -n passed)');
+    assert.equal(result.code, 0, `shellcheck:\n${result.stdout}${result.stderr}`);
+  });
+
+  test('the shell commands of docker/Dockerfile (RUN, HEALTHCHECK CMD) pass `shellcheck -s sh`', async (t) => {
+    const commands = shellCommands();
+    assert.ok(commands.length >= 4, `found ${commands.length} shell commands`);
+    const dir = tempDir(t);
+    let shellcheck = true;
+    for (const [index, { where, script }] of commands.entries()) {
+      const file = join(dir, `command-${index}.sh`);
+      writeFileSync(file, `#!/bin/sh\n# ${where}\n${script}\n`);
+      const syntax = await run('sh', ['-n', file]);
+      assert.equal(syntax.code, 0, `${where}: sh -n:\n${syntax.stderr}\n${script}`);
+      if (!shellcheck) continue;
+      const result = await run('shellcheck', ['-s', 'sh', file]);
+      if (result.missing) {
+        shellcheck = false;
+        continue;
+      }
+      assert.equal(result.code, 0, `${where}:\n${script}\n${result.stdout}${result.stderr}`);
+    }
+    if (!shellcheck) t.skip('shellcheck is not installed (sh -n passed for every command)');
+  });
+});
+
+describe('docker/Dockerfile', () => {
+  test('ENTRYPOINT is the entrypoint script, copied there and executable', async () => {
+    const [entrypoint, ...more] = inFinal('ENTRYPOINT');
+    assert.ok(entrypoint && more.length === 0, 'one ENTRYPOINT in the final stage');
+    const argv = JSON.parse(entrypoint.args) as string[];
+    const workdir = inFinal('WORKDIR').at(-1)?.args ?? '/';
+    assert.deepEqual(argv, [posix.join(workdir, 'scripts', 'docker-entrypoint.sh')], 'exec form, the script itself (signals reach it; it execs the app)');
+    assert.ok(
+      inFinal('COPY').some((copy) => /(^|\s)scripts\/docker-entrypoint\.sh\s+(\.\/scripts\/docker-entrypoint\.sh|\.\/scripts\/?|\/app\/scripts\/docker-entrypoint\.sh)$/.test(copy.args)),
+      'the final stage copies scripts/docker-entrypoint.sh to that path',
+    );
+    // COPY keeps the file's mode: without the executable bit the container cannot start.
+    const mode = await run('git', ['ls-files', '-s', '--', 'scripts/docker-entrypoint.sh']);
+    if (mode.code === 0 && mode.stdout) assert.match(mode.stdout, /^100755 /, 'git records the entrypoint as executable');
+    assert.match(readFileSync(ENTRYPOINT, 'utf8'), /^#!\/usr\/bin\/env bash\n/);
+    assert.deepEqual(JSON.parse(inFinal('CMD').at(-1)?.args ?? '[]'), ['admin-panel']);
+  });
+
+  test('HEALTHCHECK asks /healthz, which the admin panel serves', () => {
+    const [healthcheck] = inFinal('HEALTHCHECK');
+    assert.ok(healthcheck, 'the final stage has a HEALTHCHECK');
+    assert.match(healthcheck.args, /\/healthz/);
+    assert.match(readFileSync(join(projectRoot, 'src', 'apps', 'admin-panel.ts'), 'utf8'), /'\/healthz'/, 'the admin panel answers /healthz');
+  });
+
+  test('the app runs as a non-root USER', () => {
+    const user = inFinal('USER').at(-1)?.args;
+    assert.ok(user, 'the final stage sets USER');
+    assert.doesNotMatch(user, /^(root|0)(:|$)/);
+    const lastIndex = (keyword: string) => dockerfile.map((i) => i.keyword).lastIndexOf(keyword);
+    const [lastUser, lastRun] = [lastIndex('USER'), lastIndex('RUN')];
+    assert.ok(lastUser > lastRun, 'USER comes after the last RUN (nothing runs as root after it, the app neither)');
+  });
+
+  test('no Prisma engine download: no PRISMA_* engine variables, no `prisma generate`, no install scripts beyond allowScripts; clients from scripts/generate.ts', () => {
+    for (const instruction of dockerfile) {
+      assert.doesNotMatch(`${instruction.keyword} ${instruction.args}`, /PRISMA_[A-Z_]+/, `line ${instruction.line} sets or uses a PRISMA_* variable (engine downloads or mirrors)`);
+      if (instruction.keyword === 'RUN') {
+        assert.doesNotMatch(instruction.args, /\bprisma\s+generate\b/, `line ${instruction.line}: \`prisma generate\` (use scripts/generate.ts, offline)`);
+        for (const install of instruction.args.matchAll(/\bnpm\s+(ci|install|i)\b[^&;|]*/g)) {
+          assert.match(install[0], /--ignore-scripts/, `line ${instruction.line}: ${install[0].trim()} would run every dependency's install script (@prisma/engines downloads a schema engine); the image's npm 10 ignores allowScripts`);
+        }
+      }
+    }
+    const generate = dockerfile.filter((i) => i.keyword === 'RUN' && /\bscripts\/generate\.ts\b/.test(i.args));
+    assert.equal(generate.length, 1, 'the clients are generated by scripts/generate.ts');
+    // What npm rebuild runs must be what allowScripts approves.
+    const allowed = (JSON.parse(readFileSync(join(projectRoot, 'package.json'), 'utf8')) as { allowScripts: Record<string, boolean> }).allowScripts;
+    for (const instruction of dockerfile.filter((i) => i.keyword === 'RUN')) {
+      for (const rebuild of instruction.args.matchAll(/\bnpm\s+rebuild\s+([^&;|\\\n]+)/g)) {
+        for (const pkg of rebuild[1]!.trim().split(/\s+/)) assert.equal(allowed[pkg], true, `npm rebuild ${pkg}: not approved by package.json allowScripts`);
+      }
+    }
+  });
+
+  test('the image\'s PostgreSQL client (pg_dump for BACKUP_BEFORE_MIGRATE) is the major of the compose server', () => {
+    const major = /^\s*image:\s*postgres:(\d+)/m.exec(readFileSync(COMPOSE, 'utf8'))?.[1];
+    assert.ok(major, 'docker-compose.yml names a postgres:<major> image');
+    const text = dockerfile.filter((i) => i.stage === finalStage).map((i) => `${i.keyword} ${i.args}`).join('\n');
+    const pinned = /ARG PG_CLIENT_MAJOR=(\d+)/.exec(text)?.[1] ?? /postgresql-client-(\d+)/.exec(text)?.[1];
+    assert.ok(pinned, 'the final stage installs a versioned postgresql-client-<major> (Debian bookworm\'s plain postgresql-client is 15: pg_dump refuses newer servers)');
+    assert.equal(pinned, major, `pg_dump ${pinned} against postgres:${major}`);
+  });
+});
