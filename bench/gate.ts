@@ -18,10 +18,10 @@
 import { spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { openConnection, projectRoot, withDatabase, type DatabaseTarget, type SqlConnection } from '../src/db.ts';
+import { projectRoot } from '../src/db.ts';
+import { dropDatabase, freshDatabase, withConn, type PgTarget } from './pg.ts';
 import { readHistory } from '../src/migrations/history.ts';
 
-type PgTarget = DatabaseTarget & { provider: 'postgresql' };
 
 const ENTRYPOINT = join(projectRoot, 'scripts', 'docker-entrypoint.sh');
 const RECORD_START = join(projectRoot, 'test', 'fixtures', 'entrypoint', 'record-start.mjs');
@@ -41,24 +41,6 @@ const percentile = (values: number[], p: number): number => {
   return sorted.length ? sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]! : NaN;
 };
 
-async function withConn<T>(target: PgTarget, work: (conn: SqlConnection) => Promise<T>): Promise<T> {
-  const conn = await openConnection(target, { applicationName: 'rastar-bench' });
-  try {
-    return await work(conn);
-  } finally {
-    await conn.close();
-  }
-}
-
-async function freshDatabase(admin: PgTarget, name: string): Promise<PgTarget> {
-  await withConn(admin, async (conn) => {
-    await conn.exec(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-    await conn.exec(`CREATE DATABASE "${name}"`);
-  });
-  return withDatabase(admin, name);
-}
-
-const dropDatabase = (admin: PgTarget, name: string) => withConn(admin, (conn) => conn.exec(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`));
 
 interface Container {
   label: string;

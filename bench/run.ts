@@ -30,11 +30,12 @@ import { availableParallelism, cpus, loadavg, release, totalmem } from 'node:os'
 import { join, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import Database from 'better-sqlite3';
-import { openConnection, parseDatabaseUrl, projectRoot, withDatabase, type DatabaseTarget, type SqlConnection } from '../src/db.ts';
+import { parseDatabaseUrl, projectRoot, type SqlConnection } from '../src/db.ts';
 import { startEmbeddedPostgres } from '../src/migrations/embedded-postgres.ts';
 import { readHistory, type Migration } from '../src/migrations/history.ts';
 import { scriptMode, splitStatements } from '../src/migrations/sql-script.ts';
 import { applyGate, gateMarkdown, runGateBench } from './gate.ts';
+import { dropDatabase, freshDatabase, withConn, type PgTarget } from './pg.ts';
 import { postgresHistory, sqliteHistory, writeHistory } from './synthetic.ts';
 
 const QUICK = process.env.BENCH_QUICK === '1';
@@ -186,32 +187,6 @@ function firstLine(text: string): string {
 // ---------------------------------------------------------------------------
 // PostgreSQL helpers
 
-type PgTarget = DatabaseTarget & { provider: 'postgresql' };
-
-async function withAdmin<T>(server: PgTarget, work: (conn: SqlConnection) => Promise<T>): Promise<T> {
-  const conn = await openConnection(server, { applicationName: 'rastar-bench' });
-  try {
-    return await work(conn);
-  } finally {
-    await conn.close();
-  }
-}
-
-async function freshDatabase(server: PgTarget, name: string): Promise<PgTarget> {
-  await withAdmin(server, async (conn) => {
-    await conn.exec(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-    await conn.exec(`CREATE DATABASE "${name}"`);
-  });
-  return withDatabase(server, name);
-}
-
-async function dropDatabase(server: PgTarget, name: string): Promise<void> {
-  await withAdmin(server, (conn) => conn.exec(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`));
-}
-
-async function onDatabase<T>(target: PgTarget, work: (conn: SqlConnection) => Promise<T>): Promise<T> {
-  return withAdmin(target, work);
-}
 
 /** The user's schema, as one hash: columns, indexes (valid or not), constraints, enums, views, functions, triggers. */
 const PG_FINGERPRINT = `
@@ -238,7 +213,7 @@ SELECT md5(coalesce(string_agg(line, E'\\n' ORDER BY line), '')) AS hash, count(
 ) s`;
 
 async function pgFingerprint(target: PgTarget): Promise<string> {
-  const [row] = await onDatabase(target, (conn) => conn.query<{ hash: string; lines: number }>(PG_FINGERPRINT));
+  const [row] = await withConn(target, (conn) => conn.query<{ hash: string; lines: number }>(PG_FINGERPRINT));
   return `${row!.hash}/${row!.lines}`;
 }
 
@@ -402,7 +377,7 @@ async function main(): Promise<void> {
   process.once('SIGINT', () => void stop().then(() => process.exit(130)));
   try {
     const admin = parseDatabaseUrl(server.url) as PgTarget;
-    const postgresVersion = await withAdmin(admin, async (conn) => (await conn.query<{ server_version: string }>('SHOW server_version'))[0]!.server_version);
+    const postgresVersion = await withConn(admin, async (conn) => (await conn.query<{ server_version: string }>('SHOW server_version'))[0]!.server_version);
     const nodeEnv = (url: string, prismaDir: string) => ({ DATABASE_URL: url, PRISMA_DIR: prismaDir });
     const dbmateUrl = (target: PgTarget) => `${target.url}${target.url.includes('?') ? '&' : '?'}sslmode=disable`;
     const notes: Notes = { pgCount, nonTransactional: new Map(), kitRows: '', schemaMatch: '', sqliteSchemaMatch: '', engine: '' };
@@ -439,7 +414,7 @@ async function main(): Promise<void> {
       };
     };
     const historyRowsCheck = async (target: PgTarget) => {
-      const r = await onDatabase(target, prismaRows);
+      const r = await withConn(target, prismaRows);
       return r.total === pgCount && r.finished === pgCount && r.rolledBack === 0 ? null : `_prisma_migrations has ${r.total} rows, ${r.finished} finished (expected ${pgCount})`;
     };
     const applyTools: Tool[] = [
@@ -448,7 +423,7 @@ async function main(): Promise<void> {
           for (const [, reason] of sample.stderr.matchAll(/cannot run in a transaction \((.+?)\); running it statement by statement/g)) {
             notes.nonTransactional.set(reason!, (notes.nonTransactional.get(reason!) ?? 0) + 1);
           }
-          const r = await onDatabase(target, prismaRows);
+          const r = await withConn(target, prismaRows);
           notes.kitRows = `${r.total} rows in _prisma_migrations, ${r.finished} finished, ${r.rolledBack} rolled back`;
         }
         return historyRowsCheck(target);
@@ -461,7 +436,7 @@ async function main(): Promise<void> {
     if (dbmate) {
       applyTools.push(
         pgTool('dbmate 2.36 migrate', (t) => ({ file: dbmate, args: ['--url', dbmateUrl(t), '--migrations-dir', pgDbmateDir, '--no-dump-schema', 'migrate'] }), async (_sample, target) => {
-          const [row] = await onDatabase(target, (conn) => conn.query<{ n: number }>('SELECT count(*)::int AS n FROM schema_migrations'));
+          const [row] = await withConn(target, (conn) => conn.query<{ n: number }>('SELECT count(*)::int AS n FROM schema_migrations'));
           return Number(row!.n) === pgDbmateFiles ? null : `schema_migrations has ${row!.n} rows (expected ${pgDbmateFiles})`;
         }),
       );

@@ -10,7 +10,7 @@
  * itself refuses a second concurrent getUpdates with 409 Conflict).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createClient, describeTarget, maskSecrets, maskUrl, parseDatabaseUrl, type AppClient, type DatabaseTarget } from '../db.ts';
+import { createClient, describeTarget, maskSecrets, maskUrl, parseDatabaseUrl, type DatabaseTarget } from '../db.ts';
 import { err, isMainModule, loadDotenv, out, reportError, target } from '../cli.ts';
 import { KitError, errorMessage } from '../errors.ts';
 
