@@ -9,11 +9,14 @@
 #
 # Anything that is not an app command (sh, bash, npm run db:check, …) is executed
 # as given, without waiting, like the official database images do.
+#
+# Exit codes, as the kit's scripts: 1 a step failed (database unreachable,
+# migration failed, gate timed out), 2 bad configuration (nothing was done).
 set -Eeuo pipefail
 
 APP_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
 
-# Print an error block that shows the fix, then exit.
+# Print an error block that shows the fix, then exit 1 (a step failed).
 #   error "what went wrong" "how to fix it" ...
 error() {
 	{
@@ -22,7 +25,12 @@ error() {
 		local line
 		for line in "$@"; do printf '       %s\n' "$line"; done
 	} >&2
-	exit 1
+	exit "${ERROR_EXIT_CODE:-1}"
+}
+
+# The same block for bad configuration: exit 2, before anything is done.
+config_error() {
+	ERROR_EXIT_CODE=2 error "$@"
 }
 
 log() {
@@ -35,7 +43,7 @@ file_env() {
 	local var="$1" def="${2:-}"
 	local file_var="${var}_FILE"
 	if [ -n "${!var:-}" ] && [ -n "${!file_var:-}" ]; then
-		error "both $var and $file_var are set" "Set only one: $var holds the value, $file_var names a file holding it."
+		config_error "both $var and $file_var are set" "Set only one: $var holds the value, $file_var names a file holding it."
 	fi
 	local val="$def"
 	if [ -n "${!var:-}" ]; then
@@ -44,11 +52,11 @@ file_env() {
 		local file="${!file_var}"
 		# A directory passes -r, and $(<dir) silently reads nothing: the default would be used instead.
 		if [ -d "$file" ] || [ ! -r "$file" ]; then
-			error "$file_var names $file, which cannot be read" "Mount the secret there (a file), or fix the path."
+			config_error "$file_var names $file, which cannot be read" "Mount the secret there (a file), or fix the path."
 		fi
-		val="$(cat -- "$file")" || error "$file_var names $file, which cannot be read" "Mount the secret there (a file), or fix the path."
+		val="$(cat -- "$file")" || config_error "$file_var names $file, which cannot be read" "Mount the secret there (a file), or fix the path."
 		# An empty secret would silently fall back to the default (for DATABASE_URL: a local SQLite file).
-		[ -n "$val" ] || error "$file_var names $file, which is empty" "Put the value of $var in it, or unset $file_var."
+		[ -n "$val" ] || config_error "$file_var names $file, which is empty" "Put the value of $var in it, or unset $file_var."
 	fi
 	if [ -n "$val" ]; then export "$var"="$val"; fi
 	unset "$file_var"
@@ -59,14 +67,14 @@ check_boolean() {
 	local var="$1"
 	case "${!var:-false}" in
 		true | false) ;;
-		*) error "$var is \"${!var}\"" "Accepted values: true or false." ;;
+		*) config_error "$var is \"${!var}\"" "Accepted values: true or false." ;;
 	esac
 }
 
 check_seconds() {
 	local var="$1"
 	if [ -n "${!var:-}" ] && ! [[ "${!var}" =~ ^[0-9]+([.][0-9]+)?$ ]]; then
-		error "$var is \"${!var}\", not a number of seconds" "Use a whole or decimal number >= 0, e.g. $var=60."
+		config_error "$var is \"${!var}\", not a number of seconds" "Use a whole or decimal number >= 0, e.g. $var=60."
 	fi
 }
 

@@ -123,12 +123,12 @@ describe('bad input is refused before anything is done', () => {
   ];
 
   for (const { name, env, error } of cases) {
-    test(`${name}: an Error: block naming it, a non-zero exit, no connection, no app`, async (t) => {
+    test(`${name}: an Error: block naming it, exit 2 (bad configuration), no connection, no app`, async (t) => {
       const fake = await countingServer(t);
       const dir = workDir(t);
       const starts = join(dir, 'starts.log');
       const run = keep(name, await runEntrypoint(t, appCommand(starts), { RUN_MIGRATIONS: 'true', ...env(dir, fake.port) }, 20_000));
-      assert.notEqual(run.code, 0, run.output);
+      assert.equal(run.code, 2, run.output);
       for (const pattern of error) assert.match(run.stderr, pattern);
       assert.equal(run.stdout, '', 'nothing was done (no step announced)');
       assert.equal(fake.connections(), 0, 'the database was not touched');
