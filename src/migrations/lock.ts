@@ -82,7 +82,7 @@ export async function acquireMigrationLock(conn: SqlConnection, options: LockOpt
  * exclusively, naming its holder. A holder that died on this host leaves a file
  * whose pid is gone: it is taken over.
  */
-async function acquireFileLock(path: string, options: LockOptions): Promise<() => Promise<void>> {
+export async function acquireFileLock(path: string, options: LockOptions): Promise<() => Promise<void>> {
   const deadline = Date.now() + options.timeoutMs;
   const me: FileHolder = { pid: process.pid, host: hostname(), since: new Date().toISOString(), applicationName: 'rastar-migrate' };
   let nextReport = 0;

@@ -8,6 +8,7 @@ import { createMigrationAdapterFactory, openConnection, type DatabaseTarget } fr
 import { KitError } from '../errors.ts';
 import { openEngine } from './engine.ts';
 import { assertLockfile, displayPath, toMigrationList, type History } from './history.ts';
+import { acquireFileLock, lockTimeoutMs } from './lock.ts';
 import { ensureTable, tableExists } from './table.ts';
 
 export type Resolution = 'applied' | 'rolled-back';
@@ -18,8 +19,14 @@ export async function resolveMigration(target: DatabaseTarget, history: History,
     throw new KitError('RESOLVE', `Migration ${name} could not be found in ${displayPath(history.dir)}; check the name with: make status`, { prismaCode: 'P3017' });
   }
   await prepare(target, name, resolution);
+  // SQLite: the kit's lock file keeps a deploy out meanwhile (the engine's own exclusive
+  // locking is turned off, see db.ts). PostgreSQL: the engine takes the advisory lock itself.
+  const release = target.provider === 'sqlite' ? await acquireFileLock(`${target.file}.migrate.lock`, { timeoutMs: lockTimeoutMs() }) : async () => {};
   const schema = `datasource db {\n  provider = "${target.provider}"\n}\n`;
-  const engine = await openEngine('schema.prisma', schema, await createMigrationAdapterFactory(target));
+  const engine = await openEngine('schema.prisma', schema, await createMigrationAdapterFactory(target)).catch(async (error) => {
+    await release();
+    throw error;
+  });
   try {
     if (resolution === 'applied') {
       await engine.call((e) => e.markMigrationApplied({ migrationName: name, migrationsList: toMigrationList(history) }));
@@ -30,6 +37,7 @@ export async function resolveMigration(target: DatabaseTarget, history: History,
     throw error instanceof KitError ? new KitError('RESOLVE', error.message, { cause: error.cause, prismaCode: error.prismaCode }) : error;
   } finally {
     await engine.close();
+    await release();
   }
 }
 
