@@ -2,7 +2,7 @@
  * `make check` / `npm run db:check`: the production check. Read-only: writes
  * nothing and creates nothing on the server. Exit 0 only when all holds.
  */
-import { describeTarget, maskUrl } from '../src/db.ts';
+import { describeDatasource, maskUrl } from '../src/db.ts';
 import { out, runCommand, target } from '../src/cli.ts';
 import { checkProduction } from '../src/migrations/check.ts';
 import { readHistory } from '../src/migrations/history.ts';
@@ -25,7 +25,7 @@ await runCommand(
       out(JSON.stringify({ datasource: maskUrl(t.url), provider: t.provider, ...report }, null, 2));
       return report.ok ? 0 : 1;
     }
-    out(`Production check: ${describeTarget(t)}${t.provider === 'postgresql' ? ` (${maskUrl(t.url)})` : ''}`);
+    out(`Production check: ${describeDatasource(t)}`);
     for (const check of report.checks) {
       const mark = check.ok === null ? '-' : check.ok ? '✓' : '✗';
       const [first, ...rest] = check.detail.split('\n');

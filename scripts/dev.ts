@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { startAdminPanel, parsePort, type AdminPanel } from '../src/apps/admin-panel.ts';
 import { startTelegramBot, telegramBotOptionsFromEnv } from '../src/apps/telegram-bot.ts';
 import { err, formatMs, out, reportError, runCommand, target } from '../src/cli.ts';
-import { describeTarget, maskUrl, projectRoot } from '../src/db.ts';
+import { describeDatasource, projectRoot } from '../src/db.ts';
 import { generateClients } from '../src/migrations/generate.ts';
 
 // Children run through the same tsx loader, resolved by file URL: cwd may be anywhere.
@@ -83,7 +83,7 @@ await runCommand(
     const t = target();
     const port = parsePort(process.env.PORT); // a bad PORT fails before any step runs
     const botOptions = process.env.TELEGRAM_BOT_TOKEN?.trim() ? telegramBotOptionsFromEnv() : undefined; // so do the bot's settings
-    out(`Datasource: ${describeTarget(t)}${t.provider === 'postgresql' ? ` (${maskUrl(t.url)})` : ''}`);
+    out(`Datasource: ${describeDatasource(t)}`);
 
     const steps: [string, () => Promise<number | string>][] = [
       ['Generate Prisma clients', async () => ((await generateClients({ ifChanged: true })).generated ? 'Prisma clients generated' : 'Prisma clients are up to date')],

@@ -2,7 +2,7 @@
  * `migrate <command>`: deploy, status, resolve, wait, create. Thin: parse arguments,
  * call src/migrations, print, exit with the documented code.
  */
-import { describeTarget, maskUrl, openConnection } from '../src/db.ts';
+import { describeDatasource, describeTarget, maskUrl, openConnection } from '../src/db.ts';
 import { err, formatMs, out, runCommand, target, type CommandSpec, type Options } from '../src/cli.ts';
 import { KitError } from '../src/errors.ts';
 import { deploy, type DeployEvent } from '../src/migrations/deploy.ts';
@@ -14,7 +14,7 @@ const DB_ENV = ['DATABASE_URL  the database (default file:./data/rastar.db); cre
 
 function announce(): void {
   const t = target();
-  err(`Datasource: ${describeTarget(t)}${t.provider === 'postgresql' ? ` (${maskUrl(t.url)})` : ''}`);
+  err(`Datasource: ${describeDatasource(t)}`);
 }
 
 const commands: Record<string, { spec: CommandSpec<Options>; run: (values: Record<string, string | boolean | undefined>) => Promise<number> }> = {

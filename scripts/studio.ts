@@ -7,17 +7,16 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { out, runCommand, target } from '../src/cli.ts';
-import { describeTarget, maskUrl, projectRoot } from '../src/db.ts';
+import { describeDatasource, describeTarget, projectRoot } from '../src/db.ts';
 import { KitError } from '../src/errors.ts';
-import { prismaCliEnv } from '../src/migrations/generate.ts';
+import { prismaCli, prismaCliEnv } from '../src/migrations/generate.ts';
 
 // The same file src/migrations/generate.ts runs for `prisma generate`.
 // Studio's own default is 51212; the team's workflow documents localhost:5555.
 const DEFAULT_PORT = 5555;
-const PRISMA_CLI = join(dirname(fileURLToPath(import.meta.resolve('prisma/config'))), 'build', 'index.js');
 
 await runCommand(
   {
@@ -37,8 +36,8 @@ await runCommand(
       throw new KitError('CONNECTION', `${describeTarget(t)} does not exist`, { hint: 'Create and migrate it first: make dev (or make deploy)' });
     }
     const url = t.provider === 'sqlite' ? pathToFileURL(t.file).href : t.url;
-    out(`Datasource: ${describeTarget(t)}${t.provider === 'postgresql' ? ` (${maskUrl(t.url)})` : ''}`);
-    const args = [PRISMA_CLI, 'studio', '--config', join(projectRoot, 'prisma.config.ts')];
+    out(`Datasource: ${describeDatasource(t)}`);
+    const args = [prismaCli(), 'studio', '--config', join(projectRoot, 'prisma.config.ts')];
     args.push('--port', String(values.port ?? DEFAULT_PORT));
     if (values.browser !== undefined) args.push('--browser', String(values.browser));
     const child = spawn(process.execPath, args, { cwd: projectRoot, stdio: 'inherit', env: { ...prismaCliEnv(), DATABASE_URL: url } });

@@ -121,6 +121,11 @@ export function describeTarget(target: DatabaseTarget): string {
     : `PostgreSQL database "${target.config.database}", schema "${target.schema}" at ${target.config.host}:${target.config.port}`;
 }
 
+/** The target for people: where it lives, plus the masked URL on PostgreSQL. */
+export function describeDatasource(target: DatabaseTarget): string {
+  return target.provider === 'sqlite' ? describeTarget(target) : `${describeTarget(target)} (${maskUrl(target.url)})`;
+}
+
 /** The same target with another PostgreSQL database name (test databases, shadows). */
 export function withDatabase(target: DatabaseTarget & { provider: 'postgresql' }, database: string): DatabaseTarget & { provider: 'postgresql' } {
   const url = new URL(target.url);

@@ -6,7 +6,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { describeTarget, maskSecrets, maskUrl, openConnection, parseDatabaseUrl, type DatabaseTarget } from '../db.ts';
+import { describeDatasource, maskSecrets, openConnection, parseDatabaseUrl, type DatabaseTarget } from '../db.ts';
 import { err, isMainModule, loadDotenv, out, reportError, target } from '../cli.ts';
 import { KitError, errorMessage } from '../errors.ts';
 import { displayPath, readHistory, type History } from '../migrations/history.ts';
@@ -140,7 +140,7 @@ function escapeHtml(text: string): string {
 
 function renderPage(target: DatabaseTarget, snap: Snapshot): string {
   const reason = notReadyReason(snap);
-  const datasource = `${describeTarget(target)}${target.provider === 'postgresql' ? ` (${maskUrl(target.url)})` : ''}`;
+  const datasource = describeDatasource(target);
   const rows = migrationStates(snap)
     .map(({ name, state }) => `<tr><td><code>${escapeHtml(name)}</code></td><td class="${escapeHtml(state === '?' ? 'unknown' : state)}">${escapeHtml(state)}</td></tr>`)
     .join('\n');
@@ -179,7 +179,7 @@ async function main(): Promise<void> {
   } catch (error) {
     process.exit(reportError(error));
   }
-  out(`Datasource: ${describeTarget(target())}${target().provider === 'postgresql' ? ` (${maskUrl(target().url)})` : ''}`);
+  out(`Datasource: ${describeDatasource(target())}`);
   out(`Admin panel listening on ${panel.url}`);
   const stop = async () => {
     process.off('SIGINT', stop).off('SIGTERM', stop);

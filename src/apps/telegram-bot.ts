@@ -10,7 +10,7 @@
  * itself refuses a second concurrent getUpdates with 409 Conflict).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createClient, describeTarget, maskSecrets, maskUrl, parseDatabaseUrl, type DatabaseTarget } from '../db.ts';
+import { createClient, describeDatasource, maskSecrets, maskUrl, parseDatabaseUrl, type DatabaseTarget } from '../db.ts';
 import { err, isMainModule, loadDotenv, out, reportError, target } from '../cli.ts';
 import { KitError, errorMessage } from '../errors.ts';
 
@@ -252,7 +252,7 @@ async function main(): Promise<void> {
   try {
     const options = telegramBotOptionsFromEnv(); // the token first: without it nothing else matters
     // target() remembers the target so that out/err mask its password.
-    out(`Datasource: ${describeTarget(target())}${target().provider === 'postgresql' ? ` (${maskUrl(target().url)})` : ''}`);
+    out(`Datasource: ${describeDatasource(target())}`);
     bot = await startTelegramBot({ ...options, target: target() });
   } catch (error) {
     process.exit(reportError(error));

@@ -6,7 +6,7 @@
  */
 import type { SqlConnection } from '../db.ts';
 import { KitError, errorMessage } from '../errors.ts';
-import { assertLockfile, displayPath, type History, type Migration } from './history.ts';
+import { assertDeployable, type History, type Migration } from './history.ts';
 import { acquireMigrationLock, type LockHolder } from './lock.ts';
 import { MIGRATIONS_CHANNEL } from './gate.ts';
 import { scriptMode, splitStatements, sqlLiteral } from './sql-script.ts';
@@ -33,10 +33,7 @@ export interface DeployResult {
 
 export async function deploy(conn: SqlConnection, history: History, options: DeployOptions): Promise<DeployResult> {
   const emit = options.onEvent ?? (() => {});
-  assertLockfile(history);
-  if (history.migrations.length === 0) {
-    throw new KitError('HISTORY', `No migrations found in ${displayPath(history.dir)}; create the first one with: make migrate NAME=init`);
-  }
+  assertDeployable(history);
   // Fast path, no lock: nothing to do is the common case at every container start.
   const before = await readStatus(conn, history).catch((error) => (isSqliteBusy(conn, error) ? null : Promise.reject(error)));
   if (before?.hasTable && before.pending.length === 0 && before.failed.length === 0) {

@@ -32,7 +32,8 @@ function stampPath(source: string): string {
   return join(dirname(clientDir('sqlite', source)), '.schema-hash');
 }
 
-function prismaCli(): string {
+/** The official CLI's entry, run with node (no npx: nothing to resolve or download). */
+export function prismaCli(): string {
   return join(dirname(fileURLToPath(import.meta.resolve('prisma/config'))), 'build', 'index.js');
 }
 
