@@ -15,65 +15,65 @@ node_modules: package.json package-lock.json
 
 .PHONY: dev
 dev: node_modules ## Generate clients if the schema changed, verify + migrate + seed the dev database, start the admin panel
-	$(TSX) scripts/dev.ts
+	@$(TSX) scripts/dev.ts
 
 .PHONY: migrate
 migrate: node_modules ## Create a migration for both providers from a schema change: make migrate NAME=add_x [CREATE_ONLY=1] [ACCEPT_DATA_LOSS=1]
-	$(TSX) scripts/migrate.ts create $(if $(NAME),--name "$(NAME)") $(if $(CREATE_ONLY),--create-only) $(if $(ACCEPT_DATA_LOSS),--accept-data-loss)
+	@$(TSX) scripts/migrate.ts create $(if $(NAME),--name "$(NAME)") $(if $(CREATE_ONLY),--create-only) $(if $(ACCEPT_DATA_LOSS),--accept-data-loss)
 
 .PHONY: generate
 generate: node_modules ## Derive the PostgreSQL schema, validate both, generate both Prisma clients
-	$(TSX) scripts/generate.ts
+	@$(TSX) scripts/generate.ts
 
 .PHONY: verify
 verify: node_modules ## Check and repair the database: apply pending, restore missing tables (PostgreSQL: report only unless FIX=1)
-	$(TSX) scripts/reset-migrations.ts $(if $(FIX),--fix) $(json_flag)
+	@$(TSX) scripts/reset-migrations.ts $(if $(FIX),--fix) $(json_flag)
 
 .PHONY: seed
 seed: node_modules ## Create the admin user (ADMIN_USERNAME/ADMIN_PASSWORD) and the default pack if missing
-	$(TSX) scripts/seed.ts
+	@$(TSX) scripts/seed.ts
 
 .PHONY: reset
 reset: node_modules ## Re-create the SQLite dev database (PostgreSQL: needs CONFIRM=1 and NODE_ENV != production)
-	$(TSX) scripts/reset-database.ts $(if $(CONFIRM),--confirm)
+	@$(TSX) scripts/reset-database.ts $(if $(CONFIRM),--confirm)
 
 .PHONY: backup
 backup: node_modules ## Back up the database into BACKUP_DIR (default ./backups)
-	$(TSX) scripts/backup.ts
+	@$(TSX) scripts/backup.ts
 
 .PHONY: restore
 restore: node_modules ## DESTRUCTIVE: restore a backup: make restore FILE=backups/<name> CONFIRM=1
-	$(TSX) scripts/restore.ts $(if $(FILE),--file "$(FILE)") $(if $(CONFIRM),--confirm)
+	@$(TSX) scripts/restore.ts $(if $(FILE),--file "$(FILE)") $(if $(CONFIRM),--confirm)
 
 .PHONY: studio
 studio: node_modules ## Open Prisma Studio on DATABASE_URL
-	$(TSX) scripts/studio.ts
+	@$(TSX) scripts/studio.ts
 
 ##@ Migrations
 
 .PHONY: deploy
 deploy: node_modules ## Apply pending migrations (never creates or resets)
-	$(TSX) scripts/migrate.ts deploy
+	@$(TSX) scripts/migrate.ts deploy
 
 .PHONY: status
 status: node_modules ## Show applied, pending, failed, edited and unknown migrations [JSON=1]
-	$(TSX) scripts/migrate.ts status $(json_flag)
+	@$(TSX) scripts/migrate.ts status $(json_flag)
 
 .PHONY: resolve
 resolve: node_modules ## Record a migration as applied or rolled back: make resolve APPLIED=<name> | ROLLED_BACK=<name>
-	$(TSX) scripts/migrate.ts resolve $(if $(APPLIED),--applied "$(APPLIED)") $(if $(ROLLED_BACK),--rolled-back "$(ROLLED_BACK)")
+	@$(TSX) scripts/migrate.ts resolve $(if $(APPLIED),--applied "$(APPLIED)") $(if $(ROLLED_BACK),--rolled-back "$(ROLLED_BACK)")
 
 .PHONY: check
 check: node_modules ## Production check, read-only: pending, failed, edited, unknown, drift, baseline, lock file [JSON=1]
-	$(TSX) scripts/check-production-migrations.ts $(json_flag)
+	@$(TSX) scripts/check-production-migrations.ts $(json_flag)
 
 .PHONY: parity
 parity: node_modules ## Both histories have the same names and each yields the source schema
-	$(TSX) scripts/parity.ts $(json_flag)
+	@$(TSX) scripts/parity.ts $(json_flag)
 
 .PHONY: wait
 wait: node_modules ## Wait until the database answers and holds every migration of this checkout (the gate)
-	$(TSX) scripts/migrate.ts wait
+	@$(TSX) scripts/migrate.ts wait
 
 ##@ Containers (Docker Compose)
 
@@ -99,11 +99,11 @@ build: node_modules ## Type-check and compile to dist/
 
 .PHONY: test
 test: node_modules ## Run the whole test suite (real SQLite and PostgreSQL)
-	npm test
+	@npm test
 
 .PHONY: bench
 bench: node_modules ## Run the benchmarks and print a results table
-	npm run bench
+	@npm run bench
 
 ##@ Help
 

@@ -7,7 +7,7 @@ import { describeTarget } from '../src/db.ts';
 import { err, out, runCommand, target } from '../src/cli.ts';
 import { displayPath, readHistory } from '../src/migrations/history.ts';
 import { lockTimeoutMs } from '../src/migrations/lock.ts';
-import { statementLine } from '../src/migrations/drift.ts';
+import { statementLine } from '../src/migrations/sql-script.ts';
 import { verifyDatabase } from '../src/migrations/verify.ts';
 
 await runCommand(

@@ -11,6 +11,8 @@ import type Database from 'better-sqlite3';
 import type pg from 'pg';
 import { secondsFromEnv } from './env.ts';
 import { KitError, errorMessage } from './errors.ts';
+import { parseScript } from './migrations/sql-script.ts';
+import { legacyStringName, runSqliteScript, StatementError } from './migrations/sqlite-script.ts';
 
 export type Provider = 'sqlite' | 'postgresql';
 
@@ -140,7 +142,12 @@ export function withDatabase(target: DatabaseTarget & { provider: 'postgresql' }
 export interface SqlConnection {
   readonly target: DatabaseTarget;
   query<Row = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<Row[]>;
-  /** Run a script as one unit (simple query protocol on PostgreSQL). */
+  /**
+   * Run a script: on PostgreSQL sent whole (simple query protocol; a failure carries
+   * `completedStatements`, the server's count of statements done before it); on SQLite
+   * statement by statement, accepting double-quoted strings as SQLite's own shell does
+   * (a failure is a StatementError naming the statement).
+   */
   exec(script: string): Promise<void>;
   /** PostgreSQL only: call `listener` on each NOTIFY on `channel`. */
   listen?(channel: string, listener: (payload: string) => void): Promise<void>;
@@ -217,7 +224,7 @@ async function openSqlite(target: DatabaseTarget & { provider: 'sqlite' }, optio
       return [];
     },
     async exec(script) {
-      db.exec(script);
+      await runSqliteScript(script, (sql) => void db.exec(sql));
     },
     async close() {
       db.close();
@@ -253,7 +260,18 @@ async function openPostgres(target: DatabaseTarget & { provider: 'postgresql' },
           return (await client.query(sql, params)).rows as Row[];
         },
         async exec(script) {
-          await client.query(script); // no parameters: simple protocol, script sent whole
+          // No parameters: simple protocol, the script sent whole. The server reports each
+          // statement it completes; on a failure their count says which statement failed.
+          let completed = 0;
+          const count = () => completed++;
+          client.connection.on('commandComplete', count);
+          try {
+            await client.query(script);
+          } catch (error) {
+            throw Object.assign(error as object, { completedStatements: completed });
+          } finally {
+            client.connection.off('commandComplete', count);
+          }
         },
         async listen(channel, listener) {
           client.on('notification', (message) => {
@@ -325,7 +343,7 @@ export async function createMigrationAdapterFactory(target: DatabaseTarget, opti
     return {
       provider: factory.provider,
       adapterName: factory.adapterName,
-      connect: async () => withoutExclusiveLocking(await factory.connect()),
+      connect: async () => acceptScripts(withoutExclusiveLocking(await factory.connect())),
       connectToShadowDb: async () => acceptScripts(await new PrismaBetterSqlite3({ url: ':memory:' }).connect()),
     };
   }
@@ -343,18 +361,32 @@ export async function createMigrationAdapterFactory(target: DatabaseTarget, opti
 }
 
 /**
- * The engine replays a migration on a SQLite shadow through executeRaw, which
- * prepares one statement only; a script without parameters goes to exec instead.
+ * The engine's SQLite scripts run statement by statement, double-quoted strings
+ * accepted as SQLite's own builds accept them (see sqlite-script.ts). It replays a
+ * migration on a shadow through executeRaw, which prepares one statement only: a
+ * script without parameters goes the script's way.
  */
 function acceptScripts(adapter: SqlDriverAdapter): SqlDriverAdapter {
+  const executeScript = adapter.executeScript.bind(adapter);
   const executeRaw = adapter.executeRaw.bind(adapter);
+  const runScript = async (script: string) => {
+    try {
+      await runSqliteScript(script, executeScript);
+    } catch (error) {
+      throw error instanceof StatementError ? error.reason : error; // the engine maps the adapter's own errors
+    }
+  };
   return Object.assign(adapter, {
+    executeScript: runScript,
     async executeRaw(query: Parameters<SqlDriverAdapter['executeRaw']>[0]) {
-      if (query.args.length === 0 && /;\s*\S/.test(query.sql)) {
-        await adapter.executeScript(query.sql);
-        return 0;
+      if (query.args.length > 0) return executeRaw(query);
+      if (parseScript(query.sql, 'sqlite').length > 1) return runScript(query.sql).then(() => 0);
+      try {
+        return await executeRaw(query);
+      } catch (error) {
+        if (legacyStringName(error) === null) throw error;
+        return runScript(query.sql).then(() => 0);
       }
-      return executeRaw(query);
     },
   });
 }

@@ -126,6 +126,6 @@ async function serverVersion(conn: Awaited<ReturnType<typeof openConnection>>): 
     const [row] = await conn.query<{ v: string }>('SELECT sqlite_version() AS v');
     return `SQLite ${row?.v}`;
   }
-  const [row] = await conn.query<{ v: string }>('SHOW server_version');
+  const [row] = await conn.query<{ v: string }>("SELECT current_setting('server_version') AS v");
   return `PostgreSQL ${row?.v}`;
 }

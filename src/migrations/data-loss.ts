@@ -5,7 +5,7 @@
  * be used: it needs a shadow database the wasm build does not let it open.
  */
 import type { SqlConnection } from '../db.ts';
-import { normalize, splitStatements } from './sql-script.ts';
+import { findWord, nameAt, parseScript, startsWith, wordsAt, type Token } from './sql-script.ts';
 
 export interface DataLoss {
   /** Steps that lose data: refused without --accept-data-loss. */
@@ -14,49 +14,113 @@ export interface DataLoss {
   unexecutable: string[];
 }
 
-const ident = '"((?:[^"]|"")+)"';
-const rules: { pattern: RegExp; kind: keyof DataLoss; message: (m: RegExpExecArray, rows: number) => string }[] = [
-  { pattern: new RegExp(`^DROP TABLE ${ident}`, 'i'), kind: 'warnings', message: (m, n) => `You are about to drop the table \`${m[1]}\`, which holds ${n} row(s).` },
-  {
-    pattern: new RegExp(`^ALTER TABLE ${ident} DROP COLUMN ${ident}`, 'i'),
-    kind: 'warnings',
-    message: (m, n) => `You are about to drop the column \`${m[2]}\` on the \`${m[1]}\` table (${n} row(s)); its values will be lost.`,
-  },
-  {
-    pattern: new RegExp(`^ALTER TABLE ${ident} ALTER COLUMN ${ident} SET DATA TYPE`, 'i'),
-    kind: 'warnings',
-    message: (m, n) => `The type of column \`${m[2]}\` on the \`${m[1]}\` table changes; ${n} existing value(s) are cast and may fail or lose precision.`,
-  },
-  {
-    pattern: new RegExp(`^CREATE UNIQUE INDEX ${ident} ON ${ident}`, 'i'),
-    kind: 'warnings',
-    message: (m, n) => `A unique constraint \`${m[1]}\` will be added to the \`${m[2]}\` table (${n} row(s)); it fails if duplicate values exist.`,
-  },
-  {
-    pattern: new RegExp(`^ALTER TABLE ${ident} ALTER COLUMN ${ident} SET NOT NULL`, 'i'),
-    kind: 'warnings',
-    message: (m, n) => `The column \`${m[2]}\` on the \`${m[1]}\` table becomes required (${n} row(s)); it fails if any value is NULL.`,
-  },
-  {
-    pattern: new RegExp(`^ALTER TABLE ${ident} ADD COLUMN ${ident} [^,]*NOT NULL(?![^,]*DEFAULT)`, 'i'),
-    kind: 'unexecutable',
-    message: (m, n) => `Added the required column \`${m[2]}\` to the \`${m[1]}\` table without a default value. There are ${n} rows in this table, it is not possible to execute this step.`,
-  },
-];
+/** One risky step of a script: what it does, to which table (and column or index). */
+export interface RiskyStep {
+  kind: keyof DataLoss;
+  risk: 'drop-table' | 'drop-column' | 'change-type' | 'set-not-null' | 'add-unique' | 'add-required-column';
+  table: string;
+  /** The column, or the unique index. */
+  name?: string;
+}
+
+/** Prisma's wording for a step, once the table's rows are counted. */
+export function riskMessage(step: RiskyStep, rows: number): string {
+  const { table, name } = step;
+  switch (step.risk) {
+    case 'drop-table':
+      return `You are about to drop the table \`${table}\`, which holds ${rows} row(s).`;
+    case 'drop-column':
+      return `You are about to drop the column \`${name}\` on the \`${table}\` table (${rows} row(s)); its values will be lost.`;
+    case 'change-type':
+      return `The type of column \`${name}\` on the \`${table}\` table changes; ${rows} existing value(s) are cast and may fail or lose precision.`;
+    case 'set-not-null':
+      return `The column \`${name}\` on the \`${table}\` table becomes required (${rows} row(s)); it fails if any value is NULL.`;
+    case 'add-unique':
+      return `A unique constraint \`${name}\` will be added to the \`${table}\` table (${rows} row(s)); it fails if duplicate values exist.`;
+    case 'add-required-column':
+      return `Added the required column \`${name}\` to the \`${table}\` table without a default value. There are ${rows} rows in this table, it is not possible to execute this step.`;
+  }
+}
+
+/** The steps of a PostgreSQL script that lose data or need an empty table; pure, linear in the script. */
+export function riskySteps(postgresScript: string): RiskyStep[] {
+  const steps: RiskyStep[] = [];
+  for (const { tokens } of parseScript(postgresScript, 'postgresql')) {
+    if (startsWith(tokens, 'DROP', 'TABLE')) {
+      const table = nameAt(tokens, skipWords(tokens, 2, 'IF', 'EXISTS'));
+      if (table) steps.push({ kind: 'warnings', risk: 'drop-table', table: table.name });
+    } else if (startsWith(tokens, 'CREATE', 'UNIQUE', 'INDEX')) {
+      const on = findWord(tokens, 'ON', 3);
+      const index = nameAt(tokens, skipWords(tokens, skipWords(tokens, 3, 'CONCURRENTLY'), 'IF', 'NOT', 'EXISTS'));
+      const table = on === -1 ? null : nameAt(tokens, skipWords(tokens, on + 1, 'ONLY'));
+      if (index && table) steps.push({ kind: 'warnings', risk: 'add-unique', table: table.name, name: index.name });
+    } else if (startsWith(tokens, 'ALTER', 'TABLE')) {
+      const table = nameAt(tokens, skipWords(tokens, skipWords(tokens, 2, 'IF', 'EXISTS'), 'ONLY'));
+      if (!table) continue;
+      for (const action of actions(tokens, table.next)) {
+        const step = alterStep(action, table.name);
+        if (step) steps.push(step);
+      }
+    }
+  }
+  return steps;
+}
+
+/** One action of `ALTER TABLE t a, b, …`, judged alone. */
+function alterStep(action: Token[], table: string): RiskyStep | null {
+  if (startsWith(action, 'DROP') && !startsWith(action, 'DROP', 'CONSTRAINT')) {
+    const name = nameAt(action, skipWords(action, skipWords(action, 1, 'COLUMN'), 'IF', 'EXISTS'))?.name;
+    return name ? { kind: 'warnings', risk: 'drop-column', table, name } : null;
+  }
+  if (startsWith(action, 'ALTER')) {
+    const at = skipWords(action, 1, 'COLUMN');
+    const column = nameAt(action, at);
+    if (!column) return null;
+    const { name, next: after } = column;
+    if (wordsAt(action, after, 'TYPE') || wordsAt(action, after, 'SET', 'DATA', 'TYPE')) {
+      return { kind: 'warnings', risk: 'change-type', table, name };
+    }
+    if (wordsAt(action, after, 'SET', 'NOT', 'NULL')) {
+      return { kind: 'warnings', risk: 'set-not-null', table, name };
+    }
+    return null;
+  }
+  if (startsWith(action, 'ADD') && !startsWith(action, 'ADD', 'CONSTRAINT')) {
+    const name = nameAt(action, skipWords(action, skipWords(action, 1, 'COLUMN'), 'IF', 'NOT', 'EXISTS'))?.name;
+    const required = action.some((t, k) => t.value === 'NOT' && action[k + 1]?.value === 'NULL' && t.kind === 'word');
+    const filled = findWord(action, 'DEFAULT') !== -1 || findWord(action, 'GENERATED') !== -1;
+    if (name && required && !filled) {
+      return { kind: 'unexecutable', risk: 'add-required-column', table, name };
+    }
+  }
+  return null;
+}
+
+/** Skip the optional words at `k` when they are all there. */
+function skipWords(tokens: Token[], k: number, ...words: string[]): number {
+  return wordsAt(tokens, k, ...words) ? k + words.length : k;
+}
+
+/** The comma-separated actions from token `from`, split at commas outside parentheses. */
+function actions(tokens: Token[], from: number): Token[][] {
+  const result: Token[][] = [[]];
+  let depth = 0;
+  for (let k = from; k < tokens.length; k++) {
+    const token = tokens[k] as Token;
+    if (token.kind === 'symbol' && token.value === '(') depth++;
+    else if (token.kind === 'symbol' && token.value === ')') depth--;
+    if (depth === 0 && token.kind === 'symbol' && token.value === ',') result.push([]);
+    else (result[result.length - 1] as Token[]).push(token);
+  }
+  return result;
+}
 
 /** Judge `postgresScript` against the rows of `dev` (either provider: same table names). */
 export async function evaluateDataLoss(postgresScript: string, dev: SqlConnection): Promise<DataLoss> {
   const loss: DataLoss = { warnings: [], unexecutable: [] };
-  for (const statement of splitStatements(postgresScript)) {
-    const text = statement.replace(/--[^\n]*/g, ' ').replace(/\s+/g, ' ').trim();
-    if (!normalize(statement)) continue;
-    for (const rule of rules) {
-      const match = rule.pattern.exec(text);
-      if (!match) continue;
-      const table = (rule.pattern.source.startsWith('^CREATE UNIQUE') ? match[2] : match[1]) as string;
-      const rows = await rowCount(dev, table.replace(/""/g, '"'));
-      if (rows > 0) loss[rule.kind].push(rule.message(match, rows));
-    }
+  for (const step of riskySteps(postgresScript)) {
+    const rows = await rowCount(dev, step.table);
+    if (rows > 0) loss[step.kind].push(riskMessage(step, rows));
   }
   return loss;
 }

@@ -9,9 +9,10 @@ import { KitError, errorMessage } from '../errors.ts';
 import { assertDeployable, type History, type Migration } from './history.ts';
 import { acquireMigrationLock, type LockHolder } from './lock.ts';
 import { MIGRATIONS_CHANNEL } from './gate.ts';
-import { scriptMode, splitStatements, sqlLiteral } from './sql-script.ts';
+import { parseScript, scriptMode, sqlLiteral, statementLine, type Statement } from './sql-script.ts';
+import { StatementError } from './sqlite-script.ts';
 import { compareHistory, readStatus, recoveryHint, type MigrationStatus } from './status.ts';
-import { ensureTable, insertRowSql, readRows, tableExists, userTables } from './table.ts';
+import { ensureTable, historyTable, insertRowSql, readRows, tableExists, userTables } from './table.ts';
 
 export type DeployEvent =
   | { event: 'waiting-for-lock'; holder: LockHolder | null }
@@ -115,6 +116,13 @@ export function baselineHint(history: History): string {
   ].join('\n');
 }
 
+/**
+ * PostgreSQL: whatever a migration changed in the session (`SET search_path`,
+ * `statement_timeout`, `ROLE`, …) goes back to the connection's start-up values,
+ * so the next migration and the kit's own statements start from the same state.
+ */
+const RESET_SESSION = 'SET SESSION AUTHORIZATION DEFAULT;\nRESET ALL';
+
 /** Apply one migration; its duration in ms, or null when it turned out to be applied already. */
 async function applyOne(conn: SqlConnection, migration: Migration, emit: (event: DeployEvent) => void): Promise<number | null> {
   const provider = conn.target.provider;
@@ -126,7 +134,7 @@ async function applyOne(conn: SqlConnection, migration: Migration, emit: (event:
     await applyStatementByStatement(conn, migration, startedAt);
     return performance.now() - started;
   }
-  const row = (finishedAt: Date) => insertRowSql({ name: migration.name, checksum: migration.checksum, startedAt, finishedAt, logs: null, appliedSteps: 1 });
+  const row = (finishedAt: Date) => insertRowSql(conn.target, { name: migration.name, checksum: migration.checksum, startedAt, finishedAt, logs: null, appliedSteps: 1 });
   try {
     if (provider === 'sqlite') {
       // Foreign keys off for the connection: a table redefinition (copy, drop, rename) must not cascade.
@@ -143,48 +151,79 @@ async function applyOne(conn: SqlConnection, migration: Migration, emit: (event:
       // One round trip: the server parses the whole string before running any of it
       // (an unterminated quote, comment or $$ body fails it all), and skips the rest
       // after the first error, so the row and the COMMIT run only if the script did.
+      // A failed transaction undoes the script's SETs too; after a COMMIT the reset does.
       // The server stamps the row: started_at when the transaction began, finished_at when the script is done.
-      await conn.exec(`BEGIN;\n${migration.script}\n;\n${insertRowSql({ name: migration.name, checksum: migration.checksum, startedAt, finishedAt: startedAt, logs: null, appliedSteps: 1, serverClock: true })};\n${notifySql(conn, migration.name)}COMMIT`);
+      const rowSql = insertRowSql(conn.target, { name: migration.name, checksum: migration.checksum, startedAt, finishedAt: startedAt, logs: null, appliedSteps: 1, serverClock: true });
+      await conn.exec(`BEGIN;\n${migration.script}\n;\n${rowSql};\n${notifySql(conn, migration.name)}COMMIT;\n${RESET_SESSION}`);
     }
   } catch (error) {
     await conn.exec(provider === 'sqlite' ? 'ROLLBACK; PRAGMA foreign_keys = ON' : 'ROLLBACK').catch(() => {});
-    await recordFailure(conn, migration, startedAt, errorMessage(error), 'Nothing of it was applied: it ran in a transaction that was rolled back.');
+    await recordFailure(conn, migration, startedAt, failureReason(error, migration, provider, 1), 'Nothing of it was applied: it ran in a transaction that was rolled back.');
   }
   return performance.now() - started;
 }
 
 async function alreadyApplied(conn: SqlConnection, name: string): Promise<boolean> {
-  const rows = await conn.query(`SELECT 1 FROM "_prisma_migrations" WHERE migration_name = $1 AND rolled_back_at IS NULL`, [name]);
+  const rows = await conn.query(`SELECT 1 FROM ${historyTable(conn.target)} WHERE migration_name = $1 AND rolled_back_at IS NULL`, [name]);
   return rows.length > 0;
+}
+
+/**
+ * The error, and which statement of the migration raised it: SQLite names it
+ * (StatementError); PostgreSQL counts the statements it completed before the
+ * failure, `before` of them the kit's own.
+ */
+function failureReason(error: unknown, migration: Migration, provider: 'sqlite' | 'postgresql', before: number): string {
+  const reason = errorMessage(error).split('\n')[0] as string;
+  const statements = parseScript(migration.script, provider);
+  let index: number | null = null;
+  if (error instanceof StatementError) index = error.index - 1;
+  else {
+    const completed = (error as { completedStatements?: number }).completedStatements;
+    if (typeof completed === 'number') index = completed - before;
+  }
+  if (index === null || index < 0) return reason;
+  const statement = statements[index];
+  if (!statement) return `${reason} (after its last statement, when the kit recorded it or committed: a deferred constraint?)`;
+  return `${reason} ${where(statement, index, statements.length)}`;
+}
+
+/** `(statement 3 of 7, line 12: UPDATE "Config" SET …)`: where in migration.sql it failed. */
+function where(statement: Statement, index: number, total: number): string {
+  return `(statement ${index + 1} of ${total}, line ${statement.line}: ${statementLine(statement, 80)})`;
 }
 
 /** For scripts PostgreSQL cannot run in a transaction: statement by statement, like psql, then the row. */
 async function applyStatementByStatement(conn: SqlConnection, migration: Migration, startedAt: Date): Promise<void> {
-  const statements = splitStatements(migration.script);
+  const provider = conn.target.provider;
+  const statements = parseScript(migration.script, provider);
+  const resetSession = provider === 'postgresql' ? `${RESET_SESSION};\n` : '';
   let done = 0;
   try {
     for (const statement of statements) {
-      await conn.exec(statement);
+      await conn.exec(statement.text);
       done++;
     }
   } catch (error) {
     await conn.exec('ROLLBACK').catch(() => {}); // a failed statement may leave the script's own transaction open
+    await conn.exec(resetSession).catch(() => {});
+    const statement = statements[done] as (typeof statements)[number];
     await recordFailure(
       conn,
       migration,
       startedAt,
-      errorMessage(error),
+      `${errorMessage(error).split('\n')[0]} ${where(statement, done, statements.length)}`,
       `It ran without a transaction: statements 1-${done} of ${statements.length} remain applied; statement ${done + 1} failed.`,
       done,
     );
   }
-  await conn.exec(`${insertRowSql({ name: migration.name, checksum: migration.checksum, startedAt, finishedAt: new Date(), logs: null, appliedSteps: statements.length })};\n${notifySql(conn, migration.name)}`);
+  await conn.exec(`${resetSession}${insertRowSql(conn.target, { name: migration.name, checksum: migration.checksum, startedAt, finishedAt: new Date(), logs: null, appliedSteps: statements.length })};\n${notifySql(conn, migration.name)}`);
 }
 
 async function recordFailure(conn: SqlConnection, migration: Migration, startedAt: Date, reason: string, consequence: string, appliedSteps = 0): Promise<never> {
   const logs = `${reason}\n${consequence}`;
-  await conn.exec(`${insertRowSql({ name: migration.name, checksum: migration.checksum, startedAt, finishedAt: null, logs, appliedSteps })};\n${notifySql(conn, migration.name)}`).catch(() => {});
-  throw new KitError('MIGRATION_FAILED', `Migration ${migration.name} failed: ${reason.split('\n')[0]}. ${consequence}`, {
+  await conn.exec(`${insertRowSql(conn.target, { name: migration.name, checksum: migration.checksum, startedAt, finishedAt: null, logs, appliedSteps })};\n${notifySql(conn, migration.name)}`).catch(() => {});
+  throw new KitError('MIGRATION_FAILED', `Migration ${migration.name} failed: ${reason}. ${consequence}`, {
     prismaCode: 'P3018',
     hint: recoveryHint(migration.name),
   });

@@ -3,10 +3,10 @@
  * schema for that provider), through Prisma's engine: a readable summary for
  * checks, a script for repairs. Describing the database writes nothing.
  */
-import { createMigrationAdapterFactory, type DatabaseTarget } from '../db.ts';
+import { createMigrationAdapterFactory, type DatabaseTarget, type Provider } from '../db.ts';
 import { diff, openEngine } from './engine.ts';
 import { schemaFor } from './schema.ts';
-import { normalize, splitStatements } from './sql-script.ts';
+import { findWord, nameAt, parseScript, startsWith, wordsAt, type Token } from './sql-script.ts';
 
 export interface Drift {
   drifted: boolean;
@@ -32,22 +32,25 @@ export async function liveDrift(target: DatabaseTarget, options: { readOnly?: bo
   }
 }
 
-/** Statements that only add (tables, columns, indexes, constraints, types): safe to replay on a damaged database. */
-const ADDITIVE = [/^CREATE (UNIQUE )?INDEX\b/, /^CREATE TABLE\b/, /^CREATE TYPE\b/, /^ALTER TABLE "(?:[^"]|"")+" ADD (COLUMN|CONSTRAINT)\b/, /^ALTER TABLE "(?:[^"]|"")+" ADD (?!.*\bDROP\b)/];
-
-export function splitAdditive(script: string): { additive: string[]; other: string[] } {
+/**
+ * Split a repair script: statements that only add (tables, columns, indexes,
+ * constraints, types) are safe to replay on a damaged database; the rest is not.
+ */
+export function splitAdditive(script: string, provider: Provider): { additive: string[]; other: string[] } {
   const additive: string[] = [];
   const other: string[] = [];
-  for (const statement of splitStatements(script)) {
-    const text = normalize(statement);
-    if (/^PRAGMA\b/.test(text)) continue;
-    (ADDITIVE.some((pattern) => pattern.test(text)) && !/^CREATE TABLE "NEW_/.test(text) ? additive : other).push(statement);
+  for (const { text, tokens } of parseScript(script, provider)) {
+    if (startsWith(tokens, 'PRAGMA')) continue;
+    (isAdditive(tokens) ? additive : other).push(text);
   }
   return { additive, other };
 }
 
-/** One readable line for a statement: comments dropped, whitespace collapsed, cut at 100 characters. */
-export function statementLine(statement: string): string {
-  const text = statement.replace(/--[^\n]*/g, ' ').replace(/\s+/g, ' ').trim();
-  return text.length > 100 ? `${text.slice(0, 97)}…` : text;
+function isAdditive(tokens: Token[]): boolean {
+  if (startsWith(tokens, 'CREATE', 'INDEX') || startsWith(tokens, 'CREATE', 'UNIQUE', 'INDEX') || startsWith(tokens, 'CREATE', 'TYPE')) return true;
+  // Prisma's SQLite table redefinition starts with CREATE TABLE "new_…": a rewrite, not an addition.
+  if (startsWith(tokens, 'CREATE', 'TABLE')) return !/^new_/i.test(nameAt(tokens, 2)?.name ?? '');
+  if (!startsWith(tokens, 'ALTER', 'TABLE')) return false;
+  const table = nameAt(tokens, 2);
+  return table !== null && wordsAt(tokens, table.next, 'ADD') && findWord(tokens, 'DROP', table.next) === -1;
 }

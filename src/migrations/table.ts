@@ -3,8 +3,8 @@
  * a database deployed by the kit reads as a normal Prisma database.
  */
 import { randomUUID } from 'node:crypto';
-import type { Provider, SqlConnection } from '../db.ts';
-import { sqlLiteral } from './sql-script.ts';
+import type { DatabaseTarget, Provider, SqlConnection } from '../db.ts';
+import { sqlIdentifier, sqlLiteral } from './sql-script.ts';
 
 export const TABLE = '_prisma_migrations';
 
@@ -47,11 +47,24 @@ export function provider(conn: SqlConnection): Provider {
   return conn.target.provider;
 }
 
+/**
+ * The table as the kit's own statements name it: schema-qualified on PostgreSQL,
+ * so a migration that changes `search_path` cannot make the kit miss it.
+ */
+export function historyTable(target: DatabaseTarget): string {
+  return target.provider === 'postgresql' ? `${sqlIdentifier(target.schema)}.${sqlIdentifier(TABLE)}` : sqlIdentifier(TABLE);
+}
+
+/** The PostgreSQL schema the kit's history lives in (`?schema=`, default public). */
+function schemaOf(conn: SqlConnection): string {
+  return conn.target.provider === 'postgresql' ? conn.target.schema : 'main';
+}
+
 export async function tableExists(conn: SqlConnection): Promise<boolean> {
   const rows =
     provider(conn) === 'sqlite'
       ? await conn.query(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = $1`, [TABLE])
-      : await conn.query(`SELECT 1 FROM pg_catalog.pg_tables WHERE schemaname = current_schema() AND tablename = $1`, [TABLE]);
+      : await conn.query(`SELECT 1 FROM pg_catalog.pg_tables WHERE schemaname = $1 AND tablename = $2`, [schemaOf(conn), TABLE]);
   return rows.length > 0;
 }
 
@@ -60,7 +73,7 @@ export async function userTables(conn: SqlConnection): Promise<string[]> {
   const rows =
     provider(conn) === 'sqlite'
       ? await conn.query<{ name: string }>(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> $1 ORDER BY name`, [TABLE])
-      : await conn.query<{ name: string }>(`SELECT tablename AS name FROM pg_catalog.pg_tables WHERE schemaname = current_schema() AND tablename <> $1 ORDER BY tablename`, [TABLE]);
+      : await conn.query<{ name: string }>(`SELECT tablename AS name FROM pg_catalog.pg_tables WHERE schemaname = $1 AND tablename <> $2 ORDER BY tablename`, [schemaOf(conn), TABLE]);
   return rows.map((row) => row.name);
 }
 
@@ -80,7 +93,7 @@ export async function ensureTable(conn: SqlConnection): Promise<void> {
 
 export async function readRows(conn: SqlConnection): Promise<MigrationRow[]> {
   if (!(await tableExists(conn))) return [];
-  const rows = await conn.query<Record<string, unknown>>(`SELECT * FROM "${TABLE}" ORDER BY started_at, migration_name`);
+  const rows = await conn.query<Record<string, unknown>>(`SELECT * FROM ${historyTable(conn.target)} ORDER BY started_at, migration_name`);
   return rows.map((row) => ({
     id: String(row.id),
     checksum: String(row.checksum),
@@ -117,16 +130,16 @@ export interface RowValues {
 }
 
 /** The INSERT as SQL text, so it can travel in the same round trip as the COMMIT. */
-export function insertRowSql(values: RowValues): string {
+export function insertRowSql(target: DatabaseTarget, values: RowValues): string {
   const ts = (date: Date | null) => (date ? sqlLiteral(timestamp(date)) : 'NULL');
   const [startedAt, finishedAt] = values.serverClock ? ['now()', 'clock_timestamp()'] : [ts(values.startedAt), ts(values.finishedAt)];
-  return `INSERT INTO "${TABLE}" ("id", "checksum", "finished_at", "migration_name", "logs", "rolled_back_at", "started_at", "applied_steps_count") VALUES (${sqlLiteral(randomUUID())}, ${sqlLiteral(values.checksum)}, ${finishedAt}, ${sqlLiteral(values.name)}, ${sqlLiteral(values.logs)}, NULL, ${startedAt}, ${values.appliedSteps})`;
+  return `INSERT INTO ${historyTable(target)} ("id", "checksum", "finished_at", "migration_name", "logs", "rolled_back_at", "started_at", "applied_steps_count") VALUES (${sqlLiteral(randomUUID())}, ${sqlLiteral(values.checksum)}, ${finishedAt}, ${sqlLiteral(values.name)}, ${sqlLiteral(values.logs)}, NULL, ${startedAt}, ${values.appliedSteps})`;
 }
 
 /** Prisma's `migrate resolve --rolled-back`: the failed row stays, marked rolled back. */
 export async function markRolledBack(conn: SqlConnection, name: string): Promise<number> {
   const rows = await conn.query<{ id: string }>(
-    `UPDATE "${TABLE}" SET rolled_back_at = $1 WHERE migration_name = $2 AND finished_at IS NULL AND rolled_back_at IS NULL RETURNING id`,
+    `UPDATE ${historyTable(conn.target)} SET rolled_back_at = $1 WHERE migration_name = $2 AND finished_at IS NULL AND rolled_back_at IS NULL RETURNING id`,
     [timestamp(new Date()), name],
   );
   return rows.length;

@@ -63,7 +63,7 @@ export async function verifyDatabase(target: DatabaseTarget, history: History, o
   if (status.pending.length === 0) {
     const drift = await liveDrift(target, { readOnly: !options.fix });
     if (drift.drifted) {
-      const { additive, other } = splitAdditive(drift.script);
+      const { additive, other } = splitAdditive(drift.script, target.provider);
       restored = additive;
       unrepaired = other;
       if (options.fix && additive.length) await restore(target, additive);

@@ -9,6 +9,7 @@ import {
   HALF_WAY_SQL,
   MARKER_SQL,
   assertCleanFailure,
+  errorLines,
   hasHistoryTable,
   migrate,
   migrationNames,
@@ -36,6 +37,8 @@ for (const provider of PROVIDERS) {
       assertCleanFailure(failed, 1, new RegExp(`Migration ${EXTRA} failed: .*NoSuchTable`));
       assert.match(failed.stderr, /P3018/);
       assert.match(failed.stderr, /Nothing of it was applied/);
+      assert.match(failed.stderr, /\(statement 2 of 2, line 5: INSERT INTO "NoSuchTable" \("id"\) VALUES \(1\)\)/, 'names the statement that failed');
+      assert.equal(errorLines(failed).length, 1);
       for (const name of names) assert.match(failed.stdout, new RegExp(`Migration applied: ${name}`), 'the good migrations before it are applied');
 
       const conn = await db.connect();
@@ -111,7 +114,7 @@ for (const provider of PROVIDERS) {
       assert.equal((await migrate(db.url, ['deploy'])).code, 0);
       const conn = await db.connect();
       const now = new Date();
-      await conn.exec(insertRowSql({ name: '20991231000000_from_the_future', checksum: 'f'.repeat(64), startedAt: now, finishedAt: now, logs: null, appliedSteps: 1 }));
+      await conn.exec(insertRowSql(conn.target, { name: '20991231000000_from_the_future', checksum: 'f'.repeat(64), startedAt: now, finishedAt: now, logs: null, appliedSteps: 1 }));
       const deployed = await migrate(db.url, ['deploy']);
       assert.equal(deployed.code, 0, output(deployed));
       assert.match(deployed.stderr, /the database has migrations this folder does not: 20991231000000_from_the_future/);
@@ -126,7 +129,7 @@ for (const provider of PROVIDERS) {
       removeMigration(prisma, provider, names.at(-1)!);
       assert.equal((await migrate(db.url, ['deploy'], { PRISMA_DIR: prisma })).code, 0);
       const conn = await db.connect();
-      await conn.exec(insertRowSql({ name: '20991231000000_ghost', checksum: 'f'.repeat(64), startedAt: new Date(), finishedAt: null, logs: 'boom', appliedSteps: 0 }));
+      await conn.exec(insertRowSql(conn.target, { name: '20991231000000_ghost', checksum: 'f'.repeat(64), startedAt: new Date(), finishedAt: null, logs: 'boom', appliedSteps: 0 }));
       const result = await migrate(db.url, ['deploy']);
       assertCleanFailure(result, 1, /P3009/);
       assert.match(result.stderr, /make resolve ROLLED_BACK=20991231000000_ghost/);

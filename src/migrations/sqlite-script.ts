@@ -1,0 +1,109 @@
+/**
+ * Run a SQLite script statement by statement, the way SQLite's own shell and
+ * Prisma's native engine (rusqlite, SQLite's permissive defaults) accept it.
+ *
+ * better-sqlite3 is built with SQLITE_DQS=0 and exposes no sqlite3_db_config,
+ * so `WHERE key = "x"` fails with "no such column: "x" - should this be a string
+ * literal in single-quotes?" where other SQLite builds read "x" as a string. That
+ * error is raised while the statement is compiled, before any of it runs, and it
+ * names the token: the kit then does what SQLite's legacy rule does (an
+ * identifier that names no column is a string) for exactly that occurrence, and
+ * compiles the statement again.
+ */
+import { parseScript, sqlLiteral, type Statement, type Token } from './sql-script.ts';
+
+/** A statement of a script failed: which one, and why. */
+export class StatementError extends Error {
+  /** The driver's error code (SQLITE_BUSY, …), so callers can still tell errors apart. */
+  readonly code?: string;
+
+  constructor(
+    readonly statement: Statement,
+    /** 1-based position among the script's statements. */
+    readonly index: number,
+    readonly total: number,
+    readonly reason: unknown,
+  ) {
+    super(reason instanceof Error ? reason.message : String(reason), { cause: reason });
+    this.code = (reason as { code?: string } | null)?.code;
+  }
+}
+
+const LEGACY_STRING = /^no such column: "(.*)" - should this be a string literal in single-quotes\?$/s;
+
+/** The name SQLite refused to read as a string literal, or null for any other error. */
+export function legacyStringName(error: unknown): string | null {
+  // The Prisma adapter keeps the driver's message as its error's cause.
+  const message = (error as { cause?: { originalMessage?: string } } | null)?.cause?.originalMessage ?? (error instanceof Error ? error.message : String(error));
+  return LEGACY_STRING.exec(message.split('\n')[0] as string)?.[1] ?? null;
+}
+
+export async function runSqliteScript(script: string, exec: (sql: string) => void | Promise<void>): Promise<void> {
+  const statements = parseScript(script, 'sqlite');
+  for (const [k, statement] of statements.entries()) {
+    try {
+      await execAcceptingLegacyStrings(statement.text, exec);
+    } catch (error) {
+      throw new StatementError(statement, k + 1, statements.length, error);
+    }
+  }
+}
+
+async function execAcceptingLegacyStrings(original: string, exec: (sql: string) => void | Promise<void>): Promise<void> {
+  let text = original;
+  let firstError: unknown;
+  // Each round turns one more double-quoted token into a string: it ends.
+  for (;;) {
+    let name: string | null;
+    try {
+      await exec(text);
+      return;
+    } catch (error) {
+      firstError ??= error;
+      name = legacyStringName(error);
+      if (name === null) throw error;
+    }
+    const occurrences = doubleQuoted(text).filter((t) => t.value === name);
+    if (occurrences.length === 0) throw firstError;
+    // Every occurrence of "name" at once (a literal repeated), then each alone, first to last:
+    // the first rewrite SQLite then accepts is the one its legacy rule would have made.
+    const choices = occurrences.length > 1 ? [occurrences, ...occurrences.map((t) => [t])] : [occurrences];
+    let next: string | null = null;
+    let laterError: unknown;
+    for (const tokens of choices) {
+      const candidate = asLiterals(text, tokens);
+      try {
+        await exec(candidate);
+        return;
+      } catch (error) {
+        const other = legacyStringName(error);
+        if (other === name) continue; // an identifier among them
+        if (other !== null) {
+          next = candidate; // this one was the literal; another token is next
+          break;
+        }
+        laterError ??= error; // past the literal, the statement fails for another reason
+      }
+    }
+    if (next === null) throw laterError ?? firstError;
+    text = next;
+  }
+}
+
+/** The text with these `"…"` tokens written as '…' literals. */
+function asLiterals(text: string, tokens: Token[]): string {
+  let result = '';
+  let from = 0;
+  for (const token of tokens) {
+    result += text.slice(from, token.start) + sqlLiteral(token.value);
+    from = token.end;
+  }
+  return result + text.slice(from);
+}
+
+/** The `"…"` tokens of a one-statement text, offsets relative to the text. */
+function doubleQuoted(text: string): Token[] {
+  const statement = parseScript(text, 'sqlite')[0];
+  if (!statement) return [];
+  return statement.tokens.filter((t) => t.kind === 'quoted' && text[t.start] === '"');
+}

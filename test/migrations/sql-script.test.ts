@@ -1,0 +1,111 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { riskMessage, riskySteps } from '../../src/migrations/data-loss.ts';
+import { splitAdditive } from '../../src/migrations/drift.ts';
+import { parseScript, scriptMode, splitStatements, statementLine } from '../../src/migrations/sql-script.ts';
+
+describe('reading migration SQL', () => {
+  test('a ; inside comments, strings, quoted names, $$ bodies and BEGIN ATOMIC does not end a statement', () => {
+    const script = [
+      '-- ---------------------------------------------------------------- ; banner',
+      'CREATE TABLE "a;b" ("x" TEXT DEFAULT \'semi;colon\');',
+      '/* outer /* nested ; */ still ; comment */ INSERT INTO t VALUES (E\'it\\\'s;\');',
+      'CREATE FUNCTION f() RETURNS trigger AS $body$ BEGIN RETURN NEW; END; $body$ LANGUAGE plpgsql;',
+      'DO $$ BEGIN PERFORM 1; END $$;',
+      'CREATE FUNCTION g() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT CASE WHEN true THEN 1 END; SELECT 2; END;',
+      'SELECT $1, a$b$ FROM t;',
+      '-- trailing comment only',
+    ].join('\n');
+    const statements = parseScript(script);
+    assert.deepEqual(
+      statements.map((s) => s.text.slice(0, 22)),
+      ['CREATE TABLE "a;b" ("x', 'INSERT INTO t VALUES (', 'CREATE FUNCTION f() RE', 'DO $$ BEGIN PERFORM 1;', 'CREATE FUNCTION g() RE', 'SELECT $1, a$b$ FROM t'],
+    );
+    assert.deepEqual(statements.map((s) => s.line), [2, 3, 4, 5, 6, 7]);
+  });
+
+  test('SQLite: a trigger body is one statement; /* */ does not nest; [brackets] and `backticks` quote names', () => {
+    const script = [
+      'CREATE TRIGGER "t" AFTER INSERT ON "A" BEGIN UPDATE "A" SET "n" = CASE WHEN 1 THEN 2 END; DELETE FROM "B"; END;',
+      '/* a /* b */ SELECT [x;y], `p;q` FROM "A";',
+    ].join('\n');
+    assert.deepEqual(splitStatements(script, 'sqlite'), [
+      'CREATE TRIGGER "t" AFTER INSERT ON "A" BEGIN UPDATE "A" SET "n" = CASE WHEN 1 THEN 2 END; DELETE FROM "B"; END',
+      'SELECT [x;y], `p;q` FROM "A"',
+    ]);
+  });
+
+  test('a statement on one line: comments dropped, blanks collapsed, long text cut', () => {
+    assert.equal(statementLine('UPDATE  "Config" -- why\n  SET  x = \'a  b\'  /* c */ WHERE y'), 'UPDATE "Config" SET x = \'a  b\' WHERE y');
+    assert.equal(statementLine(`SELECT '${'x'.repeat(500)}'`, 40).length, 40);
+  });
+
+  test('how a migration must run: transaction, its own transactions, or statement by statement', () => {
+    assert.deepEqual(scriptMode('-- ------------------\nCREATE TABLE "A" (id INT);', 'postgresql'), { kind: 'transactional' });
+    assert.deepEqual(scriptMode('BEGIN;\nALTER TYPE "E" RENAME TO "E_old";\nCOMMIT;', 'postgresql'), { kind: 'self-managed' });
+    assert.equal(scriptMode('CREATE INDEX CONCURRENTLY "i" ON "A"("x");', 'postgresql').kind, 'no-transaction');
+    assert.equal(scriptMode('-- CREATE INDEX CONCURRENTLY in a comment\nCREATE INDEX "i" ON "A"("x");', 'postgresql').kind, 'transactional');
+    assert.deepEqual(scriptMode(`ALTER TYPE "Role" ADD VALUE 'OWNER';\nUPDATE "User" SET role = 'OWNER';`, 'postgresql'), {
+      kind: 'no-transaction',
+      reason: 'ALTER TYPE … ADD VALUE with the new value used in the same migration',
+    });
+    assert.equal(scriptMode(`ALTER TYPE "Role" ADD VALUE 'OWNER';\nUPDATE "User" SET note = 'OWNERS';`, 'postgresql').kind, 'transactional');
+  });
+
+  test('risky steps are read from every action of an ALTER TABLE', () => {
+    const steps = riskySteps('ALTER TABLE "User" DROP COLUMN "age",\nADD COLUMN "score" DECIMAL(10,2) NOT NULL,\nADD COLUMN "nick" TEXT NOT NULL DEFAULT \'x\';\nDROP TABLE IF EXISTS "Old";');
+    assert.deepEqual(
+      steps.map((s) => [s.kind, s.table, riskMessage(s, 3)]),
+      [
+        ['warnings', 'User', 'You are about to drop the column `age` on the `User` table (3 row(s)); its values will be lost.'],
+        ['unexecutable', 'User', 'Added the required column `score` to the `User` table without a default value. There are 3 rows in this table, it is not possible to execute this step.'],
+        ['warnings', 'Old', 'You are about to drop the table `Old`, which holds 3 row(s).'],
+      ],
+    );
+  });
+
+  test('every scanner is linear: pathological inputs take less than 100 ms each', () => {
+    const megabyte = 'CREATE TABLE "T" ("id" SERIAL NOT NULL, "v" TEXT DEFAULT \'a;b\', CONSTRAINT "T_pkey" PRIMARY KEY ("id"));\n-- comment ; here\n'.repeat(9000);
+    const inputs: Record<string, string> = {
+      'a 10,000-character comment line of dashes': `-- ${'-'.repeat(10_000)}\nCREATE TABLE "A" (id INT);\n`.repeat(20),
+      'dashes without a statement': '-'.repeat(200_000),
+      'a 1 MB script': megabyte,
+      'a run of single quotes': "'".repeat(200_001),
+      'a run of double quotes': '"'.repeat(200_001),
+      'escaped quotes': `E'${"\\'".repeat(100_000)}`,
+      'dollar quotes': '$$'.repeat(100_000),
+      'unterminated dollar tags': Array.from({ length: 20_000 }, (_, k) => `$t${k}$`).join(' '),
+      'nested block comments': '/*'.repeat(100_000) + '*/'.repeat(100_000),
+      'unterminated block comments': '/* /'.repeat(100_000),
+      'a long ALTER TABLE': `ALTER TABLE "T" ${Array.from({ length: 20_000 }, (_, k) => `ADD COLUMN "c${k}" TEXT NOT NULL`).join(', ')};`,
+      'many DETACH words': `ALTER TABLE t ${'DETACH PARTITION '.repeat(50_000)};`,
+      'an added enum value and many strings': `ALTER TYPE "E" ADD VALUE 'v';\nINSERT INTO t VALUES ${Array.from({ length: 30_000 }, (_, k) => `('w${k}')`).join(',')};`,
+      'a trigger that never ends': `CREATE TRIGGER t BEGIN ${'SELECT CASE WHEN 1 THEN 2 END; '.repeat(20_000)}`,
+      'begin atomic bodies': `CREATE FUNCTION f() BEGIN ATOMIC ${'SELECT CASE WHEN x THEN 1 END; '.repeat(20_000)} END;`,
+    };
+    const scanners: Record<string, (input: string) => unknown> = {
+      'parseScript (PostgreSQL)': (input) => parseScript(input, 'postgresql'),
+      'parseScript (SQLite)': (input) => parseScript(input, 'sqlite'),
+      'scriptMode (PostgreSQL)': (input) => scriptMode(input, 'postgresql'),
+      'scriptMode (SQLite)': (input) => scriptMode(input, 'sqlite'),
+      'riskySteps (data loss)': (input) => riskySteps(input),
+      'splitAdditive (verify)': (input) => splitAdditive(input, 'postgresql'),
+      statementLine: (input) => statementLine(input),
+    };
+    for (const run of Object.values(scanners)) run(megabyte); // warm up the JIT once
+    const slow: string[] = [];
+    for (const [inputName, input] of Object.entries(inputs)) {
+      for (const [scannerName, run] of Object.entries(scanners)) {
+        // The best of three: a garbage collection or a busy machine may slow one run; a superlinear scanner is slow every time.
+        let ms = Infinity;
+        for (let attempt = 0; attempt < 3 && ms > 100; attempt++) {
+          const started = performance.now();
+          run(input);
+          ms = Math.min(ms, performance.now() - started);
+        }
+        if (ms > 100) slow.push(`${scannerName} on ${inputName}: ${ms.toFixed(0)} ms`);
+      }
+    }
+    assert.deepEqual(slow, []);
+  });
+});
