@@ -13,7 +13,8 @@ import { diff, openEngine } from './engine.ts';
 import { generateClients } from './generate.ts';
 import { PROVIDERS, lockfileText, migrationsDir, readHistory, toMigrationList, type History } from './history.ts';
 import { lockTimeoutMs } from './lock.ts';
-import { schemaFor } from './schema.ts';
+import { assertPortableSource } from './portability.ts';
+import { readSourceSchema, schemaFor } from './schema.ts';
 import { withPostgresServer } from './shadow.ts';
 
 export interface CreateOptions {
@@ -45,6 +46,7 @@ export function migrationTimestamp(date = new Date()): string {
 
 export async function createMigration(options: CreateOptions): Promise<CreateResult> {
   validateName(options.name);
+  assertPortableSource(readSourceSchema());
   const dev = parseDatabaseUrl();
   const histories = Object.fromEntries(PROVIDERS.map((p) => [p, readHistory(p)])) as Record<Provider, History>;
   const progress = options.onProgress ?? (() => {});

@@ -137,7 +137,8 @@ export function engineError(error: unknown): KitError {
   // One line: the engine's paragraphs ("…not valid.\n\nPlease make sure…") joined; schema errors keep their code frame.
   const trimmed = text.split(/\n\s+0: /)[0]!.trim();
   const message = /\n\s*-->/.test(trimmed) ? trimmed : trimmed.replace(/\s*\n\s*/g, ' ');
-  return new KitError('ENGINE', prismaCode ? `${prismaCode}: ${message}` : message, { cause: error, prismaCode });
+  // P1012: the schema itself is invalid, a configuration error like any other bad input (exit 2).
+  return new KitError(prismaCode === 'P1012' ? 'SCHEMA' : 'ENGINE', prismaCode ? `${prismaCode}: ${message}` : message, { cause: error, prismaCode });
 }
 
 const NO_FILTER = { externalTables: [], externalEnums: [] };

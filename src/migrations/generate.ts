@@ -75,7 +75,10 @@ export async function generateClients(options: { ifChanged?: boolean } = {}): Pr
   if (options.ifChanged && !derivedWritten && clientsExist && existsSync(STAMP) && readFileSync(STAMP, 'utf8') === hash) {
     return { generated: false, derivedWritten };
   }
-  await Promise.all(PROVIDERS.map((provider) => generateOne(provider)));
+  // Both at once, but a failure is reported for the first provider that has one: the same bad line always gets the same message.
+  const results = await Promise.allSettled(PROVIDERS.map((provider) => generateOne(provider)));
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
   mkdirSync(dirname(STAMP), { recursive: true });
   writeFileSync(STAMP, hash);
   return { generated: true, derivedWritten };

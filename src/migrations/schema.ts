@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { Provider } from '../db.ts';
 import { KitError } from '../errors.ts';
 import { displayPath, prismaDir } from './history.ts';
+import { assertPortableSource } from './portability.ts';
 
 export interface SchemaFile {
   provider: Provider;
@@ -30,16 +31,13 @@ export function readSourceSchema(): string {
   return readFileSync(path, 'utf8');
 }
 
-/** The source schema rewritten for PostgreSQL. Fails when the source is not the SQLite one. */
+/** The source schema rewritten for PostgreSQL. Fails, saying what to write, when the source is not a portable SQLite one. */
 export function derivePostgresSchema(source: string): string {
-  const datasource = /datasource\s+\w+\s*\{[^}]*\}/.exec(source);
-  if (!datasource) throw new KitError('SCHEMA', 'schema.prisma has no datasource block');
-  if (!/provider\s*=\s*"sqlite"/.test(datasource[0])) {
-    throw new KitError('SCHEMA', 'schema.prisma must keep provider = "sqlite": it is the source; the PostgreSQL schema is derived from it');
-  }
+  assertPortableSource(source);
+  const datasource = /datasource\s+\w+\s*\{[^}]*\}/.exec(source) as RegExpExecArray;
   const rewritten = source
     .replace(datasource[0], datasource[0].replace(/provider\s*=\s*"sqlite"/, 'provider = "postgresql"'))
-    .replace(/(output\s*=\s*"[^"]*generated\/)sqlite"/g, '$1postgresql"');
+    .replace(/(\boutput\s*=\s*"[^"]*)sqlite(\/?)"/g, '$1postgresql$2"');
   return DERIVED_HEADER + rewritten;
 }
 
