@@ -336,7 +336,10 @@ export async function createAdapterFactory(target: DatabaseTarget): Promise<SqlM
  * migration path meets: scripts split on every `;`, the internal "char" type
  * (OID 18) is unknown, and the shadow database is dropped before its pool closes.
  */
-export async function createMigrationAdapterFactory(target: DatabaseTarget, options: { readOnly?: boolean } = {}): Promise<SqlMigrationAwareDriverAdapterFactory> {
+export async function createMigrationAdapterFactory(
+  target: DatabaseTarget,
+  options: { readOnly?: boolean; /** PostgreSQL: create shadow databases on this server instead of the target's. */ shadowServer?: DatabaseTarget & { provider: 'postgresql' } } = {},
+): Promise<SqlMigrationAwareDriverAdapterFactory> {
   if (target.provider === 'sqlite') {
     const PrismaBetterSqlite3 = await load.sqliteAdapter();
     const factory = options.readOnly ? new PrismaBetterSqlite3({ url: target.file, readonly: true, fileMustExist: true }) : await createAdapterFactory(target);
@@ -356,7 +359,7 @@ export async function createMigrationAdapterFactory(target: DatabaseTarget, opti
     provider: factory.provider,
     adapterName: factory.adapterName,
     connect: async () => mendPgAdapter(await factory.connect()),
-    connectToShadowDb: () => createThrowawayShadow(target),
+    connectToShadowDb: () => createThrowawayShadow(options.shadowServer ?? target),
   };
 }
 

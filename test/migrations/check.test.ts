@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { appendFileSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { openConnection, parseDatabaseUrl } from '../../src/db.ts';
@@ -23,6 +23,29 @@ for (const provider of PROVIDERS) {
       assert.equal(result.code, 0, result.stdout + result.stderr);
       assert.match(result.stdout, /✓ drift/);
       assert.match(result.stdout, /All checks passed/);
+      assert.match(result.stdout, provider === 'sqlite' ? /✓ connection reachable \(SQLite 3\.\d+\.\d+\)/ : /✓ connection reachable \(PostgreSQL \d+\.\d+/);
+    });
+
+    test('a schema change without a migration is not drift: the database matches its history, make migrate is the fix', async (t) => {
+      const db = await testDatabase(t, provider);
+      const prisma = copyPrismaDir(t);
+      const env = { PRISMA_DIR: prisma, SHADOW_DATABASE_URL: serverUrl() };
+      assert.equal((await deploy(db.url, env)).code, 0);
+      appendFileSync(join(prisma, 'schema.prisma'), '\nmodel Unmigrated {\n  id Int @id\n}\n');
+      const result = await check(db.url, env, '--json');
+      assert.equal(result.code, 1);
+      const report = JSON.parse(result.stdout) as Report;
+      assert.equal(byId(report, 'drift')?.ok, true);
+      assert.equal(byId(report, 'schema')?.ok, false);
+      assert.match(byId(report, 'schema')?.detail ?? '', /no migration holds.*\n.*Added tables\n.*Unmigrated/);
+      assert.match(byId(report, 'schema')?.hint ?? '', /make migrate NAME=/);
+
+      const conn = await db.connect();
+      await conn.exec('CREATE TABLE "Handmade" ("id" INTEGER PRIMARY KEY)');
+      const both = JSON.parse((await check(db.url, env, '--json')).stdout) as Report;
+      assert.match(byId(both, 'drift')?.detail ?? '', /differs from what the migrations produce.*\n.*Removed tables\n.*Handmade/);
+      assert.doesNotMatch(byId(both, 'drift')?.detail ?? '', /Unmigrated/);
+      assert.equal(byId(both, 'schema')?.ok, false);
     });
 
     test('reports drift with a readable summary when someone changed the database by hand', async (t) => {
