@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { appendFileSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { openConnection, parseDatabaseUrl } from '../../src/db.ts';
+import { execFile } from 'node:child_process';
+import { openConnection, parseDatabaseUrl, projectRoot } from '../../src/db.ts';
 import { PROVIDERS, copyPrismaDir, runScript, serverUrl, tempDir, testDatabase } from '../helpers.ts';
 
 const deploy = (url: string, env: NodeJS.ProcessEnv = {}) => runScript('migrate', ['deploy'], { env: { DATABASE_URL: url, ...env } });
@@ -24,6 +25,20 @@ for (const provider of PROVIDERS) {
       assert.match(result.stdout, /✓ drift/);
       assert.match(result.stdout, /All checks passed/);
       assert.match(result.stdout, provider === 'sqlite' ? /✓ connection reachable \(SQLite 3\.\d+\.\d+\)/ : /✓ connection reachable \(PostgreSQL \d+\.\d+/);
+    });
+
+    test('through make: clean JSON on stdout, make exits 2 and names the script\'s code', async (t) => {
+      const db = await testDatabase(t, provider);
+      const result = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+        execFile('make', ['--no-print-directory', 'check', 'JSON=1'], { cwd: projectRoot, env: { ...process.env, DATABASE_URL: db.url } }, (error, stdout, stderr) =>
+          resolve({ code: error ? Number(error.code) : 0, stdout, stderr }),
+        );
+      });
+      const report = JSON.parse(result.stdout) as Report; // nothing but the JSON
+      assert.equal(report.ok, false);
+      assert.ok(report.checks.some((c) => c.ok === false && (c.id === 'pending' || c.id === 'connection')), result.stdout);
+      assert.equal(result.code, 2);
+      assert.match(result.stderr, /make: \*\*\* \[Makefile:\d+: check\] Error 1/);
     });
 
     test('a schema change without a migration is not drift: the database matches its history, make migrate is the fix', async (t) => {
