@@ -22,8 +22,9 @@ await runCommand(
       const [first, ...rest] = item.detail.split('\n');
       out(`${item.ok ? '✓' : '✗'} ${item.check.padEnd(24)} ${first}`);
       for (const line of rest) out(`  ${line}`);
+      for (const line of item.ok ? [] : (item.hint?.split('\n') ?? [])) out(`  → ${line}`);
     }
-    out(result.ok ? 'The histories are in lockstep.' : 'The histories are out of lockstep: fix the lines marked ✗ (create missing migrations with make migrate).');
+    out(result.ok ? 'The histories are in lockstep.' : 'The histories are out of lockstep: fix the lines marked ✗.');
     return result.ok ? 0 : 1;
   },
 );

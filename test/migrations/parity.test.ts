@@ -33,9 +33,26 @@ describe('parity', () => {
     const report = JSON.parse(result.stdout) as Result;
     const names = report.items.find((i) => i.check === 'names');
     assert.equal(names?.ok, false);
-    assert.match(names?.detail ?? '', /only in sqlite: 20270101000000_only_here/);
+    assert.match(names?.detail ?? '', /^1 migration is not in both histories:\nonly in \S*migrations\/sqlite \(1\):\n  20270101000000_only_here$/);
     assert.equal(report.items.find((i) => i.check === 'replay (sqlite)')?.ok, false);
     assert.equal(report.items.find((i) => i.check === 'replay (postgresql)')?.ok, true);
+  });
+
+  test('names that do not line up: one per line by folder, renamed pairs pointed out, and the fix', async (t) => {
+    const prisma = copyPrismaDir(t);
+    for (const k of [1, 2, 3]) {
+      const folder = join(prisma, 'migrations', 'postgresql', `2027010100000${k}_pg_only`);
+      mkdirSync(folder);
+      writeFileSync(join(folder, 'migration.sql'), 'SELECT 1;\n');
+    }
+    const renamed = join(prisma, 'migrations', 'sqlite', '20270101000003_renamed');
+    mkdirSync(renamed);
+    writeFileSync(join(renamed, 'migration.sql'), 'SELECT 1;\n');
+    const result = await runScript('parity', [], { env: { SHADOW_DATABASE_URL: serverUrl(), PRISMA_DIR: prisma } });
+    assert.equal(result.code, 1);
+    assert.match(result.stdout, /✗ names +4 migrations are not in both histories:\n  only in \S*sqlite \(1\):\n    20270101000003_renamed\n  only in \S*postgresql \(3\):\n    20270101000001_pg_only\n    20270101000002_pg_only\n    20270101000003_pg_only\n/);
+    assert.match(result.stdout, /→ 20270101000003_renamed \(sqlite\) and 20270101000003_pg_only \(postgresql\) share a timestamp: one of them was renamed/);
+    assert.match(result.stdout, /→ Every migration needs a folder of the same name in both histories/);
   });
 
   test('catches a schema change that has no migration yet, and a stale derived schema', async (t) => {
