@@ -16,6 +16,9 @@
  *      beside the repository when present, else a synthetic one with the same traits):
  *      kit vs dbmate vs psql autocommit vs Prisma's WebAssembly engine (and, for
  *      information, the kit with V8's young generation capped).
+ *   1b. PostgreSQL, a second real history of 820 migrations (../shared/corpus/triggerdev-postgresql,
+ *      when present: own BEGIN/COMMIT, DO $$ blocks, SET lock_timeout, ADD VALUE then used):
+ *      kit vs dbmate vs psql autocommit (one process for all files).
  *   2. PostgreSQL no-op deploy: kit vs a bare node+pg process reading the history table.
  *   3. SQLite, 200 synthetic migrations: kit vs dbmate vs the sqlite3 CLI.
  *   4. Container starts on PostgreSQL (bench/gate.ts): the gate's latency from the
@@ -44,6 +47,7 @@ const NOOP_RUNS = QUICK ? 5 : 21;
 const WORK = join(projectRoot, 'bench', '.work');
 const LOGS = join(WORK, 'logs');
 const CORPUS = join(projectRoot, '..', 'shared', 'corpus', 'langfuse-postgresql');
+const CORPUS_820 = join(projectRoot, '..', 'shared', 'corpus', 'triggerdev-postgresql');
 const TIME = '/usr/bin/time';
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -316,6 +320,9 @@ interface Notes {
   schemaMatch: string;
   sqliteSchemaMatch: string;
   engine: string;
+  /** The second real history (1b): its size and schema comparison. */
+  secondCount: number;
+  secondSchemaMatch: string;
 }
 
 async function main(): Promise<void> {
@@ -380,19 +387,19 @@ async function main(): Promise<void> {
     const postgresVersion = await withConn(admin, async (conn) => (await conn.query<{ server_version: string }>('SHOW server_version'))[0]!.server_version);
     const nodeEnv = (url: string, prismaDir: string) => ({ DATABASE_URL: url, PRISMA_DIR: prismaDir });
     const dbmateUrl = (target: PgTarget) => `${target.url}${target.url.includes('?') ? '&' : '?'}sslmode=disable`;
-    const notes: Notes = { pgCount, nonTransactional: new Map(), kitRows: '', schemaMatch: '', sqliteSchemaMatch: '', engine: '' };
+    const notes: Notes = { pgCount, nonTransactional: new Map(), kitRows: '', schemaMatch: '', sqliteSchemaMatch: '', engine: '', secondSchemaMatch: '', secondCount: 0 };
     const rows: Row[] = [];
 
     // 1. PostgreSQL: apply the whole history ----------------------------------
     let toolCount = 0;
     const targets = new Map<string, PgTarget>();
     const fingerprints = new Map<string, string[]>();
-    const remember = async (tool: string, target: PgTarget) => {
-      const list = fingerprints.get(tool) ?? [];
+    const remember = async (tool: string, target: PgTarget, prints: Map<string, string[]>) => {
+      const list = prints.get(tool) ?? [];
       list.push(await pgFingerprint(target));
-      fingerprints.set(tool, list);
+      prints.set(tool, list);
     };
-    const pgTool = (name: string, make: (target: PgTarget) => Command, check: (sample: Sample, target: PgTarget) => Promise<string | null>): Tool => {
+    const pgTool = (name: string, make: (target: PgTarget) => Command, check: (sample: Sample, target: PgTarget) => Promise<string | null>, prints = fingerprints): Tool => {
       const key = `${++toolCount}_${name.split(' ')[0]!.toLowerCase().replace(/\W+/g, '')}`;
       return {
         name,
@@ -405,7 +412,7 @@ async function main(): Promise<void> {
           const target = targets.get(`${name}/${run}`)!;
           if (sample.code !== 0) return `exit code ${sample.code}: ${firstLine(sample.stderr || sample.stdout)}`;
           const problem = await check(sample, target);
-          await remember(name, target);
+          await remember(name, target, prints);
           return problem;
         },
         async cleanup(run) {
@@ -413,9 +420,20 @@ async function main(): Promise<void> {
         },
       };
     };
-    const historyRowsCheck = async (target: PgTarget) => {
+    const historyRowsCheck = async (target: PgTarget, expected = pgCount) => {
       const r = await withConn(target, prismaRows);
-      return r.total === pgCount && r.finished === pgCount && r.rolledBack === 0 ? null : `_prisma_migrations has ${r.total} rows, ${r.finished} finished (expected ${pgCount})`;
+      return r.total === expected && r.finished === expected && r.rolledBack === 0 ? null : `_prisma_migrations has ${r.total} rows, ${r.finished} finished (expected ${expected})`;
+    };
+    const dbmateRowsCheck = (expected: number) => async (_sample: Sample, target: PgTarget) => {
+      const [row] = await withConn(target, (conn) => conn.query<{ n: number }>('SELECT count(*)::int AS n FROM schema_migrations'));
+      return Number(row!.n) === expected ? null : `schema_migrations has ${row!.n} rows (expected ${expected})`;
+    };
+    /** Every tool must leave the same schema as the reference: a fingerprint per run, compared after the scenario. */
+    const compareSchemas = (prints: Map<string, string[]>, reference: string, scenario: string): string => {
+      const refPrint = prints.get(reference)?.[0];
+      const mismatches = [...prints].filter(([, list]) => list.some((p) => p !== refPrint)).map(([tool]) => tool);
+      for (const row of rows) if (row.scenario === scenario && mismatches.includes(row.tool)) row.failures.push('schema differs from the reference');
+      return refPrint ? (mismatches.length ? `differs for: ${mismatches.join(', ')}` : `identical for every tool and run (${refPrint.split('/')[1]} catalog lines)`) : 'not compared';
     };
     const applyTools: Tool[] = [
       pgTool('kit (node dist/scripts/migrate.js deploy)', (t) => ({ file: process.execPath, args: [kitEntry, 'deploy'], env: nodeEnv(t.url, pgPrismaDir) }), async (sample, target) => {
@@ -435,10 +453,7 @@ async function main(): Promise<void> {
     );
     if (dbmate) {
       applyTools.push(
-        pgTool('dbmate 2.36 migrate', (t) => ({ file: dbmate, args: ['--url', dbmateUrl(t), '--migrations-dir', pgDbmateDir, '--no-dump-schema', 'migrate'] }), async (_sample, target) => {
-          const [row] = await withConn(target, (conn) => conn.query<{ n: number }>('SELECT count(*)::int AS n FROM schema_migrations'));
-          return Number(row!.n) === pgDbmateFiles ? null : `schema_migrations has ${row!.n} rows (expected ${pgDbmateFiles})`;
-        }),
+        pgTool('dbmate 2.36 migrate', (t) => ({ file: dbmate, args: ['--url', dbmateUrl(t), '--migrations-dir', pgDbmateDir, '--no-dump-schema', 'migrate'] }), dbmateRowsCheck(pgDbmateFiles)),
       );
     }
     if (psql) {
@@ -453,11 +468,27 @@ async function main(): Promise<void> {
     const applyScenario = `PostgreSQL: apply ${pgCount} migrations${corpusPresent ? ' (langfuse)' : ' (synthetic)'}`;
     rows.push(...(await runScenario(applyScenario, applyTools, RUNS, reference)));
 
-    // Every tool must leave the same schema as the reference.
-    const refPrint = fingerprints.get(reference)?.[0];
-    const mismatches = [...fingerprints].filter(([, prints]) => prints.some((p) => p !== refPrint)).map(([tool]) => tool);
-    notes.schemaMatch = refPrint ? (mismatches.length ? `differs for: ${mismatches.join(', ')}` : `identical for every tool and run (${refPrint.split('/')[1]} catalog lines)`) : 'not compared';
-    for (const row of rows) if (mismatches.includes(row.tool)) row.failures.push('schema differs from the reference');
+    notes.schemaMatch = compareSchemas(fingerprints, reference, applyScenario);
+
+    // 1b. PostgreSQL: the second real history (820 migrations) -------------------
+    let secondScenario: string | null = null;
+    if (process.env.BENCH_SYNTHETIC !== '1' && existsSync(CORPUS_820)) {
+      const dir = prismaDirFor('prisma-triggerdev', 'postgresql', CORPUS_820);
+      const migrations = readHistory('postgresql', join(dir, 'migrations', 'postgresql')).migrations;
+      const sql = join(WORK, 'triggerdev-all.sql');
+      writeFileSync(sql, migrations.map((m) => m.script).join('\n;\n'));
+      const dbmateDir = join(WORK, 'dbmate-triggerdev');
+      const dbmateFiles = writeDbmateDir(dbmateDir, migrations, 'postgresql');
+      const prints = new Map<string, string[]>();
+      const tools = [pgTool('kit (node dist/scripts/migrate.js deploy)', (t) => ({ file: process.execPath, args: [kitEntry, 'deploy'], env: nodeEnv(t.url, dir) }), async (_sample, target) => historyRowsCheck(target, migrations.length), prints)];
+      if (dbmate) tools.push(pgTool('dbmate 2.36 migrate', (t) => ({ file: dbmate, args: ['--url', dbmateUrl(t), '--migrations-dir', dbmateDir, '--no-dump-schema', 'migrate'] }), dbmateRowsCheck(dbmateFiles), prints));
+      if (psql) tools.push(pgTool('psql autocommit (-f, all files)', (t) => ({ file: 'psql', args: ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', t.url, '-f', sql] }), async () => null, prints));
+      secondScenario = `PostgreSQL: apply ${migrations.length} migrations (trigger.dev)`;
+      const secondReference = psql ? 'psql autocommit (-f, all files)' : 'kit (node dist/scripts/migrate.js deploy)';
+      rows.push(...(await runScenario(secondScenario, tools, RUNS, secondReference)));
+      notes.secondSchemaMatch = compareSchemas(prints, secondReference, secondScenario);
+      notes.secondCount = migrations.length;
+    }
 
     // 2. PostgreSQL: no-op deploy ---------------------------------------------
     const noopKit = await freshDatabase(admin, 'bench_noop_kit');
@@ -562,11 +593,11 @@ async function main(): Promise<void> {
       psql,
       sqlite3: sqlite3?.split(' ')[0] ?? null,
       dbmate: dbmate ? version(dbmate, ['--version']) : null,
-      corpus: corpusPresent ? `../shared/corpus/langfuse-postgresql (${pgCount} migrations, real)` : `synthetic, ${pgCount} migrations (bench/synthetic.ts; ${process.env.BENCH_SYNTHETIC === '1' ? 'BENCH_SYNTHETIC=1' : 'the corpus was not found'})`,
+      corpus: corpusPresent ? `../shared/corpus/langfuse-postgresql (${pgCount} migrations, real)${notes.secondCount ? `; ../shared/corpus/triggerdev-postgresql (${notes.secondCount} migrations, real)` : ''}` : `synthetic, ${pgCount} migrations (bench/synthetic.ts; ${process.env.BENCH_SYNTHETIC === '1' ? 'BENCH_SYNTHETIC=1' : 'the corpus was not found'})`,
       gnuTime,
       load: `${loadAtStart} at the start, ${loadavg().map((l) => l.toFixed(2)).join(' ')} at the end (1, 5, 15 min); CPUs ${quiet}`,
     };
-    const report = render(rows, facts, notes, applyScenario, noopScenario, (Date.now() - startedAt) / 1000);
+    const report = render(rows, facts, notes, applyScenario, noopScenario, secondScenario, (Date.now() - startedAt) / 1000);
     process.stdout.write(`\n${report.table}\n\n${report.targets}\n\n${gate.summary}\n`);
     writeFileSync(join(projectRoot, 'bench', 'RESULTS.md'), applyGate(report.markdown, gate));
     log(`\nWrote ${relative(process.cwd(), join(projectRoot, 'bench', 'RESULTS.md')) || 'bench/RESULTS.md'}`);
@@ -596,7 +627,7 @@ async function gateOnly(kitEntry: string): Promise<void> {
 // ---------------------------------------------------------------------------
 // Rendering
 
-function render(rows: Row[], facts: Facts, notes: Notes, applyScenario: string, noopScenario: string, seconds: number) {
+function render(rows: Row[], facts: Facts, notes: Notes, applyScenario: string, noopScenario: string, secondScenario: string | null, seconds: number) {
   const secs = (ms: number) => (ms / 1000).toFixed(3);
   const byScenario = new Map<string, Row[]>();
   for (const row of rows) byScenario.set(row.scenario, [...(byScenario.get(row.scenario) ?? []), row]);
@@ -644,6 +675,13 @@ function render(rows: Row[], facts: Facts, notes: Notes, applyScenario: string, 
     sqlite3: ratio(kitSqlite, sqlite3Row),
   };
   const best = (a: Row | undefined, b: Row | undefined) => ` (best runs: ${fmt(bestRatio(a, b))})`;
+  const secondTargets = (scenario: string) => {
+    const kit = find(scenario, 'kit');
+    const psqlRow = find(scenario, 'psql');
+    const dbmateRow = find(scenario, 'dbmate');
+    const ok = Boolean(kit && !kit.failures.length);
+    return `| A second real history, ${notes.secondCount} migrations: the kit applies it to psql's schema; kit <= 1.2x psql autocommit; kit <= dbmate | ${ok ? 'applied' : 'FAILED'}; schema: ${notes.secondSchemaMatch}; kit/psql = ${fmt(ratio(kit, psqlRow))}${best(kit, psqlRow)}, kit/dbmate = ${fmt(ratio(kit, dbmateRow))}${best(kit, dbmateRow)} | ${verdict(ok && psqlRow ? ratio(kit, psqlRow) <= 1.2 && (!dbmateRow || ratio(kit, dbmateRow) <= 1) : null)} |`;
+  };
   const targets = [
     `| Target | Measured (ratio of medians) | Verdict |`,
     `|---|---|---|`,
@@ -653,6 +691,7 @@ function render(rows: Row[], facts: Facts, notes: Notes, applyScenario: string, 
     engineApply && !engineApply.failures.length
       ? `| (shown) Prisma wasm engine applyMigrations, ~2.2x expected | engine/psql = ${fmt(r.enginePsql)}, engine/dbmate = ${fmt(r.engineDbmate)}, engine/kit = ${fmt(r.engineKit)}; ${notes.engine} | shown |`
       : `| (shown) Prisma wasm engine applyMigrations, ~2.2x expected | ${notes.engine.replace(/\|/g, '\\|')} | failed |`,
+    ...(secondScenario ? [secondTargets(secondScenario)] : []),
     `| No-op deploy: kit <= 1.5x a bare node+pg process | kit/floor = ${fmt(r.noop)}${best(kitNoop, floorNoop)} | ${verdict(floorNoop ? r.noop <= 1.5 : null)} |`,
     `| SQLite, 200 migrations: kit faster than dbmate | kit/dbmate = ${fmt(r.sqliteDbmate)}${best(kitSqlite, dbmateSqlite)}, kit/sqlite3 CLI = ${fmt(r.sqlite3)}; schema: ${notes.sqliteSchemaMatch} | ${verdict(dbmateSqlite ? r.sqliteDbmate < 1 : null)} |`,
     `| Peak memory (max RSS) of deploy <= 60 MiB, worst run, plain \`node dist/scripts/migrate.js deploy\` | PostgreSQL apply ${rssOf(kitApply)}, no-op ${rssOf(kitNoop)}, SQLite apply ${rssOf(kitSqlite)} MiB | ${verdict(Number.isFinite(worstRss) ? worstRss <= 60 : null)} |`,

@@ -5,7 +5,7 @@
  * be used: it needs a shadow database the wasm build does not let it open.
  */
 import type { SqlConnection } from '../db.ts';
-import { findWord, nameAt, parseScript, startsWith, wordsAt, type Token } from './sql-script.ts';
+import { findWord, nameAt, scanStatements, startsWith, wordsAt, type Token } from './sql-script.ts';
 
 export interface DataLoss {
   /** Steps that lose data: refused without --accept-data-loss. */
@@ -45,7 +45,7 @@ export function riskMessage(step: RiskyStep, rows: number): string {
 /** The steps of a PostgreSQL script that lose data or need an empty table; pure, linear in the script. */
 export function riskySteps(postgresScript: string): RiskyStep[] {
   const steps: RiskyStep[] = [];
-  for (const { tokens } of parseScript(postgresScript, 'postgresql')) {
+  for (const { tokens } of scanStatements(postgresScript, 'postgresql')) {
     if (startsWith(tokens, 'DROP', 'TABLE')) {
       const table = nameAt(tokens, skipWords(tokens, 2, 'IF', 'EXISTS'));
       if (table) steps.push({ kind: 'warnings', risk: 'drop-table', table: table.name });

@@ -158,7 +158,7 @@ async function applyOne(conn: SqlConnection, migration: Migration, emit: (event:
     }
   } catch (error) {
     await conn.exec(provider === 'sqlite' ? 'ROLLBACK; PRAGMA foreign_keys = ON' : 'ROLLBACK').catch(() => {});
-    await recordFailure(conn, migration, startedAt, failureReason(error, migration, provider, 1), 'Nothing of it was applied: it ran in a transaction that was rolled back.');
+    await recordFailure(conn, migration, startedAt, failureReason(error, migration, provider), 'Nothing of it was applied: it ran in a transaction that was rolled back.');
   }
   return performance.now() - started;
 }
@@ -170,17 +170,17 @@ async function alreadyApplied(conn: SqlConnection, name: string): Promise<boolea
 
 /**
  * The error, and which statement of the migration raised it: SQLite names it
- * (StatementError); PostgreSQL counts the statements it completed before the
- * failure, `before` of them the kit's own.
+ * (a StatementError of the migration's own script, not of the kit's BEGIN); PostgreSQL
+ * counts the statements it completed before the failure, the kit's BEGIN first.
  */
-function failureReason(error: unknown, migration: Migration, provider: 'sqlite' | 'postgresql', before: number): string {
+function failureReason(error: unknown, migration: Migration, provider: 'sqlite' | 'postgresql'): string {
   const reason = errorMessage(error).split('\n')[0] as string;
   const statements = parseScript(migration.script, provider);
   let index: number | null = null;
-  if (error instanceof StatementError) index = error.index - 1;
+  if (error instanceof StatementError) index = statements[error.index - 1]?.text === error.statement.text ? error.index - 1 : null;
   else {
     const completed = (error as { completedStatements?: number }).completedStatements;
-    if (typeof completed === 'number') index = completed - before;
+    if (typeof completed === 'number') index = completed - 1;
   }
   if (index === null || index < 0) return reason;
   const statement = statements[index];

@@ -8,7 +8,7 @@ import { diff, openEngine } from './engine.ts';
 import { toMigrationList, type History } from './history.ts';
 import { schemaFor } from './schema.ts';
 import { withPostgresServer } from './shadow.ts';
-import { findWord, nameAt, parseScript, startsWith, wordsAt, type Token } from './sql-script.ts';
+import { findWord, nameAt, scanStatements, startsWith, wordsAt, type Token } from './sql-script.ts';
 
 export interface Drift {
   drifted: boolean;
@@ -88,7 +88,7 @@ async function embeddedPostgresInstalled(): Promise<boolean> {
 export function splitAdditive(script: string, provider: Provider): { additive: string[]; other: string[] } {
   const additive: string[] = [];
   const other: string[] = [];
-  for (const { text, tokens } of parseScript(script, provider)) {
+  for (const { text, tokens } of scanStatements(script, provider)) {
     if (startsWith(tokens, 'PRAGMA')) continue;
     (isAdditive(tokens) ? additive : other).push(text);
   }

@@ -31,7 +31,11 @@ export interface Statement {
 
 /** Split a script into statements, dropping those that are only comments or blank. */
 export function parseScript(script: string, dialect: Provider = 'postgresql'): Statement[] {
-  const statements: Statement[] = [];
+  return [...scanStatements(script, dialect)];
+}
+
+/** The statements one at a time: a reader that looks at each once keeps one statement's tokens in memory, not the script's. */
+export function* scanStatements(script: string, dialect: Provider = 'postgresql'): Generator<Statement> {
   const postgres = dialect === 'postgresql';
   const n = script.length;
   let tokens: Token[] = [];
@@ -39,15 +43,16 @@ export function parseScript(script: string, dialect: Provider = 'postgresql'): S
   let body = 0;
   let line = 1;
   let lineCountedTo = 0;
-  const finish = () => {
-    if (tokens.length === 0) return;
+  const finish = (): Statement | null => {
+    if (tokens.length === 0) return null;
     const start = (tokens[0] as Token).start;
     const end = (tokens[tokens.length - 1] as Token).end;
     for (let k = lineCountedTo; k < start; k++) if (script.charCodeAt(k) === 10) line++;
     lineCountedTo = start;
-    statements.push({ text: script.slice(start, end), line, start, tokens });
+    const statement = { text: script.slice(start, end), line, start, tokens };
     tokens = [];
     body = 0;
+    return statement;
   };
   const push = (kind: TokenKind, start: number, end: number, value: string) => tokens.push({ kind, start, end, value });
 
@@ -114,15 +119,16 @@ export function parseScript(script: string, dialect: Provider = 'postgresql'): S
       push('number', i, j, script.slice(i, j));
       i = j;
     } else if (c === SEMICOLON && body === 0) {
-      finish();
+      const statement = finish();
+      if (statement) yield statement;
       i++;
     } else {
       push('symbol', i, i + 1, script[i] as string);
       i++;
     }
   }
-  finish();
-  return statements;
+  const last = finish();
+  if (last) yield last;
 }
 
 /** The statements' texts, for running them one by one. */
@@ -294,7 +300,7 @@ export function scriptMode(script: string, provider: Provider): ScriptMode {
   // cannot be used before that transaction commits ("unsafe use of new value"):
   // a script that adds a value and then uses it only works statement by statement.
   const addedValues = new Set<string>();
-  for (const { tokens } of parseScript(script, provider)) {
+  for (const { tokens } of scanStatements(script, provider)) {
     const first = tokens[0] as Token;
     if (first.kind === 'word' && TRANSACTION_CONTROL.has(first.value) && (first.value !== 'START' || tokens[1]?.value === 'TRANSACTION')) return { kind: 'self-managed' };
     const reason = provider === 'postgresql' ? postgresNoTransaction(tokens) : startsWith(tokens, 'VACUUM') ? 'VACUUM' : null;

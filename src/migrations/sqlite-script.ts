@@ -10,7 +10,7 @@
  * identifier that names no column is a string) for exactly that occurrence, and
  * compiles the statement again.
  */
-import { parseScript, sqlLiteral, type Statement, type Token } from './sql-script.ts';
+import { parseScript, scanStatements, sqlLiteral, type Statement, type Token } from './sql-script.ts';
 
 /** A statement of a script failed: which one, and why. */
 export class StatementError extends Error {
@@ -39,12 +39,13 @@ export function legacyStringName(error: unknown): string | null {
 }
 
 export async function runSqliteScript(script: string, exec: (sql: string) => void | Promise<void>): Promise<void> {
-  const statements = parseScript(script, 'sqlite');
-  for (const [k, statement] of statements.entries()) {
+  let index = 0;
+  for (const statement of scanStatements(script, 'sqlite')) {
+    index++;
     try {
       await execAcceptingLegacyStrings(statement.text, exec);
     } catch (error) {
-      throw new StatementError(statement, k + 1, statements.length, error);
+      throw new StatementError(statement, index, parseScript(script, 'sqlite').length, error);
     }
   }
 }
