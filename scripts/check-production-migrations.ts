@@ -10,12 +10,16 @@ import { readHistory } from '../src/migrations/history.ts';
 await runCommand(
   {
     summary:
-      'Check a (production) database against the migrations shipped with this code, read-only: connection, lock file, history, pending, failed, edited, unknown-in-database and drift between the live schema and the schema. Writes and creates nothing.',
+      'Check a (production) database against the migrations shipped with this code, read-only: connection, lock file, history, pending, failed, edited, unknown-in-database, drift (the live schema against what the migrations produce) and schema (schema.prisma against what the migrations produce: a change without a migration). Writes and creates nothing on the target.',
     usage: 'check-production-migrations [--json]',
     options: { json: { type: 'boolean' } },
     optionHelp: ['--json  print the report as JSON on stdout'],
-    env: ['DATABASE_URL  the database to check; credentials are never printed', 'DB_CONNECT_TIMEOUT  seconds to retry an unreachable server (default 5)'],
-    examples: ['DATABASE_URL=postgresql://app:secret@db:5432/rastar make check', 'docker exec rastar-admin-panel npm run db:check -- --json'],
+    env: [
+      'DATABASE_URL  the database to check; credentials are never printed',
+      'DB_CONNECT_TIMEOUT  seconds to retry an unreachable server (default 5)',
+      'SHADOW_DATABASE_URL  PostgreSQL server (never the target) on which the history is replayed to tell drift from a missing migration; default: an embedded PostgreSQL where the dev dependencies are installed',
+    ],
+    examples: ['DATABASE_URL=postgresql://app:secret@db:5432/rastar make check', 'docker exec rastar-admin-panel npm run -s db:check -- --json'],
   },
   process.argv.slice(2),
   async (values) => {

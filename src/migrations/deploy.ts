@@ -123,6 +123,9 @@ export function baselineHint(history: History): string {
  */
 const RESET_SESSION = 'SET SESSION AUTHORIZATION DEFAULT;\nRESET ALL';
 
+/** What the kit sends before a migration's script in its one round trip (PostgreSQL). */
+const PG_PREFIX = 'BEGIN;\n';
+
 /** Apply one migration; its duration in ms, or null when it turned out to be applied already. */
 async function applyOne(conn: SqlConnection, migration: Migration, emit: (event: DeployEvent) => void): Promise<number | null> {
   const provider = conn.target.provider;
@@ -154,7 +157,7 @@ async function applyOne(conn: SqlConnection, migration: Migration, emit: (event:
       // A failed transaction undoes the script's SETs too; after a COMMIT the reset does.
       // The server stamps the row: started_at when the transaction began, finished_at when the script is done.
       const rowSql = insertRowSql(conn.target, { name: migration.name, checksum: migration.checksum, startedAt, finishedAt: startedAt, logs: null, appliedSteps: 1, serverClock: true });
-      await conn.exec(`BEGIN;\n${migration.script}\n;\n${rowSql};\n${notifySql(conn, migration.name)}COMMIT;\n${RESET_SESSION}`);
+      await conn.exec(`${PG_PREFIX}${migration.script}\n;\n${rowSql};\n${notifySql(conn, migration.name)}COMMIT;\n${RESET_SESSION}`);
     }
   } catch (error) {
     await conn.exec(provider === 'sqlite' ? 'ROLLBACK; PRAGMA foreign_keys = ON' : 'ROLLBACK').catch(() => {});
@@ -169,9 +172,10 @@ async function alreadyApplied(conn: SqlConnection, name: string): Promise<boolea
 }
 
 /**
- * The error, and which statement of the migration raised it: SQLite names it
- * (a StatementError of the migration's own script, not of the kit's BEGIN); PostgreSQL
- * counts the statements it completed before the failure, the kit's BEGIN first.
+ * The error, and which statement of the migration raised it. SQLite names it (a
+ * StatementError of the migration's own script, not of the kit's BEGIN). PostgreSQL
+ * gives the error's position in the text it was sent (syntax and name errors, found
+ * before anything runs), or else the count of statements it completed, the kit's BEGIN first.
  */
 function failureReason(error: unknown, migration: Migration, provider: 'sqlite' | 'postgresql'): string {
   const reason = errorMessage(error).split('\n')[0] as string;
@@ -179,13 +183,21 @@ function failureReason(error: unknown, migration: Migration, provider: 'sqlite' 
   let index: number | null = null;
   if (error instanceof StatementError) index = statements[error.index - 1]?.text === error.statement.text ? error.index - 1 : null;
   else {
-    const completed = (error as { completedStatements?: number }).completedStatements;
-    if (typeof completed === 'number') index = completed - 1;
+    const { position, completedStatements } = error as { position?: string; completedStatements?: number };
+    const offset = Number(position) - 1 - PG_PREFIX.length;
+    if (position !== undefined && offset >= 0 && offset < migration.script.length) index = lastStartingBefore(statements, offset);
+    else if (typeof completedStatements === 'number') index = completedStatements - 1;
   }
   if (index === null || index < 0) return reason;
   const statement = statements[index];
   if (!statement) return `${reason} (after its last statement, when the kit recorded it or committed: a deferred constraint?)`;
   return `${reason} ${where(statement, index, statements.length)}`;
+}
+
+function lastStartingBefore(statements: Statement[], offset: number): number {
+  let index = -1;
+  while (index + 1 < statements.length && (statements[index + 1] as Statement).start <= offset) index++;
+  return index;
 }
 
 /** `(statement 3 of 7, line 12: UPDATE "Config" SET …)`: where in migration.sql it failed. */

@@ -84,3 +84,24 @@ describe('real histories on sqlite: double-quoted strings', () => {
     assert.deepEqual(await conn.query('SELECT "description" FROM "Pack" WHERE "name" = \'dq\''), [{ description: 'dq' }]);
   });
 });
+
+describe('real histories on postgresql: a failure names its statement', () => {
+  for (const [kind, sql, where] of [
+    ['a syntax error (found before anything runs)', 'CREATE TABLE "A" ("id" INTEGER);\n\nCREATE TABLEX "B" ("id" INTEGER);\n', /\(statement 2 of 2, line 3: CREATE TABLEX "B" \("id" INTEGER\)\)/],
+    ['an error while it runs', 'CREATE TABLE "A" ("id" INTEGER);\nINSERT INTO "A" VALUES (1), (1);\n-- the duplicate bites here\nALTER TABLE "A" ADD PRIMARY KEY ("id");\nCREATE TABLE "C" ("id" INTEGER);\n', /\(statement 3 of 4, line 4: ALTER TABLE "A" ADD PRIMARY KEY \("id"\)\)/],
+  ] as const) {
+    test(kind, async (t) => {
+      const db = await testDatabase(t, 'postgresql');
+      const prisma = copyPrismaDir(t);
+      writeMigration(prisma, 'postgresql', EXTRA, sql);
+      const failed = await migrate(db.url, ['deploy'], { PRISMA_DIR: prisma });
+      assert.equal(failed.code, 1);
+      assert.match(failed.stderr, new RegExp(`^Error: Migration ${EXTRA} failed: .*Nothing of it was applied`, 'm'));
+      assert.match(failed.stderr, where);
+      assert.match(failed.stderr, new RegExp(`make resolve ROLLED_BACK=${EXTRA}`));
+      const conn = await db.connect();
+      assert.equal((await conn.query(`SELECT 1 FROM pg_tables WHERE tablename = 'A'`)).length, 0);
+      assert.match((await rows(conn)).find((r) => r.migration_name === EXTRA)?.logs ?? '', where);
+    });
+  }
+});
