@@ -9,7 +9,7 @@ import { startAdminPanel, parsePort, type AdminPanel } from '../src/apps/admin-p
 import { startTelegramBot, telegramBotOptionsFromEnv } from '../src/apps/telegram-bot.ts';
 import { err, formatMs, out, reportError, runCommand, target } from '../src/cli.ts';
 import { describeDatasource, projectRoot } from '../src/db.ts';
-import { generateClients } from '../src/migrations/generate.ts';
+import { generateClients } from '../src/migrations/authoring/generate.ts';
 
 // Children run through the same tsx loader, resolved by file URL: cwd may be anywhere.
 const TSX_LOADER = import.meta.resolve('tsx');

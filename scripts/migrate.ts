@@ -5,10 +5,10 @@
 import { describeDatasource, describeTarget, maskUrl, openConnection } from '../src/db.ts';
 import { err, formatMs, out, runCommand, target, type CommandSpec, type Options } from '../src/cli.ts';
 import { KitError } from '../src/errors.ts';
-import { deploy, type DeployEvent } from '../src/migrations/deploy.ts';
-import { assertDeployable, assertLockfile, displayPath, readHistory } from '../src/migrations/history.ts';
-import { describeHolder, lockTimeoutMs } from '../src/migrations/lock.ts';
-import { readStatus, recoveryHint, type MigrationStatus } from '../src/migrations/status.ts';
+import { deploy, type DeployEvent } from '../src/migrations/production/deploy.ts';
+import { assertDeployable, assertLockfile, displayPath, readHistory } from '../src/migrations/production/history.ts';
+import { describeHolder, lockTimeoutMs } from '../src/migrations/production/lock.ts';
+import { readStatus, recoveryHint, type MigrationStatus } from '../src/migrations/production/status.ts';
 
 const DB_ENV = ['DATABASE_URL  the database (default file:./data/rastar.db); credentials are never printed', 'DB_CONNECT_TIMEOUT  seconds to retry an unreachable server (default 5)'];
 
@@ -88,7 +88,7 @@ const commands: Record<string, { spec: CommandSpec<Options>; run: (values: Recor
       announce();
       const name = (applied ?? rolledBack) as string;
       // The engine-backed commands load on demand: deploy and status start without them.
-      const { resolveMigration } = await import('../src/migrations/resolve.ts');
+      const { resolveMigration } = await import('../src/migrations/authoring/resolve.ts');
       await resolveMigration(target(), readHistory(target().provider), name, applied ? 'applied' : 'rolled-back');
       out(applied ? `Migration ${name} marked as applied.` : `Migration ${name} marked as rolled back; run make deploy to apply it again.`);
       return 0;
@@ -108,7 +108,7 @@ const commands: Record<string, { spec: CommandSpec<Options>; run: (values: Recor
       examples: ['make wait', 'node dist/scripts/migrate.js wait   # in a container, before exec-ing the app'],
     },
     async run(values) {
-      const { waitForDatabase, waitForSchema } = await import('../src/migrations/gate.ts');
+      const { waitForDatabase, waitForSchema } = await import('../src/migrations/production/gate.ts');
       const { secondsFromEnv } = await import('../src/env.ts');
       const t = target();
       const heartbeat = (seconds: number, reason: string) => err(`… ${reason} (${seconds}s)`);
@@ -148,7 +148,7 @@ const commands: Record<string, { spec: CommandSpec<Options>; run: (values: Recor
       const name = (values.name as string | undefined) ?? (await askName());
       if (!name) throw new KitError('BAD_USAGE', 'A migration name is required: make migrate NAME=add_something (or --name add_something)');
       announce(); // also arms the masking of this target's password in every later line
-      const { createMigration } = await import('../src/migrations/create.ts');
+      const { createMigration } = await import('../src/migrations/authoring/create.ts');
       const result = await createMigration({
         name,
         createOnly: Boolean(values['create-only']),

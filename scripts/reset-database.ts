@@ -1,10 +1,10 @@
 /** `make reset`: re-create the dev database from the history. */
 import { describeTarget, openConnection } from '../src/db.ts';
 import { err, out, runCommand, target } from '../src/cli.ts';
-import { deploy } from '../src/migrations/deploy.ts';
-import { readHistory } from '../src/migrations/history.ts';
-import { lockTimeoutMs } from '../src/migrations/lock.ts';
-import { assertResetAllowed, dropEverything } from '../src/migrations/reset.ts';
+import { deploy } from '../src/migrations/production/deploy.ts';
+import { readHistory } from '../src/migrations/production/history.ts';
+import { lockTimeoutMs } from '../src/migrations/production/lock.ts';
+import { assertResetAllowed, dropEverything } from '../src/migrations/authoring/reset.ts';
 
 await runCommand(
   {

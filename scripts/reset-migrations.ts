@@ -5,10 +5,10 @@
  */
 import { describeTarget } from '../src/db.ts';
 import { err, out, runCommand, target } from '../src/cli.ts';
-import { displayPath, readHistory } from '../src/migrations/history.ts';
-import { lockTimeoutMs } from '../src/migrations/lock.ts';
-import { statementLine } from '../src/migrations/sql-script.ts';
-import { verifyDatabase } from '../src/migrations/verify.ts';
+import { displayPath, readHistory } from '../src/migrations/production/history.ts';
+import { lockTimeoutMs } from '../src/migrations/production/lock.ts';
+import { statementLine } from '../src/migrations/production/sql-script.ts';
+import { verifyDatabase } from '../src/migrations/authoring/verify.ts';
 
 await runCommand(
   {

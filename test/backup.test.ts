@@ -14,8 +14,8 @@ import { delimiter, join } from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import { promisify } from 'node:util';
 import { openConnection, parseDatabaseUrl, withDatabase, type DatabaseTarget, type SqlConnection } from '../src/db.ts';
-import { freePort } from '../src/migrations/embedded-postgres.ts';
-import { readHistory } from '../src/migrations/history.ts';
+import { freePort } from '../src/migrations/authoring/embedded-postgres.ts';
+import { readHistory } from '../src/migrations/production/history.ts';
 import { copyPrismaDir, runScript, tempDir, testDatabase, TEST_PASSWORD_MARKER, type RunResult } from './helpers.ts';
 import { appCommand, historyRows, readStarts, runEntrypoint, tableNames, workDir } from './entrypoint/harness.ts';
 

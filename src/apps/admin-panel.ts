@@ -9,8 +9,8 @@ import type { AddressInfo } from 'node:net';
 import { describeDatasource, maskSecrets, openConnection, parseDatabaseUrl, type DatabaseTarget } from '../db.ts';
 import { err, isMainModule, loadDotenv, out, reportError, target } from '../cli.ts';
 import { KitError, errorMessage } from '../errors.ts';
-import { displayPath, readHistory, type History } from '../migrations/history.ts';
-import { readStatus, type MigrationStatus } from '../migrations/status.ts';
+import { displayPath, readHistory, type History } from '../migrations/production/history.ts';
+import { readStatus, type MigrationStatus } from '../migrations/production/status.ts';
 
 export interface AdminPanelOptions {
   /** 0 picks a free port (tests). */

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { openConnection, parseDatabaseUrl } from '../../src/db.ts';
-import { freePort, startEmbeddedPostgres } from '../../src/migrations/embedded-postgres.ts';
+import { freePort, startEmbeddedPostgres } from '../../src/migrations/authoring/embedded-postgres.ts';
 import { appCommand, assertAppliedOnce, finished, lastFinished, readStarts, runEntrypoint, sleep, startEntrypoint, syntheticPrismaDir, workDir } from './harness.ts';
 
 describe('the database starts after the containers', () => {

@@ -8,8 +8,8 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { openConnection, type Provider } from '../../src/db.ts';
-import { MIGRATIONS_CHANNEL } from '../../src/migrations/gate.ts';
-import { readHistory } from '../../src/migrations/history.ts';
+import { MIGRATIONS_CHANNEL } from '../../src/migrations/production/gate.ts';
+import { readHistory } from '../../src/migrations/production/history.ts';
 import { copyPrismaDir, PROVIDERS, runScript, testDatabase } from '../helpers.ts';
 import { addMigration, appCommand, finished, historyRows, lastFinished, readStarts, runEntrypoint, startEntrypoint, syntheticPrismaDir, until, workDir } from './harness.ts';
 

@@ -10,7 +10,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { openConnection } from '../../src/db.ts';
-import { ADVISORY_LOCK_KEY } from '../../src/migrations/lock.ts';
+import { ADVISORY_LOCK_KEY } from '../../src/migrations/production/lock.ts';
 import { testDatabase } from '../helpers.ts';
 import { appCommand, assertAppliedOnce, historyRows, readStarts, runEntrypoint, syntheticPrismaDir, tableNames, workDir } from './harness.ts';
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { existsSync, writeFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
-import { readHistory } from '../../src/migrations/history.ts';
+import { readHistory } from '../../src/migrations/production/history.ts';
 import { EXTRA, HALF_WAY_SQL, MARKER_SQL, assertCleanFailure, errorLines, hasHistoryTable, migrate, migrationFile, output, rows, tables, writeMigration } from '../fixtures/kit.ts';
 import { PROVIDERS, copyPrismaDir, testDatabase } from '../helpers.ts';
 

@@ -6,7 +6,7 @@
  * migration can make the kit spin (classifiers work on the tokens, never with
  * regular expressions over whole statements).
  */
-import type { Provider } from '../db.ts';
+import type { Provider } from '../../db.ts';
 
 export type TokenKind = 'word' | 'quoted' | 'string' | 'dollar' | 'number' | 'param' | 'symbol';
 

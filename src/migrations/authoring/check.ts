@@ -4,13 +4,13 @@
  * writes nothing and creates nothing on the server: sessions are read-only,
  * and drift is computed against the schema, not against a shadow database.
  */
-import { maskSecrets, openConnection, type DatabaseTarget } from '../db.ts';
-import { KitError, errorMessage } from '../errors.ts';
-import { baselineHint } from './deploy.ts';
+import { maskSecrets, openConnection, type DatabaseTarget } from '../../db.ts';
+import { KitError, errorMessage } from '../../errors.ts';
+import { baselineHint } from '../production/deploy.ts';
 import { explainDrift, liveDrift } from './drift.ts';
-import { assertLockfile, displayPath, type History } from './history.ts';
-import { readStatus, recoveryHint, type MigrationStatus } from './status.ts';
-import { userTables } from './table.ts';
+import { assertLockfile, displayPath, type History } from '../production/history.ts';
+import { readStatus, recoveryHint, type MigrationStatus } from '../production/status.ts';
+import { userTables } from '../production/table.ts';
 
 export type CheckId = 'connection' | 'lock-file' | 'history' | 'pending' | 'failed' | 'edited' | 'unknown' | 'drift' | 'schema';
 

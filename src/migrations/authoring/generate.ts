@@ -10,9 +10,9 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { projectRoot, type Provider } from '../db.ts';
-import { KitError } from '../errors.ts';
-import { PROVIDERS, displayPath } from './history.ts';
+import { projectRoot, type Provider } from '../../db.ts';
+import { KitError } from '../../errors.ts';
+import { PROVIDERS, displayPath } from '../production/history.ts';
 import { derivePostgresSchema, readSourceSchema, schemaFor, schemaPath } from './schema.ts';
 
 const run = promisify(execFile);

@@ -3,12 +3,12 @@
  * schema for that provider), through Prisma's engine: a readable summary for
  * checks, a script for repairs. Describing the database writes nothing.
  */
-import { createMigrationAdapterFactory, type DatabaseTarget, type Provider } from '../db.ts';
+import { createMigrationAdapterFactory, type DatabaseTarget, type Provider } from '../../db.ts';
 import { diff, openEngine } from './engine.ts';
-import { toMigrationList, type History } from './history.ts';
+import { toMigrationList, type History } from '../production/history.ts';
 import { schemaFor } from './schema.ts';
 import { withPostgresServer } from './shadow.ts';
-import { findWord, nameAt, scanStatements, startsWith, wordsAt, type Token } from './sql-script.ts';
+import { findWord, nameAt, scanStatements, startsWith, wordsAt, type Token } from '../production/sql-script.ts';
 
 export interface Drift {
   drifted: boolean;

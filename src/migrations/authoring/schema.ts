@@ -4,9 +4,9 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Provider } from '../db.ts';
-import { KitError } from '../errors.ts';
-import { displayPath, prismaDir } from './history.ts';
+import type { Provider } from '../../db.ts';
+import { KitError } from '../../errors.ts';
+import { displayPath, prismaDir } from '../production/history.ts';
 import { assertPortableSource } from './portability.ts';
 
 export interface SchemaFile {

@@ -5,7 +5,7 @@
  * `@db.Timestamptz(6)`, `String[]`, …) gets one list: every construct that is not
  * portable, grouped by kind with its lines, and what to write instead.
  */
-import { KitError } from '../errors.ts';
+import { KitError } from '../../errors.ts';
 
 export interface Construct {
   /** What is written, e.g. `@db.Uuid`, `String[]`, `Unsupported("…")`. */

@@ -5,9 +5,9 @@
  */
 import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import type { SqlConnection } from '../db.ts';
-import { secondsFromEnv } from '../env.ts';
-import { KitError } from '../errors.ts';
+import type { SqlConnection } from '../../db.ts';
+import { secondsFromEnv } from '../../env.ts';
+import { KitError } from '../../errors.ts';
 
 export const ADVISORY_LOCK_KEY = 72707369;
 

@@ -5,14 +5,14 @@
  */
 import { mkdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { createMigrationAdapterFactory, describeTarget, openConnection, parseDatabaseUrl, type DatabaseTarget, type Provider } from '../db.ts';
-import { KitError } from '../errors.ts';
-import { deploy } from './deploy.ts';
+import { createMigrationAdapterFactory, describeTarget, openConnection, parseDatabaseUrl, type DatabaseTarget, type Provider } from '../../db.ts';
+import { KitError } from '../../errors.ts';
+import { deploy } from '../production/deploy.ts';
 import { evaluateDataLoss, type DataLoss } from './data-loss.ts';
 import { diff, openEngine } from './engine.ts';
 import { generateClients } from './generate.ts';
-import { PROVIDERS, lockfileText, migrationsDir, readHistory, toMigrationList, type History } from './history.ts';
-import { lockTimeoutMs } from './lock.ts';
+import { PROVIDERS, lockfileText, migrationsDir, readHistory, toMigrationList, type History } from '../production/history.ts';
+import { lockTimeoutMs } from '../production/lock.ts';
 import { assertPortableSource } from './portability.ts';
 import { readSourceSchema, schemaFor } from './schema.ts';
 import { withPostgresServer } from './shadow.ts';

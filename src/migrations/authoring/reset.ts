@@ -4,8 +4,8 @@
  * re-created, only with explicit confirmation and never in production.
  */
 import { existsSync, rmSync } from 'node:fs';
-import { openConnection, type DatabaseTarget } from '../db.ts';
-import { KitError } from '../errors.ts';
+import { openConnection, type DatabaseTarget } from '../../db.ts';
+import { KitError } from '../../errors.ts';
 
 export function assertResetAllowed(target: DatabaseTarget, confirmed: boolean): void {
   if (process.env.NODE_ENV === 'production') {

@@ -6,7 +6,7 @@ import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { KitError } from '../errors.ts';
+import { KitError } from '../../errors.ts';
 
 export interface EmbeddedServer {
   /** postgresql://… URL of the `postgres` database on the server. */

@@ -4,8 +4,8 @@
  * rows the dev database holds. The wasm engine's own evaluateDataLoss cannot
  * be used: it needs a shadow database the wasm build does not let it open.
  */
-import type { SqlConnection } from '../db.ts';
-import { findWord, nameAt, scanStatements, startsWith, wordsAt, type Token } from './sql-script.ts';
+import type { SqlConnection } from '../../db.ts';
+import { findWord, nameAt, scanStatements, startsWith, wordsAt, type Token } from '../production/sql-script.ts';
 
 export interface DataLoss {
   /** Steps that lose data: refused without --accept-data-loss. */

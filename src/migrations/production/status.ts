@@ -2,7 +2,7 @@
  * Where the database stands against its history: a pure comparison of the
  * migrations folder with the `_prisma_migrations` rows. Never writes.
  */
-import type { SqlConnection } from '../db.ts';
+import type { SqlConnection } from '../../db.ts';
 import { checksumMatches, type History, type Migration } from './history.ts';
 import { readRows, tableExists, type MigrationRow } from './table.ts';
 

@@ -3,7 +3,7 @@
  * a database deployed by the kit reads as a normal Prisma database.
  */
 import { randomUUID } from 'node:crypto';
-import type { DatabaseTarget, Provider, SqlConnection } from '../db.ts';
+import type { DatabaseTarget, Provider, SqlConnection } from '../../db.ts';
 import { sqlIdentifier, sqlLiteral } from './sql-script.ts';
 
 export const TABLE = '_prisma_migrations';

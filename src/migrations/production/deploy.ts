@@ -4,8 +4,8 @@
  * exactly before or exactly after a migration. Never creates or resets anything
  * but the history table.
  */
-import type { SqlConnection } from '../db.ts';
-import { KitError, errorMessage } from '../errors.ts';
+import type { SqlConnection } from '../../db.ts';
+import { KitError, errorMessage } from '../../errors.ts';
 import { assertDeployable, type History, type Migration } from './history.ts';
 import { acquireMigrationLock, type LockHolder } from './lock.ts';
 import { MIGRATIONS_CHANNEL } from './gate.ts';

@@ -7,8 +7,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, closeSync, constants, copyFileSync, existsSync, mkdirSync, openSync, readSync, renameSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { connectTimeoutMs, maskSecrets, projectRoot, type DatabaseTarget } from '../db.ts';
-import { KitError, errorMessage } from '../errors.ts';
+import { connectTimeoutMs, maskSecrets, projectRoot, type DatabaseTarget } from '../../db.ts';
+import { KitError, errorMessage } from '../../errors.ts';
 import { sqlLiteral } from './sql-script.ts';
 
 type PgTarget = DatabaseTarget & { provider: 'postgresql' };

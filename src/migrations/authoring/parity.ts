@@ -3,10 +3,10 @@
  * lock files name their provider, the derived schema is fresh, and each
  * history, replayed on a shadow database, yields the source schema.
  */
-import { createMigrationAdapterFactory, parseDatabaseUrl, type DatabaseTarget, type Provider } from '../db.ts';
-import { errorMessage } from '../errors.ts';
+import { createMigrationAdapterFactory, parseDatabaseUrl, type DatabaseTarget, type Provider } from '../../db.ts';
+import { errorMessage } from '../../errors.ts';
 import { diff, openEngine } from './engine.ts';
-import { PROVIDERS, displayPath, lockfileProvider, readHistory, toMigrationList, type History } from './history.ts';
+import { PROVIDERS, displayPath, lockfileProvider, readHistory, toMigrationList, type History } from '../production/history.ts';
 import { derivedSchemaIsFresh, schemaFor, schemaPath } from './schema.ts';
 import { withPostgresServer } from './shadow.ts';
 

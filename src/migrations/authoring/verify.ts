@@ -5,13 +5,13 @@
  * replaced or damaged file), adding only, never dropping. On PostgreSQL it
  * changes nothing unless asked to fix.
  */
-import { openConnection, type DatabaseTarget } from '../db.ts';
-import { KitError } from '../errors.ts';
-import { baselineHint, deploy, type DeployEvent } from './deploy.ts';
+import { openConnection, type DatabaseTarget } from '../../db.ts';
+import { KitError } from '../../errors.ts';
+import { baselineHint, deploy, type DeployEvent } from '../production/deploy.ts';
 import { liveDrift, splitAdditive } from './drift.ts';
-import { assertLockfile, type History } from './history.ts';
-import { readStatus, recoveryHint, type MigrationStatus } from './status.ts';
-import { userTables } from './table.ts';
+import { assertLockfile, type History } from '../production/history.ts';
+import { readStatus, recoveryHint, type MigrationStatus } from '../production/status.ts';
+import { userTables } from '../production/table.ts';
 
 export interface VerifyOptions {
   /** Allowed to write: always on SQLite, only with --fix on PostgreSQL. */

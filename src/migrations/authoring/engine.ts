@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bindMigrationAwareSqlAdapterFactory, type SqlDriverAdapter, type SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapter-utils';
 import type * as Wasm from '@prisma/schema-engine-wasm';
-import { KitError } from '../errors.ts';
+import { KitError } from '../../errors.ts';
 
 export type SchemaEngine = Wasm.SchemaEngine;
 export type { DiffTarget, MigrationList } from '@prisma/schema-engine-wasm';

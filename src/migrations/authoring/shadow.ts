@@ -4,8 +4,8 @@
  * database on it; the role needs CREATEDB); otherwise an embedded PostgreSQL
  * is started for the occasion.
  */
-import { parseDatabaseUrl, type DatabaseTarget } from '../db.ts';
-import { KitError } from '../errors.ts';
+import { parseDatabaseUrl, type DatabaseTarget } from '../../db.ts';
+import { KitError } from '../../errors.ts';
 import { startEmbeddedPostgres } from './embedded-postgres.ts';
 
 export async function withPostgresServer<T>(work: (server: DatabaseTarget & { provider: 'postgresql' }) => Promise<T>, onProgress?: (line: string) => void): Promise<T> {

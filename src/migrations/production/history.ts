@@ -6,8 +6,8 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import type { MigrationList } from '@prisma/schema-engine-wasm';
-import { projectRoot, type Provider } from '../db.ts';
-import { KitError, errorMessage } from '../errors.ts';
+import { projectRoot, type Provider } from '../../db.ts';
+import { KitError, errorMessage } from '../../errors.ts';
 
 export const PROVIDERS: readonly Provider[] = ['sqlite', 'postgresql'];
 

@@ -4,12 +4,12 @@
  * running it (baselining, or a failed one fixed by hand); --rolled-back marks a
  * failed migration as rolled back so the next deploy retries it.
  */
-import { createMigrationAdapterFactory, openConnection, type DatabaseTarget } from '../db.ts';
-import { KitError } from '../errors.ts';
+import { createMigrationAdapterFactory, openConnection, type DatabaseTarget } from '../../db.ts';
+import { KitError } from '../../errors.ts';
 import { openEngine } from './engine.ts';
-import { assertLockfile, displayPath, toMigrationList, type History } from './history.ts';
-import { acquireFileLock, lockTimeoutMs } from './lock.ts';
-import { ensureTable, tableExists } from './table.ts';
+import { assertLockfile, displayPath, toMigrationList, type History } from '../production/history.ts';
+import { acquireFileLock, lockTimeoutMs } from '../production/lock.ts';
+import { ensureTable, tableExists } from '../production/table.ts';
 
 export type Resolution = 'applied' | 'rolled-back';
 

@@ -4,8 +4,8 @@
  * folder, finished, none failed. It never starts against an older schema. On
  * PostgreSQL it wakes on the migrator's NOTIFY; polling covers a missed one.
  */
-import { describeTarget, openConnection, type DatabaseTarget, type SqlConnection } from '../db.ts';
-import { KitError } from '../errors.ts';
+import { describeTarget, openConnection, type DatabaseTarget, type SqlConnection } from '../../db.ts';
+import { KitError } from '../../errors.ts';
 import type { History } from './history.ts';
 import { readStatus, recoveryHint, type MigrationStatus } from './status.ts';
 
