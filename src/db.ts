@@ -11,7 +11,7 @@ import type Database from 'better-sqlite3';
 import type pg from 'pg';
 import { secondsFromEnv } from './env.ts';
 import { KitError, errorMessage } from './errors.ts';
-import { parseScript } from './migrations/production/sql-script.ts';
+import { parseScript, type Statement } from './migrations/production/sql-script.ts';
 import { legacyStringName, runSqliteScript, StatementError } from './migrations/production/sqlite-script.ts';
 
 export type Provider = 'sqlite' | 'postgresql';
@@ -405,9 +405,17 @@ function withoutExclusiveLocking(adapter: SqlDriverAdapter): SqlDriverAdapter {
   const executeRaw = adapter.executeRaw.bind(adapter);
   return Object.assign(adapter, {
     async executeRaw(query: Parameters<SqlDriverAdapter['executeRaw']>[0]) {
-      return /^\s*PRAGMA\s+(main\.)?locking_mode\s*=\s*EXCLUSIVE\s*;?\s*$/i.test(query.sql) ? 0 : executeRaw(query);
+      return isExclusiveLocking(query.sql) ? 0 : executeRaw(query);
     },
   });
+}
+
+/** `PRAGMA [main.]locking_mode = EXCLUSIVE`, read by its tokens (no regular expression over SQL). */
+function isExclusiveLocking(sql: string): boolean {
+  const statements = parseScript(sql, 'sqlite');
+  const words = statements.length === 1 ? (statements[0] as Statement).tokens.map((t) => t.value) : [];
+  const pragma = words[1] === 'MAIN' && words[2] === '.' ? words.slice(3) : words.slice(1);
+  return words[0] === 'PRAGMA' && pragma.length === 3 && pragma[0] === 'LOCKING_MODE' && pragma[1] === '=' && pragma[2] === 'EXCLUSIVE';
 }
 
 const PG_CHAR_OID = 18;
