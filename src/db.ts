@@ -48,11 +48,41 @@ export function maskSecrets(text: string, target?: DatabaseTarget): string {
   // Up to the LAST `@`: a password pasted unencoded may hold `@`, `/`, `?` or `#` (over-masking is the safe side).
   let out = text.replace(/([a-z][a-z0-9+.-]*:\/\/[^:/@\s]*):\S*@/gi, '$1:***@');
   if (target?.provider === 'postgresql' && target.config.password) {
-    for (const secret of new Set([target.config.password, encodeURIComponent(target.config.password)])) {
-      out = out.split(secret).join('***');
-    }
+    for (const secret of new Set([target.config.password, encodeURIComponent(target.config.password)])) out = maskWhole(out, secret);
   }
   return out;
+}
+
+/**
+ * Replace `secret` where it stands as a whole (no letter or digit glued to either
+ * side): a password "p" must not turn every "p" of a message into `***`.
+ */
+function maskWhole(text: string, secret: string): string {
+  const glued = (ch: string | undefined) => ch !== undefined && /[A-Za-z0-9]/.test(ch);
+  let out = '';
+  let from = 0;
+  for (let at = text.indexOf(secret); at !== -1; at = text.indexOf(secret, at + 1)) {
+    if (at < from || glued(text[at - 1]) || glued(text[at + secret.length])) continue;
+    out += `${text.slice(from, at)}***`;
+    from = at + secret.length;
+  }
+  return out + text.slice(from);
+}
+
+/**
+ * A password pasted without percent-encoding (`postgresql://u:p@ss/w#rd@host/db`):
+ * an `@` before the last one, or a `/`, `#` or `?` inside user:password (not a
+ * host:port followed by a path).
+ */
+function unencodedCredentials(url: string): boolean {
+  const rest = url.replace(/^[a-z][a-z0-9+.-]*:\/\//i, '');
+  const lastAt = rest.lastIndexOf('@');
+  if (lastAt === -1) return false;
+  const userinfo = rest.slice(0, lastAt);
+  if (userinfo.includes('@')) return true;
+  const colon = userinfo.indexOf(':');
+  const cut = userinfo.search(/[/#?]/);
+  return colon !== -1 && cut > colon && !/^\d+$/.test(userinfo.slice(colon + 1, cut));
 }
 
 /** Parse DATABASE_URL once; unset means the embedded SQLite default. */
@@ -76,6 +106,15 @@ function sqliteTarget(url: string): DatabaseTarget {
 }
 
 function postgresTarget(url: string): DatabaseTarget {
+  if (unencodedCredentials(url)) {
+    let host = 'no valid host';
+    try {
+      host = `the host "${new URL(url).hostname}"`;
+    } catch {
+      // not even a URL as written
+    }
+    throw new KitError('BAD_URL', `DATABASE_URL (${maskUrl(url)}) holds a password with unencoded special characters: as written it names ${host}; percent-encode the password (@ as %40, / as %2F, # as %23, ? as %3F, % as %25)`);
+  }
   let parsed: URL;
   try {
     parsed = new URL(url);

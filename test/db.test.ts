@@ -246,6 +246,26 @@ describe('passwords with special characters', () => {
   });
 });
 
+describe('passwords pasted unencoded, and short ones', () => {
+  test('an unencoded password is refused in one line naming the host it would have reached and how to encode it', async () => {
+    const port = await freePort();
+    const result = await migrate(`postgresql://u:p@ss/w#rd@127.0.0.1:${port}/rastar`, ['status']);
+    assertCleanFailure(result, 2, /holds a password with unencoded special characters: as written it names the host "ss"; percent-encode the password \(@ as %40, \/ as %2F, # as %23, \? as %3F/);
+    assert.equal(errorLines(result).length, 1, result.stderr);
+    for (const part of ['p@ss', 'w#rd', 'ss/w']) assert.ok(!output(result).includes(part), `"${part}" leaked:\n${output(result)}`);
+  });
+
+  test('a password of one or two letters is masked where it stands alone, and the message stays readable', async () => {
+    const port = await freePort();
+    for (const password of ['p', 'ab']) {
+      const result = await migrate(`postgresql://app:${password}@127.0.0.1:${port}/rastar`, ['status'], { DB_CONNECT_TIMEOUT: '0' });
+      assertCleanFailure(result, 1, /Can't reach database server at 127\.0\.0\.1:\d+ \(database "rastar"\)/);
+      assert.match(result.stderr, /^Datasource: PostgreSQL database "rastar", schema "public" at 127\.0\.0\.1:\d+ \(postgresql:\/\/app:\*\*\*@127\.0\.0\.1:\d+\/rastar\)$/m);
+      assert.doesNotMatch(output(result), new RegExp(`:${password}@|\\b${password}\\b`));
+    }
+  });
+});
+
 describe('SQLite target that cannot be created', () => {
   test('a path below a regular file fails with one clear line, exit 1, no stack trace', async (t) => {
     const file = join(tempDir(t), 'not-a-dir');
