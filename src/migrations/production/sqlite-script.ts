@@ -21,7 +21,6 @@ export class StatementError extends Error {
     readonly statement: Statement,
     /** 1-based position among the script's statements. */
     readonly index: number,
-    readonly total: number,
     readonly reason: unknown,
   ) {
     super(reason instanceof Error ? reason.message : String(reason), { cause: reason });
@@ -45,7 +44,7 @@ export async function runSqliteScript(script: string, exec: (sql: string) => voi
     try {
       await execAcceptingLegacyStrings(statement.text, exec);
     } catch (error) {
-      throw new StatementError(statement, index, parseScript(script, 'sqlite').length, error);
+      throw new StatementError(statement, index, error);
     }
   }
 }
