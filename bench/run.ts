@@ -36,7 +36,7 @@ import Database from 'better-sqlite3';
 import { parseDatabaseUrl, projectRoot, type SqlConnection } from '../src/db.ts';
 import { startEmbeddedPostgres } from '../src/migrations/authoring/embedded-postgres.ts';
 import { readHistory, type Migration } from '../src/migrations/production/history.ts';
-import { scriptMode, splitStatements } from '../src/migrations/production/sql-script.ts';
+import { parseScript, scriptMode } from '../src/migrations/production/sql-script.ts';
 import { applyGate, gateMarkdown, runGateBench } from './gate.ts';
 import { dropDatabase, freshDatabase, withConn, type PgTarget } from './pg.ts';
 import { postgresHistory, sqliteHistory, writeHistory } from './synthetic.ts';
@@ -242,7 +242,7 @@ function writeDbmateDir(dir: string, migrations: Migration[], provider: 'sqlite'
   let version = 0;
   for (const migration of migrations) {
     const mode = scriptMode(migration.script, provider);
-    const parts = mode.kind === 'no-transaction' ? splitStatements(migration.script) : [migration.script];
+    const parts = mode.kind === 'no-transaction' ? parseScript(migration.script).map((s) => s.text) : [migration.script];
     const header = mode.kind === 'transactional' ? '-- migrate:up' : '-- migrate:up transaction:false';
     const slug = migration.name.replace(/[^A-Za-z0-9_]+/g, '_');
     parts.forEach((part, index) => {

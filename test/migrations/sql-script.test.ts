@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { riskMessage, riskySteps } from '../../src/migrations/authoring/data-loss.ts';
 import { splitAdditive } from '../../src/migrations/authoring/drift.ts';
-import { parseScript, scriptMode, splitStatements, statementLine } from '../../src/migrations/production/sql-script.ts';
+import { parseScript, scriptMode, statementLine } from '../../src/migrations/production/sql-script.ts';
 
 describe('reading migration SQL', () => {
   test('a ; inside comments, strings, quoted names, $$ bodies and BEGIN ATOMIC does not end a statement', () => {
@@ -29,7 +29,7 @@ describe('reading migration SQL', () => {
       'CREATE TRIGGER "t" AFTER INSERT ON "A" BEGIN UPDATE "A" SET "n" = CASE WHEN 1 THEN 2 END; DELETE FROM "B"; END;',
       '/* a /* b */ SELECT [x;y], `p;q` FROM "A";',
     ].join('\n');
-    assert.deepEqual(splitStatements(script, 'sqlite'), [
+    assert.deepEqual(parseScript(script, 'sqlite').map((s) => s.text), [
       'CREATE TRIGGER "t" AFTER INSERT ON "A" BEGIN UPDATE "A" SET "n" = CASE WHEN 1 THEN 2 END; DELETE FROM "B"; END',
       'SELECT [x;y], `p;q` FROM "A"',
     ]);

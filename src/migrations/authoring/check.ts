@@ -1,8 +1,9 @@
 /**
  * The production check (the seed's db:check): everything that can be wrong
  * between a database and the history shipped with the code, read-only. It
- * writes nothing and creates nothing on the server: sessions are read-only,
- * and drift is computed against the schema, not against a shadow database.
+ * writes nothing and creates nothing on the checked server: sessions are read-only,
+ * drift is computed against the schema, and telling drift from a missing migration
+ * replays the history on a shadow that is never the target (drift.ts).
  */
 import { maskSecrets, openConnection, type DatabaseTarget } from '../../db.ts';
 import { KitError, errorMessage } from '../../errors.ts';
@@ -111,6 +112,7 @@ export async function checkProduction(target: DatabaseTarget, history: History):
   return { ...done(), status };
 }
 
+const IN_SYNC: CheckItem = { id: 'drift', ok: true, detail: 'the live schema matches the migrations' };
 const HAND_CHANGE_HINT = 'Someone changed the database by hand. Turn the change into a migration (make migrate NAME=…) or revert it; make verify FIX=1 restores missing tables and columns.';
 const UNMIGRATED_HINT = 'schema.prisma was changed without a migration: create it with make migrate NAME=…, commit both migration folders, and deploy.';
 
@@ -121,7 +123,7 @@ const UNMIGRATED_HINT = 'schema.prisma was changed without a migration: create i
  */
 async function driftChecks(target: DatabaseTarget, history: History): Promise<CheckItem[]> {
   const live = await liveDrift(target, { readOnly: true });
-  if (!live.drifted) return [{ id: 'drift', ok: true, detail: 'the live schema matches the migrations' }];
+  if (!live.drifted) return [IN_SYNC];
   const cause = await explainDrift(target, history);
   const drift = (summary: string): CheckItem => ({ id: 'drift', ok: false, detail: `the live schema differs from what the migrations produce; to match them the database would need:\n${summary}`, hint: HAND_CHANGE_HINT });
   const unmigrated = (summary: string): CheckItem => ({ id: 'schema', ok: false, detail: `schema.prisma has changes that no migration holds; the migrations would need:\n${summary}`, hint: UNMIGRATED_HINT });
@@ -129,7 +131,7 @@ async function driftChecks(target: DatabaseTarget, history: History): Promise<Ch
     case 'database':
       return [drift(cause.summary)];
     case 'unmigrated':
-      return [{ id: 'drift', ok: true, detail: 'the live schema matches the migrations' }, unmigrated(cause.summary)];
+      return [IN_SYNC, unmigrated(cause.summary)];
     case 'both':
       return [drift(cause.database), unmigrated(cause.unmigrated)];
     case 'unknown':

@@ -5,16 +5,16 @@
  */
 import { mkdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { createMigrationAdapterFactory, describeTarget, openConnection, parseDatabaseUrl, type DatabaseTarget, type Provider } from '../../db.ts';
+import { describeTarget, openConnection, parseDatabaseUrl, type DatabaseTarget, type Provider } from '../../db.ts';
 import { KitError } from '../../errors.ts';
 import { deploy } from '../production/deploy.ts';
 import { evaluateDataLoss, type DataLoss } from './data-loss.ts';
-import { diff, openEngine } from './engine.ts';
+import { diff, historyTarget, withSchemaEngine } from './engine.ts';
 import { generateClients } from './generate.ts';
-import { PROVIDERS, lockfileText, migrationsDir, readHistory, toMigrationList, type History } from '../production/history.ts';
+import { PROVIDERS, lockfileText, migrationsDir, readHistory, type History } from '../production/history.ts';
 import { lockTimeoutMs } from '../production/lock.ts';
 import { assertPortableSource } from './portability.ts';
-import { readSourceSchema, schemaFor } from './schema.ts';
+import { readSourceSchema } from './schema.ts';
 import { withPostgresServer } from './shadow.ts';
 
 export interface CreateOptions {
@@ -52,12 +52,12 @@ export async function createMigration(options: CreateOptions): Promise<CreateRes
   const progress = options.onProgress ?? (() => {});
 
   progress('Computing the SQLite migration (in-memory shadow database)…');
-  const sqlite = await draft('sqlite', histories.sqlite, parseDatabaseUrl('file::memory:'));
+  const sqlite = await draft(histories.sqlite, parseDatabaseUrl('file::memory:'));
   progress('Computing the PostgreSQL migration (shadow database)…');
   const postgresql =
     dev.provider === 'postgresql'
-      ? await draft('postgresql', histories.postgresql, dev)
-      : await withPostgresServer((server) => draft('postgresql', histories.postgresql, server), progress);
+      ? await draft(histories.postgresql, dev)
+      : await withPostgresServer((server) => draft(histories.postgresql, server), progress);
 
   if (!sqlite && !postgresql) return { name: null, folders: [], applied: false };
   if (!sqlite || !postgresql) {
@@ -107,15 +107,11 @@ export async function createMigration(options: CreateOptions): Promise<CreateRes
 }
 
 /** The next migration of one provider: Prisma's diff from the replayed history (on a shadow) to the schema; null when empty. */
-async function draft(provider: Provider, history: History, engineTarget: DatabaseTarget): Promise<string | null> {
-  const schema = schemaFor(provider);
-  const engine = await openEngine(schema.path, schema.text, await createMigrationAdapterFactory(engineTarget));
-  try {
-    const result = await diff(engine, { tag: 'migrations', ...toMigrationList(history) }, { tag: 'schemaDatamodel', files: [{ path: schema.path, content: schema.text }] }, true);
+async function draft(history: History, engineTarget: DatabaseTarget): Promise<string | null> {
+  return withSchemaEngine(engineTarget, {}, async (engine, { datamodel }) => {
+    const result = await diff(engine, historyTarget(history), datamodel, true);
     return result.changed ? result.output : null;
-  } finally {
-    await engine.close();
-  }
+  });
 }
 
 async function dataLossOnDev(dev: DatabaseTarget, postgresScript: string): Promise<DataLoss> {

@@ -3,10 +3,9 @@
  * schema for that provider), through Prisma's engine: a readable summary for
  * checks, a script for repairs. Describing the database writes nothing.
  */
-import { createMigrationAdapterFactory, type DatabaseTarget, type Provider } from '../../db.ts';
-import { diff, openEngine } from './engine.ts';
-import { toMigrationList, type History } from '../production/history.ts';
-import { schemaFor } from './schema.ts';
+import type { DatabaseTarget, Provider } from '../../db.ts';
+import { diff, historyTarget, withSchemaEngine } from './engine.ts';
+import type { History } from '../production/history.ts';
 import { withPostgresServer } from './shadow.ts';
 import { findWord, nameAt, scanStatements, startsWith, wordsAt, type Token } from '../production/sql-script.ts';
 
@@ -19,19 +18,12 @@ export interface Drift {
 }
 
 export async function liveDrift(target: DatabaseTarget, options: { readOnly?: boolean } = {}): Promise<Drift> {
-  const schema = schemaFor(target.provider);
-  const files = [{ path: schema.path, content: schema.text }];
-  const engine = await openEngine(schema.path, schema.text, await createMigrationAdapterFactory(target, options));
-  try {
-    const live = { tag: 'schemaDatasource' as const, files, configDir: '.' };
-    const desired = { tag: 'schemaDatamodel' as const, files };
-    const summary = await diff(engine, live, desired, false);
+  return withSchemaEngine(target, options, async (engine, { datasource, datamodel }) => {
+    const summary = await diff(engine, datasource, datamodel, false);
     if (!summary.changed) return { drifted: false, summary: '', script: '' };
-    const script = await diff(engine, live, desired, true);
+    const script = await diff(engine, datasource, datamodel, true);
     return { drifted: true, summary: summary.output.trim(), script: script.output };
-  } finally {
-    await engine.close();
-  }
+  });
 }
 
 /** Why the live database differs from schema.prisma, told apart by replaying the history on a shadow database. */
@@ -50,21 +42,15 @@ export type DriftCause =
  * SHADOW_DATABASE_URL, or an embedded PostgreSQL where the dev dependencies are installed).
  */
 export async function explainDrift(target: DatabaseTarget, history: History): Promise<DriftCause> {
-  const compare = async (shadowServer?: DatabaseTarget & { provider: 'postgresql' }): Promise<DriftCause> => {
-    const schema = schemaFor(target.provider);
-    const files = [{ path: schema.path, content: schema.text }];
-    const engine = await openEngine(schema.path, schema.text, await createMigrationAdapterFactory(target, { readOnly: true, shadowServer }));
-    try {
-      const migrations = { tag: 'migrations' as const, ...toMigrationList(history) };
-      const unmigrated = await diff(engine, migrations, { tag: 'schemaDatamodel', files }, false);
-      const database = await diff(engine, { tag: 'schemaDatasource', files, configDir: '.' }, migrations, false);
+  const compare = (shadowServer?: DatabaseTarget & { provider: 'postgresql' }) =>
+    withSchemaEngine(target, { readOnly: true, shadowServer }, async (engine, { datasource, datamodel }): Promise<DriftCause> => {
+      const migrations = historyTarget(history);
+      const unmigrated = await diff(engine, migrations, datamodel, false);
+      const database = await diff(engine, datasource, migrations, false);
       if (database.changed && unmigrated.changed) return { kind: 'both', database: database.output.trim(), unmigrated: unmigrated.output.trim() };
       if (unmigrated.changed) return { kind: 'unmigrated', summary: unmigrated.output.trim() };
       return { kind: 'database', summary: database.output.trim() };
-    } finally {
-      await engine.close();
-    }
-  };
+    });
   if (target.provider === 'sqlite') return compare();
   if (!process.env.SHADOW_DATABASE_URL && !(await embeddedPostgresInstalled())) {
     return { kind: 'unknown', reason: 'no shadow database server to replay the history on (set SHADOW_DATABASE_URL to a PostgreSQL server of yours)' };

@@ -8,7 +8,10 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bindMigrationAwareSqlAdapterFactory, type SqlDriverAdapter, type SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapter-utils';
 import type * as Wasm from '@prisma/schema-engine-wasm';
+import { createMigrationAdapterFactory, type DatabaseTarget } from '../../db.ts';
 import { KitError } from '../../errors.ts';
+import { toMigrationList, type History } from '../production/history.ts';
+import { schemaFor } from './schema.ts';
 
 export type SchemaEngine = Wasm.SchemaEngine;
 export type { DiffTarget, MigrationList } from '@prisma/schema-engine-wasm';
@@ -150,6 +153,36 @@ export async function diff(open: OpenEngine, from: Wasm.DiffTarget, to: Wasm.Dif
 }
 
 export { NO_FILTER };
+
+/** The diff targets of the provider's schema: schema.prisma, and the database the engine is bound to. */
+export interface SchemaTargets {
+  datamodel: Wasm.DiffTarget;
+  datasource: Wasm.DiffTarget;
+}
+
+/**
+ * The engine on the target provider's schema, bound to `target` (and, for diffs from
+ * a history, to its shadow databases); closed after `work`, failure or not.
+ */
+export async function withSchemaEngine<T>(
+  target: DatabaseTarget,
+  options: Parameters<typeof createMigrationAdapterFactory>[1],
+  work: (engine: OpenEngine, targets: SchemaTargets) => Promise<T>,
+): Promise<T> {
+  const schema = schemaFor(target.provider);
+  const files = [{ path: schema.path, content: schema.text }];
+  const engine = await openEngine(schema.path, schema.text, await createMigrationAdapterFactory(target, options));
+  try {
+    return await work(engine, { datamodel: { tag: 'schemaDatamodel', files }, datasource: { tag: 'schemaDatasource', files, configDir: '.' } });
+  } finally {
+    await engine.close();
+  }
+}
+
+/** A migrations folder as a diff target: the engine replays it on a shadow database. */
+export function historyTarget(history: History): Wasm.DiffTarget {
+  return { tag: 'migrations', ...toMigrationList(history) };
+}
 
 /** Whether this process has instantiated the WebAssembly engine (deploy and status never should). */
 export function engineLoaded(): boolean {

@@ -3,11 +3,11 @@
  * lock files name their provider, the derived schema is fresh, and each
  * history, replayed on a shadow database, yields the source schema.
  */
-import { createMigrationAdapterFactory, parseDatabaseUrl, type DatabaseTarget, type Provider } from '../../db.ts';
+import { parseDatabaseUrl, type DatabaseTarget, type Provider } from '../../db.ts';
 import { errorMessage } from '../../errors.ts';
-import { diff, openEngine } from './engine.ts';
-import { PROVIDERS, displayPath, lockfileProvider, readHistory, toMigrationList, type History } from '../production/history.ts';
-import { derivedSchemaIsFresh, schemaFor, schemaPath } from './schema.ts';
+import { diff, historyTarget, withSchemaEngine } from './engine.ts';
+import { PROVIDERS, displayPath, lockfileProvider, readHistory, type History } from '../production/history.ts';
+import { derivedSchemaIsFresh, schemaPath } from './schema.ts';
 import { withPostgresServer } from './shadow.ts';
 
 export interface ParityItem {
@@ -66,18 +66,13 @@ export async function checkParity(onProgress?: (line: string) => void): Promise<
 
 async function replay(provider: Provider, history: History, engineTarget: DatabaseTarget): Promise<ParityItem> {
   const check = `replay (${provider})`;
-  const schema = schemaFor(provider);
   try {
-    const engine = await openEngine(schema.path, schema.text, await createMigrationAdapterFactory(engineTarget));
-    try {
-      const files = [{ path: schema.path, content: schema.text }];
-      const result = await diff(engine, { tag: 'migrations', ...toMigrationList(history) }, { tag: 'schemaDatamodel', files }, false);
+    return await withSchemaEngine(engineTarget, {}, async (engine, { datamodel }) => {
+      const result = await diff(engine, historyTarget(history), datamodel, false);
       return result.changed
         ? { check, ok: false, detail: `the ${history.migrations.length} migrations do not yield schema.prisma; missing from the history:\n${result.output.trim()}`, hint: 'When the names above line up, schema.prisma has changes without a migration: make migrate NAME=…' }
         : { check, ok: true, detail: `${history.migrations.length} migrations yield schema.prisma` };
-    } finally {
-      await engine.close();
-    }
+    });
   } catch (error) {
     return { check, ok: false, detail: errorMessage(error) };
   }

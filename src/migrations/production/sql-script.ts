@@ -131,11 +131,6 @@ export function* scanStatements(script: string, dialect: Provider = 'postgresql'
   if (last) yield last;
 }
 
-/** The statements' texts, for running them one by one. */
-export function splitStatements(script: string, dialect: Provider = 'postgresql'): string[] {
-  return parseScript(script, dialect).map((s) => s.text);
-}
-
 /**
  * How a word changes the depth of bodies in which `;` does not end the statement:
  * PostgreSQL's `BEGIN ATOMIC … END` (SQL-standard function bodies) and SQLite's
