@@ -15,7 +15,7 @@ for (const provider of PROVIDERS) {
       const db = await testDatabase(t, provider);
       const prisma = copyPrismaDir(t);
       writeMigration(prisma, provider, EXTRA, `${BANNER}CREATE TABLE "Marker" ("id" INTEGER NOT NULL PRIMARY KEY);\n${BANNER}`);
-      const first = await migrate(db.url, ['deploy'], { PRISMA_DIR: prisma }, undefined);
+      const first = await migrate(db.url, ['deploy'], { PRISMA_DIR: prisma });
       assert.equal(first.code, 0, output(first));
       assert.match(first.stdout, new RegExp(`Migration applied: ${EXTRA}`));
       const again = await migrate(db.url, ['deploy'], { PRISMA_DIR: prisma, MIGRATION_LOCK_TIMEOUT: '2' });

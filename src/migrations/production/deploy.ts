@@ -219,7 +219,7 @@ async function applyStatementByStatement(conn: SqlConnection, migration: Migrati
   } catch (error) {
     await conn.exec('ROLLBACK').catch(() => {}); // a failed statement may leave the script's own transaction open
     await conn.exec(resetSession).catch(() => {});
-    const statement = statements[done] as (typeof statements)[number];
+    const statement = statements[done] as Statement;
     await recordFailure(
       conn,
       migration,
