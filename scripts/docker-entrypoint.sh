@@ -142,6 +142,7 @@ _main() {
 	trap on_signal TERM INT
 
 	file_env DATABASE_URL
+	file_env DIRECT_DATABASE_URL
 	file_env ADMIN_PASSWORD
 	file_env TELEGRAM_BOT_TOKEN
 	check_boolean RUN_MIGRATIONS

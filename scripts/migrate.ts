@@ -35,8 +35,9 @@ const commands: Record<string, { spec: CommandSpec<Options>; run: (values: Recor
       try {
         const started = performance.now();
         const result = await deploy(conn, history, { lockTimeoutMs: lockTimeoutMs(), onEvent: printDeployEvent });
-        if (result.applied.length === 0) out('No pending migrations. Database is up to date.');
-        else out(`Database is now up to date! ${result.applied.length} migration${result.applied.length === 1 ? '' : 's'} applied in ${formatMs(performance.now() - started)}.`);
+        const byOthers = result.appliedByOthers.length ? ` (${result.appliedByOthers.length} applied by another migrator)` : '';
+        if (result.applied.length === 0) out(byOthers ? `Database is up to date${byOthers}.` : 'No pending migrations. Database is up to date.');
+        else out(`Database is now up to date! ${result.applied.length} migration${result.applied.length === 1 ? '' : 's'} applied in ${formatMs(performance.now() - started)}${byOthers}.`);
         return 0;
       } finally {
         await conn.close();
@@ -120,7 +121,8 @@ const commands: Record<string, { spec: CommandSpec<Options>; run: (values: Recor
           out(`Database is reachable: ${describeTarget(t)}`);
           return 0;
         }
-        const gate = await waitForSchema(conn, readHistory(t.provider), { timeoutMs: gateTimeout, onHeartbeat: heartbeat });
+        const onPooler = () => err(`Note: a transaction pooler sits between the kit and the database: LISTEN cannot work through it, so the gate polls every second. Set DIRECT_DATABASE_URL to the server itself to be woken by the migrator's NOTIFY.`);
+        const gate = await waitForSchema(conn, readHistory(t.provider), { timeoutMs: gateTimeout, onHeartbeat: heartbeat, onPooler });
         if (gate.newerInDatabase.length) {
           out(`Note: the database has ${gate.newerInDatabase.length} newer migration(s) this image does not know (${gate.newerInDatabase.join(', ')}); every migration of this image is applied, starting.`);
         }
@@ -178,6 +180,10 @@ async function askName(): Promise<string | undefined> {
   }
 }
 
+const POOLER_NOTE =
+  'Note: a transaction pooler sits between the kit and the database (PgBouncer in transaction mode or alike): no session lock is taken; each migration takes the migration lock inside its own transaction, waiting migrators cannot name the holder, and the gate polls. Set DIRECT_DATABASE_URL to the server itself for the direct path.';
+const waitingFor = new Set<string>();
+
 function printDeployEvent(event: DeployEvent): void {
   switch (event.event) {
     case 'waiting-for-lock':
@@ -191,6 +197,16 @@ function printDeployEvent(event: DeployEvent): void {
       break;
     case 'applied':
       out(`✓ Migration applied: ${event.name} (${formatMs(event.ms)})`);
+      break;
+    case 'applied-by-other':
+      out(`✓ Migration applied by another migrator: ${event.name}`);
+      break;
+    case 'transaction-pooler':
+      err(POOLER_NOTE);
+      break;
+    case 'waiting-for-migrator':
+      if (!waitingFor.has(event.name)) err(`Waiting for another migrator running ${event.name} without a transaction…`);
+      waitingFor.add(event.name);
       break;
     case 'edited':
       err(`Warning: applied migration${event.names.length > 1 ? 's were' : ' was'} edited after being applied (checksum differs): ${event.names.join(', ')}`);
@@ -206,7 +222,7 @@ function printStatus(status: MigrationStatus, total: number, dir: string): void 
   out();
   const failed = new Map(status.failed.map((f) => [f.name, f]));
   for (const name of status.applied) out(`[X] ${name}${status.edited.includes(name) ? '   edited after it was applied (checksum differs)' : ''}`);
-  for (const [name] of failed) out(`[!] ${name}   failed`);
+  for (const [name, f] of failed) out(`[!] ${name}   ${f.running ? 'running without a transaction, or its migrator died part-way' : 'failed'}`);
   for (const name of status.pending) out(`[ ] ${name}   pending`);
   for (const name of status.unknown) out(`[?] ${name}   in the database, not in the folder`);
   out();

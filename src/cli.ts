@@ -7,13 +7,15 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { existsSync, realpathSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { maskSecrets, parseDatabaseUrl, projectRoot, type DatabaseTarget } from './db.ts';
+import { maskSecrets, migrationTarget, parseDatabaseUrl, projectRoot, type DatabaseTarget } from './db.ts';
 import { KitError, errorMessage } from './errors.ts';
 
 export const EXIT_CODES = `Exit codes:
   0  success
   1  action needed or operation failed (pending/failed migrations, drift, unreachable database, …)
   2  bad usage or configuration (unknown flag, bad DATABASE_URL, invalid schema, refused)`;
+
+const DIRECT_URL_HELP = 'DIRECT_DATABASE_URL  PostgreSQL behind a pooler: the server itself; when set the kit uses it instead of DATABASE_URL (the apps keep DATABASE_URL)';
 
 export type Options = NonNullable<ParseArgsConfig['options']>;
 
@@ -31,7 +33,9 @@ export interface CommandSpec<O extends Options> {
 
 export function helpText(spec: CommandSpec<Options>): string {
   const lines = [spec.summary, '', `Usage: ${spec.usage}`, '', 'Options:', ...spec.optionHelp.map((l) => `  ${l}`), '  -h, --help  show this help'];
-  if (spec.env?.length) lines.push('', 'Environment:', ...spec.env.map((l) => `  ${l}`));
+  // Every command that reads DATABASE_URL reads DIRECT_DATABASE_URL first.
+  const env = spec.env?.flatMap((l) => (l.startsWith('DATABASE_URL ') ? [l, DIRECT_URL_HELP] : [l]));
+  if (env?.length) lines.push('', 'Environment:', ...env.map((l) => `  ${l}`));
   if (spec.examples?.length) lines.push('', 'Examples:', ...spec.examples.map((l) => `  ${l}`));
   lines.push('', EXIT_CODES);
   return lines.join('\n');
@@ -47,19 +51,27 @@ export function loadDotenv(): void {
 }
 
 let currentTarget: DatabaseTarget | undefined;
+/** The apps' DATABASE_URL when the kit works through DIRECT_DATABASE_URL: its password is masked too. */
+let appTarget: DatabaseTarget | undefined;
 
-/** The target of this run, remembered so that every error can be masked against its password. */
+/**
+ * The database of this run (DIRECT_DATABASE_URL, else DATABASE_URL), remembered so
+ * that every line can be masked against its password.
+ */
 export function target(): DatabaseTarget {
-  currentTarget ??= parseDatabaseUrl();
+  if (!currentTarget) {
+    currentTarget = migrationTarget();
+    if (process.env.DIRECT_DATABASE_URL?.trim()) appTarget = parseDatabaseUrl();
+  }
   return currentTarget;
 }
 
 export function out(line = ''): void {
-  process.stdout.write(`${maskSecrets(line, currentTarget)}\n`);
+  process.stdout.write(`${maskSecrets(line, currentTarget, appTarget)}\n`);
 }
 
 export function err(line = ''): void {
-  process.stderr.write(`${maskSecrets(line, currentTarget)}\n`);
+  process.stderr.write(`${maskSecrets(line, currentTarget, appTarget)}\n`);
 }
 
 /** Parse argv (unknown flags are usage errors), run, exit with the handler's code. */

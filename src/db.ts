@@ -43,11 +43,12 @@ export function maskUrl(url: string): string {
   return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@\s]*):\S*@/i, '$1:***@');
 }
 
-/** Replace every occurrence of a password (raw or URL-encoded) in a message. */
-export function maskSecrets(text: string, target?: DatabaseTarget): string {
+/** Replace every occurrence of the targets' passwords (raw or URL-encoded) in a message. */
+export function maskSecrets(text: string, ...targets: (DatabaseTarget | undefined)[]): string {
   // Up to the LAST `@`: a password pasted unencoded may hold `@`, `/`, `?` or `#` (over-masking is the safe side).
   let out = text.replace(/([a-z][a-z0-9+.-]*:\/\/[^:/@\s]*):\S*@/gi, '$1:***@');
-  if (target?.provider === 'postgresql' && target.config.password) {
+  for (const target of targets) {
+    if (target?.provider !== 'postgresql' || !target.config.password) continue;
     for (const secret of new Set([target.config.password, encodeURIComponent(target.config.password)])) out = maskWhole(out, secret);
   }
   return out;
@@ -85,27 +86,47 @@ function unencodedCredentials(url: string): boolean {
   return colon !== -1 && cut > colon && !/^\d+$/.test(userinfo.slice(colon + 1, cut));
 }
 
+/** The variables a URL may come from, named in every message about it. */
+export type UrlVariable = 'DATABASE_URL' | 'DIRECT_DATABASE_URL' | 'SHADOW_DATABASE_URL';
+
 /** Parse DATABASE_URL once; unset means the embedded SQLite default. */
-export function parseDatabaseUrl(raw: string | undefined = process.env.DATABASE_URL): DatabaseTarget {
+export function parseDatabaseUrl(raw: string | undefined = process.env.DATABASE_URL, variable: UrlVariable = 'DATABASE_URL'): DatabaseTarget {
   const url = raw?.trim() || DEFAULT_DATABASE_URL;
   const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1]?.toLowerCase();
-  if (scheme === 'file') return sqliteTarget(url);
-  if (scheme === 'postgres' || scheme === 'postgresql') return postgresTarget(url);
+  if (scheme === 'file') return sqliteTarget(url, variable);
+  if (scheme === 'postgres' || scheme === 'postgresql') return postgresTarget(url, variable);
   throw new KitError(
     'BAD_URL',
-    `DATABASE_URL ${scheme ? `uses the unsupported scheme "${scheme}:"` : 'is not a URL'} (${maskUrl(url)}); supported: file:./path.db (SQLite), postgresql://user:password@host:5432/db (PostgreSQL)`,
+    `${variable} ${scheme ? `uses the unsupported scheme "${scheme}:"` : 'is not a URL'} (${maskUrl(url)}); supported: file:./path.db (SQLite), postgresql://user:password@host:5432/db (PostgreSQL)`,
   );
 }
 
-function sqliteTarget(url: string): DatabaseTarget {
+/**
+ * The database the kit migrates and inspects: DIRECT_DATABASE_URL when set (Prisma's
+ * `directUrl`: the server itself, past a pooler), else DATABASE_URL. The apps keep
+ * DATABASE_URL. A direct URL belongs to a PostgreSQL DATABASE_URL only.
+ */
+export function migrationTarget(env: NodeJS.ProcessEnv = process.env): DatabaseTarget {
+  const direct = env.DIRECT_DATABASE_URL?.trim();
+  if (!direct) return parseDatabaseUrl(env.DATABASE_URL);
+  const target = parseDatabaseUrl(direct, 'DIRECT_DATABASE_URL');
+  const app = parseDatabaseUrl(env.DATABASE_URL);
+  if (target.provider !== 'postgresql' || app.provider !== 'postgresql') {
+    const which = target.provider !== 'postgresql' ? `DIRECT_DATABASE_URL is ${describeTarget(target)}` : `DATABASE_URL is ${env.DATABASE_URL?.trim() ? describeTarget(app) : 'unset (the SQLite default)'}`;
+    throw new KitError('BAD_URL', `DIRECT_DATABASE_URL is for PostgreSQL behind a pooler, but ${which}; set both to postgresql:// URLs of the same database, or unset DIRECT_DATABASE_URL`);
+  }
+  return target;
+}
+
+function sqliteTarget(url: string, variable: UrlVariable): DatabaseTarget {
   let path = url.slice('file:'.length).replace(/\?.*$/, '');
   if (path.startsWith('//')) path = path.slice(2); // file:///abs/path
-  if (!path) throw new KitError('BAD_URL', `DATABASE_URL "${url}" names no file; example: file:./data/rastar.db`);
+  if (!path) throw new KitError('BAD_URL', `${variable} "${url}" names no file; example: file:./data/rastar.db`);
   const file = path === ':memory:' || isAbsolute(path) ? path : resolve(projectRoot, path);
   return { provider: 'sqlite', url, file };
 }
 
-function postgresTarget(url: string): DatabaseTarget {
+function postgresTarget(url: string, variable: UrlVariable): DatabaseTarget {
   if (unencodedCredentials(url)) {
     let host = 'no valid host';
     try {
@@ -113,25 +134,25 @@ function postgresTarget(url: string): DatabaseTarget {
     } catch {
       // not even a URL as written
     }
-    throw new KitError('BAD_URL', `DATABASE_URL (${maskUrl(url)}) holds a password with unencoded special characters: as written it names ${host}; percent-encode the password (@ as %40, / as %2F, # as %23, ? as %3F, % as %25)`);
+    throw new KitError('BAD_URL', `${variable} (${maskUrl(url)}) holds a password with unencoded special characters: as written it names ${host}; percent-encode the password (@ as %40, / as %2F, # as %23, ? as %3F, % as %25)`);
   }
   let parsed: URL;
   try {
     parsed = new URL(url);
   } catch {
-    throw new KitError('BAD_URL', `DATABASE_URL is not a valid PostgreSQL URL (${maskUrl(url)}); example: postgresql://user:password@host:5432/db (percent-encode special characters of the password: @ %40, / %2F, # %23, ? %3F, % %25)`);
+    throw new KitError('BAD_URL', `${variable} is not a valid PostgreSQL URL (${maskUrl(url)}); example: postgresql://user:password@host:5432/db (percent-encode special characters of the password: @ %40, / %2F, # %23, ? %3F, % %25)`);
   }
   // A stray `%` in a password makes decodeURIComponent throw a bare "URI malformed".
   const decode = (part: string, what: string) => {
     try {
       return decodeURIComponent(part);
     } catch {
-      throw new KitError('BAD_URL', `DATABASE_URL has an invalid %-escape in its ${what} (${maskUrl(url)}); write a literal % as %25`);
+      throw new KitError('BAD_URL', `${variable} has an invalid %-escape in its ${what} (${maskUrl(url)}); write a literal % as %25`);
     }
   };
   const database = decode(parsed.pathname.replace(/^\//, ''), 'database name');
   if (!parsed.hostname || !database) {
-    throw new KitError('BAD_URL', `DATABASE_URL must name a host and a database (${maskUrl(url)}); example: postgresql://user:password@host:5432/db`);
+    throw new KitError('BAD_URL', `${variable} must name a host and a database (${maskUrl(url)}); example: postgresql://user:password@host:5432/db`);
   }
   const port = parsed.port ? Number(parsed.port) : 5432;
   const sslmode = parsed.searchParams.get('sslmode') ?? 'prefer';
@@ -188,6 +209,8 @@ export interface SqlConnection {
    * (a failure is a StatementError naming the statement).
    */
   exec(script: string): Promise<void>;
+  /** PostgreSQL over TCP: this end's port, to compare with the client port the server sees. */
+  readonly localPort?: number;
   /** PostgreSQL only: call `listener` on each NOTIFY on `channel`. */
   listen?(channel: string, listener: (payload: string) => void): Promise<void>;
   close(): Promise<void>;
@@ -295,6 +318,7 @@ async function openPostgres(target: DatabaseTarget & { provider: 'postgresql' },
       client.on('error', () => {}); // a dropped connection surfaces on the next query
       return {
         target,
+        localPort: (client as unknown as { connection: { stream: { localPort?: number } } }).connection.stream.localPort,
         async query<Row>(sql: string, params: unknown[] = []) {
           return (await client.query(sql, params)).rows as Row[];
         },
@@ -324,6 +348,7 @@ async function openPostgres(target: DatabaseTarget & { provider: 'postgresql' },
       };
     } catch (error) {
       await client.end().catch(() => {});
+      if (refusedStartupOptions(target, error)) continue;
       const code = (error as { code?: string }).code ?? '';
       if (!retryableCodes.has(code) || Date.now() + delay > deadline) throw connectionError(target, error);
       await new Promise((done) => setTimeout(done, delay));
@@ -332,8 +357,28 @@ async function openPostgres(target: DatabaseTarget & { provider: 'postgresql' },
   }
 }
 
+/** Servers (host:port) that refused the `options` start-up parameter. */
+const noStartupOptions = new Set<string>();
+
+/**
+ * PgBouncer (before 1.20, and by default) refuses the `options` start-up parameter:
+ * connect again without it. Read-only sessions then rest on the kit's reads being
+ * reads; a `?schema=` cannot be set at all (a session SET would leak to the pooler's
+ * other clients), so that is refused, pointing to the direct URL.
+ */
+function refusedStartupOptions(target: DatabaseTarget & { provider: 'postgresql' }, error: unknown): boolean {
+  const key = `${target.config.host}:${target.config.port}`;
+  if (noStartupOptions.has(key) || !/unsupported startup parameter/i.test(errorMessage(error))) return false;
+  noStartupOptions.add(key);
+  if (target.schema !== 'public') {
+    throw new KitError('BAD_URL', `The server at ${key} refuses start-up parameters (a pooler such as PgBouncer?), so ?schema=${target.schema} cannot be set through it; set DIRECT_DATABASE_URL to the PostgreSQL server itself`);
+  }
+  return true;
+}
+
 /** Session settings sent at connect: the `?schema=` search_path, and read-only for checks. */
 function startupOptions(target: DatabaseTarget & { provider: 'postgresql' }, readOnly?: boolean): string | undefined {
+  if (noStartupOptions.has(`${target.config.host}:${target.config.port}`)) return undefined;
   const settings = [target.schema === 'public' ? '' : `-c search_path="${target.schema.replace(/"/g, '""')}"`, readOnly ? '-c default_transaction_read_only=on' : ''];
   return settings.filter(Boolean).join(' ') || undefined;
 }

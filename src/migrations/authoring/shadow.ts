@@ -11,7 +11,7 @@ import { startEmbeddedPostgres } from './embedded-postgres.ts';
 export async function withPostgresServer<T>(work: (server: DatabaseTarget & { provider: 'postgresql' }) => Promise<T>, onProgress?: (line: string) => void): Promise<T> {
   const configured = process.env.SHADOW_DATABASE_URL;
   if (configured) {
-    const server = parseDatabaseUrl(configured);
+    const server = parseDatabaseUrl(configured, 'SHADOW_DATABASE_URL');
     if (server.provider !== 'postgresql') throw new KitError('BAD_URL', 'SHADOW_DATABASE_URL must be a postgresql:// URL');
     return work(server);
   }

@@ -7,18 +7,22 @@
 import type { SqlConnection } from '../../db.ts';
 import { KitError, errorMessage } from '../../errors.ts';
 import { assertDeployable, type History, type Migration } from './history.ts';
-import { acquireMigrationLock, type LockHolder } from './lock.ts';
+import { ALREADY_IN_HISTORY, acquireMigrationLock, lockHolder, lockTimeoutError, MOVED_BACKEND, transactionLockSql, TRANSACTION_LOCK_TIMEOUT, type LockHolder } from './lock.ts';
 import { MIGRATIONS_CHANNEL } from './gate.ts';
+import { behindTransactionPooler } from './pooler.ts';
 import { parseScript, scriptMode, sqlLiteral, statementLine, type Statement } from './sql-script.ts';
 import { StatementError } from './sqlite-script.ts';
 import { compareHistory, readStatus, recoveryHint, type MigrationStatus } from './status.ts';
-import { ensureTable, historyTable, insertRowSql, readRows, tableExists, userTables } from './table.ts';
+import { ensureTable, historyTable, insertRowSql, readRows, RUNNING_LOGS, tableExists, timestamp, userTables, type MigrationRow } from './table.ts';
 
 export type DeployEvent =
   | { event: 'waiting-for-lock'; holder: LockHolder | null }
   | { event: 'applying'; name: string }
   | { event: 'no-transaction'; name: string; reason: string }
   | { event: 'applied'; name: string; ms: number }
+  | { event: 'applied-by-other'; name: string }
+  | { event: 'transaction-pooler' }
+  | { event: 'waiting-for-migrator'; name: string }
   | { event: 'edited'; names: string[] }
   | { event: 'unknown'; names: string[] };
 
@@ -29,6 +33,8 @@ export interface DeployOptions {
 
 export interface DeployResult {
   applied: { name: string; ms: number }[];
+  /** Pending when this migrator looked, then applied by another one (never recorded twice). */
+  appliedByOthers: string[];
   status: MigrationStatus;
 }
 
@@ -39,30 +45,131 @@ export async function deploy(conn: SqlConnection, history: History, options: Dep
   const before = await readStatus(conn, history).catch((error) => (isSqliteBusy(conn, error) ? null : Promise.reject(error)));
   if (before?.hasTable && before.pending.length === 0 && before.failed.length === 0) {
     report(before, emit);
-    return { applied: [], status: before };
+    return { applied: [], appliedByOthers: [], status: before };
   }
 
-  const release = await acquireMigrationLock(conn, { timeoutMs: options.lockTimeoutMs, onWait: (holder) => emit({ event: 'waiting-for-lock', holder }) });
+  // Through a transaction pooler a session lock would stay behind on whichever server
+  // connection took it: the lock each migration takes in its own transaction is the lock then.
+  const pooled = await behindTransactionPooler(conn);
+  if (pooled) emit({ event: 'transaction-pooler' });
+  const lock = pooled ? { release: async () => {} } : await acquireMigrationLock(conn, { timeoutMs: options.lockTimeoutMs, onWait: (holder) => emit({ event: 'waiting-for-lock', holder }) });
+  const session: Session = { conn, lockTimeoutMs: options.lockTimeoutMs, pooled, backend: lock.backend, emit };
   try {
-    // Under the lock: another migrator may have created the tables (and the history) meanwhile.
-    if (!(await tableExists(conn))) await assertEmptyOrBaselined(conn, history);
     await useWriteAheadLog(conn);
-    await ensureTable(conn);
-    const status = compareHistory(history.migrations, await readRows(conn));
+    let status = await underTransactionLock(session, async () => {
+      // Another migrator may have created the tables (and the history) meanwhile.
+      if (!(await tableExists(conn))) await assertEmptyOrBaselined(conn, history);
+      await ensureTable(conn);
+      return compareHistory(history.migrations, await readRows(conn));
+    });
+    if (pooled) status = await whileOthersRun(session, history, status);
     assertNoFailed(status);
     report(status, emit);
     const applied: DeployResult['applied'] = [];
+    const appliedByOthers: string[] = [];
     for (const migration of history.migrations.filter((m) => status.pending.includes(m.name))) {
       emit({ event: 'applying', name: migration.name });
-      const ms = await applyOne(conn, migration, emit);
-      if (ms === null) continue; // another migrator applied it first (SQLite)
+      const ms = await applyOne(session, migration);
+      if (ms === null) {
+        appliedByOthers.push(migration.name);
+        emit({ event: 'applied-by-other', name: migration.name });
+        continue;
+      }
       applied.push({ name: migration.name, ms });
       emit({ event: 'applied', name: migration.name, ms });
     }
-    return { applied, status: compareHistory(history.migrations, await readRows(conn)) };
+    return { applied, appliedByOthers, status: compareHistory(history.migrations, await readRows(conn)) };
   } finally {
-    await release();
+    await lock.release();
   }
+}
+
+interface Session {
+  conn: SqlConnection;
+  lockTimeoutMs: number;
+  /** Behind a transaction pooler: no session lock, migrators may overlap. */
+  pooled: boolean;
+  /** The backend holding the session lock (direct path). */
+  backend?: number;
+  emit: (event: DeployEvent) => void;
+}
+
+/** The first statement of each transaction that writes history (see transactionLockSql). */
+function lockSql(session: Session, guard?: string): string {
+  return transactionLockSql(session.conn.target, { timeoutMs: session.lockTimeoutMs, guard, backend: session.backend });
+}
+
+/** PostgreSQL: run `work` in a transaction holding the migration lock (SQLite: the lock file is held). */
+async function underTransactionLock<T>(session: Session, work: () => Promise<T>): Promise<T> {
+  const { conn } = session;
+  if (conn.target.provider !== 'postgresql') return work();
+  try {
+    await conn.exec(`BEGIN;\n${lockSql(session)}`);
+    const result = await work();
+    await conn.exec('COMMIT');
+    return result;
+  } catch (error) {
+    await conn.exec('ROLLBACK').catch(() => {});
+    throw await lockTimedOut(session, error);
+  }
+}
+
+/** The guard's own errors as the kit's; any other error as it is. */
+async function lockTimedOut(session: Session, error: unknown): Promise<unknown> {
+  const code = (error as { code?: string }).code;
+  if (code === MOVED_BACKEND) {
+    return new KitError('CONNECTION', `A transaction pooler moved this migrator off the server connection holding its migration lock (pid ${session.backend}); it stopped before writing anything more`, {
+      hint: 'Set DIRECT_DATABASE_URL to the PostgreSQL server itself, then run make deploy again. Until the pooler closes that connection, the lock may stay with it.',
+    });
+  }
+  if (code !== TRANSACTION_LOCK_TIMEOUT) return error;
+  return lockTimeoutError(session.lockTimeoutMs, await lockHolder(session.conn).catch(() => null));
+}
+
+/**
+ * Behind a pooler, another migrator may be running a migration that runs without a
+ * transaction (its claim row reads as unfinished): wait for it to end, as the
+ * session lock would have made this migrator wait.
+ */
+async function whileOthersRun(session: Session, history: History, status: MigrationStatus): Promise<MigrationStatus> {
+  const deadline = Date.now() + session.lockTimeoutMs;
+  while (status.failed.length && status.failed.every((f) => f.running)) {
+    const running = (status.failed[0] as { name: string }).name;
+    if (Date.now() >= deadline) throw runningTooLong(running, session.lockTimeoutMs);
+    session.emit({ event: 'waiting-for-migrator', name: running });
+    await new Promise((done) => setTimeout(done, 500));
+    status = compareHistory(history.migrations, await readRows(session.conn));
+  }
+  return status;
+}
+
+function runningTooLong(name: string, timeoutMs: number): KitError {
+  return new KitError('LOCK_TIMEOUT', `Migration ${name} has been running in another migrator (without a transaction) for more than ${timeoutMs / 1000}s`, {
+    hint: `If no migrator is running any more, it died part-way through ${name}: ${recoveryHint(name).split('\n').join('; ')}. Else raise MIGRATION_LOCK_TIMEOUT.`,
+  });
+}
+
+/**
+ * Another migrator's row for `name` appeared after this one read the history: applied
+ * (null: move on), failed (that failure blocks, and is not recorded twice), or still
+ * running without a transaction (wait for it).
+ */
+async function othersRow(session: Session, name: string): Promise<null> {
+  const deadline = Date.now() + session.lockTimeoutMs;
+  for (;;) {
+    const row = await liveRow(session.conn, name);
+    if (!row || row.finished_at) return null;
+    if (row.logs !== RUNNING_LOGS) {
+      throw new KitError('FAILED_MIGRATION_BLOCKS', `Migration ${name} failed in another migrator: ${(row.logs ?? '').split('\n')[0]}`, { prismaCode: 'P3009', hint: recoveryHint(name) });
+    }
+    if (Date.now() >= deadline) throw runningTooLong(name, session.lockTimeoutMs);
+    session.emit({ event: 'waiting-for-migrator', name });
+    await new Promise((done) => setTimeout(done, 200));
+  }
+}
+
+async function liveRow(conn: SqlConnection, name: string): Promise<MigrationRow | undefined> {
+  return (await readRows(conn)).find((row) => row.migration_name === name && row.rolled_back_at === null);
 }
 
 /** A second migrator may find a SQLite file busy before it takes the lock: it then waits for the lock. */
@@ -123,70 +230,79 @@ export function baselineHint(history: History): string {
  */
 const RESET_SESSION = 'SET SESSION AUTHORIZATION DEFAULT;\nRESET ALL';
 
-/** What the kit sends before a migration's script in its one round trip (PostgreSQL). */
-const PG_PREFIX = 'BEGIN;\n';
+/** The statements the kit sends before a migration's script in its one round trip (PostgreSQL): BEGIN and the guard. */
+const PG_PREFIX_STATEMENTS = 2;
 
-/** Apply one migration; its duration in ms, or null when it turned out to be applied already. */
-async function applyOne(conn: SqlConnection, migration: Migration, emit: (event: DeployEvent) => void): Promise<number | null> {
+/** Apply one migration; its duration in ms, or null when another migrator applied it first. */
+async function applyOne(session: Session, migration: Migration): Promise<number | null> {
+  const { conn } = session;
   const provider = conn.target.provider;
   const mode = scriptMode(migration.script, provider);
   const startedAt = new Date();
   const started = performance.now();
   if (mode.kind !== 'transactional') {
-    emit({ event: 'no-transaction', name: migration.name, reason: mode.kind === 'self-managed' ? 'it manages its own transactions' : mode.reason });
-    await applyStatementByStatement(conn, migration, startedAt);
-    return performance.now() - started;
+    const done = await applyStatementByStatement(session, migration, startedAt, mode.kind === 'self-managed' ? 'it manages its own transactions' : mode.reason);
+    return done ? performance.now() - started : null;
   }
-  const row = (finishedAt: Date) => insertRowSql(conn.target, { name: migration.name, checksum: migration.checksum, startedAt, finishedAt, logs: null, appliedSteps: 1 });
+  const prefix = provider === 'postgresql' ? `BEGIN;\n${lockSql(session, migration.name)};\n` : '';
   try {
     if (provider === 'sqlite') {
       // Foreign keys off for the connection: a table redefinition (copy, drop, rename) must not cascade.
       await conn.exec('PRAGMA foreign_keys = OFF; BEGIN IMMEDIATE');
-      if (await alreadyApplied(conn, migration.name)) {
+      if (await liveRow(conn, migration.name)) {
         await conn.exec('ROLLBACK; PRAGMA foreign_keys = ON');
-        return null;
+        return othersRow(session, migration.name);
       }
       await conn.exec(migration.script);
       const violations = await conn.query('PRAGMA foreign_key_check');
       if (violations.length) throw new Error(`foreign key check failed after the migration (${violations.length} violation(s))`);
-      await conn.exec(`${row(new Date())};\nCOMMIT;\nPRAGMA foreign_keys = ON`);
+      const row = insertRowSql(conn.target, { name: migration.name, checksum: migration.checksum, startedAt, finishedAt: new Date(), logs: null, appliedSteps: 1 });
+      await conn.exec(`${row};\nCOMMIT;\nPRAGMA foreign_keys = ON`);
     } else {
       // One round trip: the server parses the whole string before running any of it
       // (an unterminated quote, comment or $$ body fails it all), and skips the rest
       // after the first error, so the row and the COMMIT run only if the script did.
+      // The guard first: the transaction's lock, and no row of another migrator yet.
       // A failed transaction undoes the script's SETs too; after a COMMIT the reset does.
       // The server stamps the row: started_at when the transaction began, finished_at when the script is done.
       const rowSql = insertRowSql(conn.target, { name: migration.name, checksum: migration.checksum, startedAt, finishedAt: startedAt, logs: null, appliedSteps: 1, serverClock: true });
-      await conn.exec(`${PG_PREFIX}${migration.script}\n;\n${rowSql};\n${notifySql(conn, migration.name)}COMMIT;\n${RESET_SESSION}`);
+      await conn.exec(`${prefix}${migration.script}\n;\n${rowSql};\n${notifySql(conn, migration.name)}COMMIT;\n${RESET_SESSION}`);
     }
   } catch (error) {
     await conn.exec(provider === 'sqlite' ? 'ROLLBACK; PRAGMA foreign_keys = ON' : 'ROLLBACK').catch(() => {});
-    await recordFailure(conn, migration, startedAt, failureReason(error, migration, provider), 'Nothing of it was applied: it ran in a transaction that was rolled back.');
+    if ((error as { code?: string }).code === ALREADY_IN_HISTORY) return othersRow(session, migration.name);
+    if ([TRANSACTION_LOCK_TIMEOUT, MOVED_BACKEND].includes(String((error as { code?: string }).code))) throw await lockTimedOut(session, error);
+    // A tool that takes no lock (or an older migrator) may have applied it meanwhile: its
+    // row explains the failure (the tables already exist), which is then no failure at all.
+    if (await liveRow(conn, migration.name)) return othersRow(session, migration.name);
+    const reason = failureReason(error, migration, provider, prefix);
+    const consequence = 'Nothing of it was applied: it ran in a transaction that was rolled back.';
+    const logs = `${reason}\n${consequence}`;
+    const row = insertRowSql(conn.target, { name: migration.name, checksum: migration.checksum, startedAt, finishedAt: null, logs, appliedSteps: 0 });
+    // Recorded under the guard: never beside the row of a migrator that applied it meanwhile.
+    const recorded = await writeGuarded(session, migration.name, `${row};\n${notifySql(conn, migration.name)}`).catch((e) => (e instanceof KitError ? Promise.reject(e) : true));
+    if (!recorded) return null;
+    throw migrationFailed(migration.name, reason, consequence);
   }
   return performance.now() - started;
-}
-
-async function alreadyApplied(conn: SqlConnection, name: string): Promise<boolean> {
-  const rows = await conn.query(`SELECT 1 FROM ${historyTable(conn.target)} WHERE migration_name = $1 AND rolled_back_at IS NULL`, [name]);
-  return rows.length > 0;
 }
 
 /**
  * The error, and which statement of the migration raised it. SQLite names it (a
  * StatementError of the migration's own script, not of the kit's BEGIN). PostgreSQL
  * gives the error's position in the text it was sent (syntax and name errors, found
- * before anything runs), or else the count of statements it completed, the kit's BEGIN first.
+ * before anything runs), or else the count of statements it completed, the kit's first.
  */
-function failureReason(error: unknown, migration: Migration, provider: 'sqlite' | 'postgresql'): string {
+function failureReason(error: unknown, migration: Migration, provider: 'sqlite' | 'postgresql', prefix: string): string {
   const reason = errorMessage(error).split('\n')[0] as string;
   const statements = parseScript(migration.script, provider);
   let index: number | null = null;
   if (error instanceof StatementError) index = statements[error.index - 1]?.text === error.statement.text ? error.index - 1 : null;
   else {
     const { position, completedStatements } = error as { position?: string; completedStatements?: number };
-    const offset = Number(position) - 1 - PG_PREFIX.length;
+    const offset = Number(position) - 1 - prefix.length;
     if (position !== undefined && offset >= 0 && offset < migration.script.length) index = lastStartingBefore(statements, offset);
-    else if (typeof completedStatements === 'number') index = completedStatements - 1;
+    else if (typeof completedStatements === 'number') index = completedStatements - PG_PREFIX_STATEMENTS;
   }
   if (index === null || index < 0) return reason;
   const statement = statements[index];
@@ -205,11 +321,21 @@ function where(statement: Statement, index: number, total: number): string {
   return `(statement ${index + 1} of ${total}, line ${statement.line}: ${statementLine(statement, 80)})`;
 }
 
-/** For scripts PostgreSQL cannot run in a transaction: statement by statement, like psql, then the row. */
-async function applyStatementByStatement(conn: SqlConnection, migration: Migration, startedAt: Date): Promise<void> {
+/**
+ * For scripts PostgreSQL cannot run in a transaction: first a claim row (under the
+ * transaction lock and the guard, like any row), then statement by statement like
+ * psql, then the claim becomes the finished row. False when another migrator had it.
+ */
+async function applyStatementByStatement(session: Session, migration: Migration, startedAt: Date, why: string): Promise<boolean> {
+  const { conn } = session;
   const provider = conn.target.provider;
   const statements = parseScript(migration.script, provider);
   const resetSession = provider === 'postgresql' ? `${RESET_SESSION};\n` : '';
+  const id = globalThis.crypto.randomUUID();
+  const claim = insertRowSql(conn.target, { id, name: migration.name, checksum: migration.checksum, startedAt, finishedAt: null, logs: RUNNING_LOGS, appliedSteps: 0 });
+  if (!(await writeGuarded(session, migration.name, `${claim};\n`))) return false;
+  session.emit({ event: 'no-transaction', name: migration.name, reason: why });
+  const table = historyTable(conn.target);
   let done = 0;
   try {
     for (const statement of statements) {
@@ -220,25 +346,40 @@ async function applyStatementByStatement(conn: SqlConnection, migration: Migrati
     await conn.exec('ROLLBACK').catch(() => {}); // a failed statement may leave the script's own transaction open
     await conn.exec(resetSession).catch(() => {});
     const statement = statements[done] as Statement;
-    await recordFailure(
-      conn,
-      migration,
-      startedAt,
-      `${errorMessage(error).split('\n')[0]} ${where(statement, done, statements.length)}`,
-      `It ran without a transaction: statements 1-${done} of ${statements.length} remain applied; statement ${done + 1} failed.`,
-      done,
-    );
+    const reason = `${errorMessage(error).split('\n')[0]} ${where(statement, done, statements.length)}`;
+    const consequence = `It ran without a transaction: statements 1-${done} of ${statements.length} remain applied; statement ${done + 1} failed.`;
+    await conn.exec(`UPDATE ${table} SET logs = ${sqlLiteral(`${reason}\n${consequence}`)}, applied_steps_count = ${done} WHERE id = ${sqlLiteral(id)};\n${notifySql(conn, migration.name)}`).catch(() => {});
+    throw migrationFailed(migration.name, reason, consequence);
   }
-  await conn.exec(`${resetSession}${insertRowSql(conn.target, { name: migration.name, checksum: migration.checksum, startedAt, finishedAt: new Date(), logs: null, appliedSteps: statements.length })};\n${notifySql(conn, migration.name)}`);
+  const now = provider === 'postgresql' ? 'clock_timestamp()' : sqlLiteral(timestamp(new Date()));
+  await conn.exec(`${resetSession}UPDATE ${table} SET finished_at = ${now}, logs = NULL, applied_steps_count = ${statements.length} WHERE id = ${sqlLiteral(id)};\n${notifySql(conn, migration.name)}`);
+  return true;
 }
 
-async function recordFailure(conn: SqlConnection, migration: Migration, startedAt: Date, reason: string, consequence: string, appliedSteps = 0): Promise<never> {
-  const logs = `${reason}\n${consequence}`;
-  await conn.exec(`${insertRowSql(conn.target, { name: migration.name, checksum: migration.checksum, startedAt, finishedAt: null, logs, appliedSteps })};\n${notifySql(conn, migration.name)}`).catch(() => {});
-  throw new KitError('MIGRATION_FAILED', `Migration ${migration.name} failed: ${reason}. ${consequence}`, {
-    prismaCode: 'P3018',
-    hint: recoveryHint(migration.name),
-  });
+/**
+ * Write history rows in a transaction of their own, under the transaction lock and the
+ * guard for `name` (PostgreSQL; SQLite: the lock file is held and the row checked).
+ * False, with nothing written, when another migrator's row for `name` is there.
+ */
+async function writeGuarded(session: Session, name: string, sql: string): Promise<boolean> {
+  const { conn } = session;
+  if (conn.target.provider === 'sqlite') {
+    if (await liveRow(conn, name)) return othersRow(session, name).then(() => false);
+    await conn.exec(sql);
+    return true;
+  }
+  try {
+    await conn.exec(`BEGIN;\n${lockSql(session, name)};\n${sql}COMMIT`);
+    return true;
+  } catch (error) {
+    await conn.exec('ROLLBACK').catch(() => {});
+    if ((error as { code?: string }).code === ALREADY_IN_HISTORY) return othersRow(session, name).then(() => false);
+    throw await lockTimedOut(session, error);
+  }
+}
+
+function migrationFailed(name: string, reason: string, consequence: string): KitError {
+  return new KitError('MIGRATION_FAILED', `Migration ${name} failed: ${reason}. ${consequence}`, { prismaCode: 'P3018', hint: recoveryHint(name) });
 }
 
 /**

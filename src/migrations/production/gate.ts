@@ -7,6 +7,7 @@
 import { describeTarget, openConnection, type DatabaseTarget, type SqlConnection } from '../../db.ts';
 import { KitError } from '../../errors.ts';
 import type { History } from './history.ts';
+import { behindTransactionPooler } from './pooler.ts';
 import { readStatus, recoveryHint, type MigrationStatus } from './status.ts';
 
 /** The channel the migrator notifies after each committed migration. */
@@ -16,6 +17,8 @@ export interface WaitOptions {
   timeoutMs: number;
   /** Called about every 2 s while waiting, with the seconds waited so far. */
   onHeartbeat?: (waitedSeconds: number, reason: string) => void;
+  /** Called once when a transaction pooler is found: the gate polls instead of listening. */
+  onPooler?: () => void;
 }
 
 const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
@@ -52,19 +55,22 @@ export interface GateResult {
   waitedMs: number;
 }
 
-/** True when every migration of the folder is applied; throws when one failed. */
+/** True when every migration of the folder is applied; throws when one failed (not one still running). */
 function gateOpen(status: MigrationStatus): boolean {
-  const failed = status.failed[0];
+  const failed = status.failed.find((f) => !f.running);
   if (failed) {
     throw new KitError('FAILED_MIGRATION_BLOCKS', `Migration ${failed.name} failed; not starting against a half-migrated database.`, { prismaCode: 'P3009', hint: recoveryHint(failed.name) });
   }
-  return status.pending.length === 0;
+  return status.pending.length === 0 && status.failed.length === 0;
 }
 
 export async function waitForSchema(conn: SqlConnection, history: History, options: WaitOptions): Promise<GateResult> {
   const started = Date.now();
   let wake: () => void = () => {};
-  if (conn.listen) await conn.listen(MIGRATIONS_CHANNEL, () => wake());
+  // LISTEN through a transaction pooler hears nothing: polling alone then.
+  const pooled = await behindTransactionPooler(conn);
+  if (pooled) options.onPooler?.();
+  if (conn.listen && !pooled) await conn.listen(MIGRATIONS_CHANNEL, () => wake());
   const pollMs = conn.target.provider === 'postgresql' ? 1000 : 100;
   let lastBeat = started;
   let status: MigrationStatus | undefined;
@@ -74,7 +80,8 @@ export async function waitForSchema(conn: SqlConnection, history: History, optio
     if (read) {
       status = read;
       if (gateOpen(status)) return { status, newerInDatabase: status.unknown, waitedMs: Date.now() - started };
-      waitingFor = `${status.pending.length} migration(s): ${abbreviate(status.pending)}`;
+      const waitedFor = [...status.failed.map((f) => f.name), ...status.pending];
+      waitingFor = `${waitedFor.length} migration(s): ${abbreviate(waitedFor)}`;
     } else {
       waitingFor = `the migrator to release the database (locked)${status ? `; ${status.pending.length} migration(s) pending` : ''}`;
     }

@@ -1,13 +1,17 @@
 /**
  * One migrator at a time. PostgreSQL: the advisory lock key Prisma's own
  * engine and CLI take (so a `prisma migrate deploy` run by hand is excluded
- * too), held on the migrator's connection, with a timeout that names the holder.
+ * too), held on the migrator's connection, with a timeout that names the holder;
+ * and taken again inside every transaction that writes a history row, the last
+ * line of defence that also holds through a transaction pooler.
  */
 import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import type { SqlConnection } from '../../db.ts';
+import type { DatabaseTarget, SqlConnection } from '../../db.ts';
 import { secondsFromEnv } from '../../env.ts';
 import { KitError } from '../../errors.ts';
+import { sqlLiteral } from './sql-script.ts';
+import { historyTable } from './table.ts';
 
 export const ADVISORY_LOCK_KEY = 72707369;
 
@@ -39,6 +43,63 @@ export async function lockHolder(conn: SqlConnection): Promise<LockHolder | null
   return row ? { pid: row.pid, applicationName: row.application_name, clientAddress: row.client_addr, since: row.since } : null;
 }
 
+/** SQLSTATEs of the kit's own guard (class RS). */
+export const ALREADY_IN_HISTORY = 'RS001';
+export const TRANSACTION_LOCK_TIMEOUT = 'RS002';
+export const MOVED_BACKEND = 'RS003';
+
+export interface TransactionLockOptions {
+  timeoutMs: number;
+  /** Raise ALREADY_IN_HISTORY when a row for this migration is there. */
+  guard?: string;
+  /** The backend holding this migrator's session lock: raise MOVED_BACKEND on any other (a pooler the probe missed). */
+  backend?: number;
+}
+
+/**
+ * PostgreSQL, the first statement of a transaction that writes history rows: take the
+ * migration lock for the transaction (re-entrant where this connection holds the
+ * session lock; waited for, up to `timeoutMs`, everywhere else), then, given a
+ * migration name, raise ALREADY_IN_HISTORY if a row for it committed meanwhile. One
+ * statement run by the server: no round trip of its own, no session state.
+ */
+export function transactionLockSql(target: DatabaseTarget, { timeoutMs, guard: name, backend }: TransactionLockOptions): string {
+  const moved = backend
+    ? `
+  IF pg_backend_pid() <> ${Math.trunc(backend)} THEN
+    RAISE EXCEPTION 'this client was moved off the server connection holding its migration lock' USING ERRCODE = '${MOVED_BACKEND}';
+  END IF;`
+    : '';
+  const guard = name
+    ? `
+  IF EXISTS (SELECT 1 FROM ${historyTable(target)} WHERE migration_name = ${sqlLiteral(name)} AND rolled_back_at IS NULL) THEN
+    RAISE EXCEPTION 'migration % is already in the history', ${sqlLiteral(name)} USING ERRCODE = '${ALREADY_IN_HISTORY}';
+  END IF;`
+    : '';
+  return `DO $rastar_lock$
+DECLARE
+  previous text := current_setting('lock_timeout');
+BEGIN${moved}
+  PERFORM set_config('lock_timeout', '${Math.max(1, Math.round(timeoutMs))}', true);
+  BEGIN
+    PERFORM pg_advisory_xact_lock(${ADVISORY_LOCK_KEY});
+  EXCEPTION WHEN lock_not_available THEN
+    RAISE EXCEPTION 'timed out waiting for the migration lock' USING ERRCODE = '${TRANSACTION_LOCK_TIMEOUT}';
+  END;
+  PERFORM set_config('lock_timeout', previous, true);${guard}
+END
+$rastar_lock$`;
+}
+
+export function lockTimeoutError(timeoutMs: number, holder: LockHolder | null, path?: string): KitError {
+  return new KitError('LOCK_TIMEOUT', `Timed out after ${timeoutMs / 1000}s waiting for the migration lock${path ? ` ${path}` : ''}, held by ${describeHolder(holder)}`, {
+    prismaCode: path ? undefined : 'P1002',
+    hint: path
+      ? `Another migrator is running. If it is gone for good, delete ${path}; raise MIGRATION_LOCK_TIMEOUT for long migrations.`
+      : 'Another migrator is running. Wait for it, or raise MIGRATION_LOCK_TIMEOUT; if that session is stuck, end it with SELECT pg_terminate_backend(<pid>).',
+  });
+}
+
 export function lockTimeoutMs(): number {
   return secondsFromEnv('MIGRATION_LOCK_TIMEOUT', 120);
 }
@@ -49,25 +110,30 @@ export interface LockOptions {
   onWait?: (holder: LockHolder | null) => void;
 }
 
-/** Take the migration lock; resolves to its release. */
-export async function acquireMigrationLock(conn: SqlConnection, options: LockOptions): Promise<() => Promise<void>> {
-  if (conn.target.provider === 'sqlite') return acquireFileLock(`${conn.target.file}.migrate.lock`, options);
+export interface MigrationLock {
+  release(): Promise<void>;
+  /** PostgreSQL: the backend that holds the session lock. */
+  backend?: number;
+}
+
+/** Take the migration lock. */
+export async function acquireMigrationLock(conn: SqlConnection, options: LockOptions): Promise<MigrationLock> {
+  if (conn.target.provider === 'sqlite') return { release: await acquireFileLock(`${conn.target.file}.migrate.lock`, options) };
   const deadline = Date.now() + options.timeoutMs;
   let nextReport = 0;
   for (;;) {
-    const [row] = await conn.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [ADVISORY_LOCK_KEY]);
+    const [row] = await conn.query<{ locked: boolean; pid: number }>('SELECT pg_try_advisory_lock($1) AS locked, pg_backend_pid() AS pid', [ADVISORY_LOCK_KEY]);
     if (row?.locked) {
-      return async () => {
-        await conn.query('SELECT pg_advisory_unlock($1)', [ADVISORY_LOCK_KEY]).catch(() => {});
+      return {
+        backend: row.pid,
+        async release() {
+          await conn.query('SELECT pg_advisory_unlock($1)', [ADVISORY_LOCK_KEY]).catch(() => {});
+        },
       };
     }
     const now = Date.now();
     if (now >= deadline) {
-      const holder = await lockHolder(conn);
-      throw new KitError('LOCK_TIMEOUT', `Timed out after ${options.timeoutMs / 1000}s waiting for the migration lock, held by ${describeHolder(holder)}`, {
-        prismaCode: 'P1002',
-        hint: 'Another migrator is running. Wait for it, or raise MIGRATION_LOCK_TIMEOUT; if that session is stuck, end it with SELECT pg_terminate_backend(<pid>).',
-      });
+      throw lockTimeoutError(options.timeoutMs, await lockHolder(conn));
     }
     if (now >= nextReport) {
       options.onWait?.(await lockHolder(conn));
@@ -107,9 +173,7 @@ export async function acquireFileLock(path: string, options: LockOptions): Promi
     const asHolder: LockHolder | null = holder ? { pid: holder.pid, applicationName: `${holder.applicationName} on ${holder.host}`, clientAddress: null, since: new Date(holder.since) } : null;
     const now = Date.now();
     if (now >= deadline) {
-      throw new KitError('LOCK_TIMEOUT', `Timed out after ${options.timeoutMs / 1000}s waiting for the migration lock ${path}, held by ${describeHolder(asHolder)}`, {
-        hint: `Another migrator is running. If it is gone for good, delete ${path}; raise MIGRATION_LOCK_TIMEOUT for long migrations.`,
-      });
+      throw lockTimeoutError(options.timeoutMs, asHolder, path);
     }
     if (now >= nextReport) {
       options.onWait?.(asHolder);

@@ -4,14 +4,18 @@
  */
 import type { SqlConnection } from '../../db.ts';
 import { checksumMatches, type History, type Migration } from './history.ts';
-import { readRows, tableExists, type MigrationRow } from './table.ts';
+import { isRunningRow, readRows, tableExists, type MigrationRow } from './table.ts';
 
 export interface MigrationStatus {
   /** Names in folder order. */
   applied: string[];
   pending: string[];
-  /** Started and never finished, not resolved: blocks every deploy (P3009). */
-  failed: { name: string; logs: string | null }[];
+  /**
+   * Started and never finished, not resolved: blocks every deploy (P3009). `running`:
+   * a migration that runs without a transaction was claimed and has not finished yet;
+   * it is in progress, or its migrator died (then it is failed).
+   */
+  failed: { name: string; logs: string | null; running: boolean }[];
   /** Applied, but the file's checksum differs from the recorded one. */
   edited: string[];
   /** Applied in the database, absent from the folder (a newer image deployed, or a deleted folder). */
@@ -37,7 +41,7 @@ export function compareHistory(migrations: Migration[], rows: MigrationRow[], ha
       if (!checksumMatches(migration.script, row.checksum)) edited.push(migration.name);
     } else if (!failedRows.has(migration.name)) pending.push(migration.name);
   }
-  const failed = [...failedRows.values()].filter((row) => !finished.has(row.migration_name)).map((row) => ({ name: row.migration_name, logs: row.logs }));
+  const failed = [...failedRows.values()].filter((row) => !finished.has(row.migration_name)).map((row) => ({ name: row.migration_name, logs: row.logs, running: isRunningRow(row) }));
   const unknown = [...finished.keys()].filter((name) => !known.has(name));
   return {
     applied,

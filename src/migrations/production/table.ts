@@ -118,7 +118,20 @@ export function timestamp(date: Date): string {
   return date.toISOString().replace('Z', '+00:00');
 }
 
+/**
+ * The logs of the row a migrator writes before it runs a migration that cannot run
+ * in a transaction: the claim that keeps a second migrator off it. Replaced when it
+ * ends (finished, or the failure); left as is, its migrator died.
+ */
+export const RUNNING_LOGS = 'Running without a transaction (started by a migrator; if none is running any more, it died part-way: resolve it)';
+
+export function isRunningRow(row: Pick<MigrationRow, 'finished_at' | 'logs'>): boolean {
+  return row.finished_at === null && row.logs === RUNNING_LOGS;
+}
+
 export interface RowValues {
+  /** Default: a new UUID. */
+  id?: string;
   name: string;
   checksum: string;
   startedAt: Date;
@@ -133,7 +146,7 @@ export interface RowValues {
 export function insertRowSql(target: DatabaseTarget, values: RowValues): string {
   const ts = (date: Date | null) => (date ? sqlLiteral(timestamp(date)) : 'NULL');
   const [startedAt, finishedAt] = values.serverClock ? ['now()', 'clock_timestamp()'] : [ts(values.startedAt), ts(values.finishedAt)];
-  return `INSERT INTO ${historyTable(target)} ("id", "checksum", "finished_at", "migration_name", "logs", "rolled_back_at", "started_at", "applied_steps_count") VALUES (${sqlLiteral(randomUUID())}, ${sqlLiteral(values.checksum)}, ${finishedAt}, ${sqlLiteral(values.name)}, ${sqlLiteral(values.logs)}, NULL, ${startedAt}, ${values.appliedSteps})`;
+  return `INSERT INTO ${historyTable(target)} ("id", "checksum", "finished_at", "migration_name", "logs", "rolled_back_at", "started_at", "applied_steps_count") VALUES (${sqlLiteral(values.id ?? randomUUID())}, ${sqlLiteral(values.checksum)}, ${finishedAt}, ${sqlLiteral(values.name)}, ${sqlLiteral(values.logs)}, NULL, ${startedAt}, ${values.appliedSteps})`;
 }
 
 /** Prisma's `migrate resolve --rolled-back`: the failed row stays, marked rolled back. */
