@@ -110,3 +110,4 @@ bench: node_modules ## Run the benchmarks and print a results table
 .PHONY: help
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*##"; printf "Usage: make <target> [VAR=value]\n"} /^[a-zA-Z_-]+:.*?##/ { printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2 } /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) }' $(MAKEFILE_LIST)
+	@printf '\n\033[1mDatabase\033[0m (.env or the environment; see .env.example)\n  DATABASE_URL         file:./data/rastar.db (SQLite, default) or postgresql://user:password@host:5432/db\n  DIRECT_DATABASE_URL  PostgreSQL behind a pooler (PgBouncer, Supavisor): the server itself; every target above\n                       uses it when set, the apps keep DATABASE_URL\n'

@@ -151,7 +151,7 @@ _main() {
 	check_seconds MIGRATION_LOCK_TIMEOUT
 	check_seconds MIGRATION_WAIT_TIMEOUT
 
-	kit migrate wait --database-only || error "the database did not answer; the application was not started" "Check DATABASE_URL and that the server is up; raise DB_WAIT_TIMEOUT for slow starts."
+	kit migrate wait --database-only || error "the database did not answer; the application was not started" "Check DATABASE_URL (DIRECT_DATABASE_URL when set) and that the server is up; raise DB_WAIT_TIMEOUT for slow starts."
 	if [ "${RUN_MIGRATIONS:-false}" = true ]; then
 		run_migrations
 	else

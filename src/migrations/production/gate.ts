@@ -36,7 +36,7 @@ export async function waitForDatabase(target: DatabaseTarget, options: WaitOptio
       if (/authentication failed|does not exist/.test(error.message) && target.provider === 'postgresql') throw error; // waiting will not help
       const waited = Date.now() - started;
       if (waited >= options.timeoutMs) {
-        throw new KitError('CONNECTION', `Gave up after ${Math.round(waited / 1000)}s: ${error.message}`, { cause: error.cause, prismaCode: 'P1001', hint: 'Check DATABASE_URL and that the server is up; raise DB_WAIT_TIMEOUT for slow starts.' });
+        throw new KitError('CONNECTION', `Gave up after ${Math.round(waited / 1000)}s: ${error.message}`, { cause: error.cause, prismaCode: 'P1001', hint: 'Check DATABASE_URL (DIRECT_DATABASE_URL when set) and that the server is up; raise DB_WAIT_TIMEOUT for slow starts.' });
       }
       if (Date.now() - lastBeat >= 2000) {
         lastBeat = Date.now();
