@@ -81,6 +81,31 @@ describe('secrets from files', () => {
   });
 });
 
+describe('DIRECT_DATABASE_URL_FILE', () => {
+  test('the migrator and the waiter work on the direct URL of the file; the app gets both variables, not the file name', async (t) => {
+    const { url, target } = await databaseWithPassword(t);
+    const dir = workDir(t);
+    const directFile = join(dir, 'direct_url');
+    writeFileSync(directFile, `${url}\n`);
+    // The apps' URL names a pooler that is not there: only the apps would use it.
+    const appUrl = new URL(url);
+    appUrl.port = '1';
+    const starts = join(dir, 'starts.log');
+    const env = { DATABASE_URL: appUrl.toString(), DIRECT_DATABASE_URL_FILE: directFile, RECORD_ENV: 'DATABASE_URL,DIRECT_DATABASE_URL,DIRECT_DATABASE_URL_FILE' };
+    const migrator = keep('migrator with a direct URL file', await runEntrypoint(t, appCommand(starts, 'migrator'), { ...env, RUN_MIGRATIONS: 'true' }));
+    assert.equal(migrator.code, 0, migrator.output);
+    const waiter = keep('waiter with a direct URL file', await runEntrypoint(t, appCommand(starts, 'waiter'), { ...env, RUN_MIGRATIONS: 'false' }));
+    assert.equal(waiter.code, 0, waiter.output);
+    assert.doesNotMatch(migrator.output + waiter.output, new RegExp(DB_PASSWORD));
+    const conn = await openConnection(target);
+    t.after(() => conn.close());
+    await assertAppliedOnce(conn, readHistory('postgresql').migrations.map((m) => m.name));
+    const started = readStarts(starts);
+    assert.deepEqual(started.map((s) => s.label), ['migrator', 'waiter']);
+    assert.deepEqual(started[1]?.env, { DATABASE_URL: 'set', DIRECT_DATABASE_URL: 'set', DIRECT_DATABASE_URL_FILE: 'unset' });
+  });
+});
+
 describe('bad input is refused before anything is done', () => {
   const cases: { name: string; env: (dir: string, port: number) => Record<string, string>; error: RegExp[] }[] = [
     {
