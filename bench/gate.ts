@@ -107,7 +107,7 @@ function readStarts(file: string): { time: number; label: string }[] {
 }
 
 /** Run a process to its end, in a container's environment; its exit code and output. */
-function runProcess(file: string, args: string[], env: Record<string, string>, cwd: string): Promise<{ code: number; output: string }> {
+export function runProcess(file: string, args: string[], env: Record<string, string>, cwd: string): Promise<{ code: number; output: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(file, args, { cwd, env: containerEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';

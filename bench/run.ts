@@ -10,6 +10,7 @@
  *   BENCH_QUIET_WAIT=<s> wait at most this long for other work to leave the CPUs idle (default 120)
  *   BENCH_SYNTHETIC=1   use the synthetic PostgreSQL history even when the real corpus is present
  *   BENCH_ONLY=gate     only scenario 4 (about a minute); updates its section and Targets rows of RESULTS.md
+ *   BENCH_ONLY=pooler   only scenario 5 (a few minutes); updates its section of RESULTS.md
  *
  * Scenarios
  *   1. PostgreSQL, a real 434-migration history (../shared/corpus/langfuse-postgresql
@@ -24,6 +25,8 @@
  *   4. Container starts on PostgreSQL (bench/gate.ts): the gate's latency from the
  *      migrator's commit to a waiting container's app start, and 20 containers started
  *      at once (5 migrators, 15 waiters) against one.
+ *   5. Behind PgBouncer in transaction mode (bench/pooler.ts): the deploy of the real
+ *      history and the gate's latency through the pooler against direct.
  *   Peak memory (max RSS) of every process comes from GNU time.
  */
 import { execFileSync, spawn } from 'node:child_process';
@@ -38,6 +41,7 @@ import { startEmbeddedPostgres } from '../src/migrations/authoring/embedded-post
 import { readHistory, type Migration } from '../src/migrations/production/history.ts';
 import { parseScript, scriptMode } from '../src/migrations/production/sql-script.ts';
 import { applyGate, gateMarkdown, runGateBench } from './gate.ts';
+import { applyPooler, runPoolerBench } from './pooler.ts';
 import { dropDatabase, freshDatabase, withConn, type PgTarget } from './pg.ts';
 import { postgresHistory, sqliteHistory, writeHistory } from './synthetic.ts';
 
@@ -338,7 +342,8 @@ async function main(): Promise<void> {
   const kitEntry = join(projectRoot, 'dist', 'scripts', 'migrate.js');
   if (!existsSync(kitEntry)) throw new Error('dist/scripts/migrate.js is missing: run npx tsc -p tsconfig.json');
   if (process.env.BENCH_ONLY) {
-    if (process.env.BENCH_ONLY !== 'gate') throw new Error(`BENCH_ONLY=${process.env.BENCH_ONLY}: only "gate" runs alone`);
+    if (process.env.BENCH_ONLY === 'pooler') return poolerOnly(kitEntry);
+    if (process.env.BENCH_ONLY !== 'gate') throw new Error(`BENCH_ONLY=${process.env.BENCH_ONLY}: only "gate" or "pooler" runs alone`);
     await gateOnly(kitEntry);
     return;
   }
@@ -599,10 +604,32 @@ async function main(): Promise<void> {
     };
     const report = render(rows, facts, notes, applyScenario, noopScenario, secondScenario, (Date.now() - startedAt) / 1000);
     process.stdout.write(`\n${report.table}\n\n${report.targets}\n\n${gate.summary}\n`);
-    writeFileSync(join(projectRoot, 'bench', 'RESULTS.md'), applyGate(report.markdown, gate));
+    const pooler = await runPoolerBench(admin, { work: WORK, kitEntry, prismaDir: poolerPrismaDir(), runs: QUICK ? 3 : 7, gateRuns: QUICK ? 3 : 11, log });
+    writeFileSync(join(projectRoot, 'bench', 'RESULTS.md'), applyPooler(applyGate(report.markdown, gate), pooler, 'in this same bench run'));
     log(`\nWrote ${relative(process.cwd(), join(projectRoot, 'bench', 'RESULTS.md')) || 'bench/RESULTS.md'}`);
   } finally {
     await stop();
+  }
+}
+
+/** The real 434-migration history when present, else the project's own. */
+function poolerPrismaDir(): string {
+  return existsSync(CORPUS) && process.env.BENCH_SYNTHETIC !== '1' ? prismaDirFor('prisma-pooler', 'postgresql', CORPUS) : join(projectRoot, 'prisma');
+}
+
+/** `BENCH_ONLY=pooler`: scenario 5 alone; its section of RESULTS.md is replaced, the rest kept. */
+async function poolerOnly(kitEntry: string): Promise<void> {
+  const quiet = await waitForQuiet();
+  const server = await startEmbeddedPostgres();
+  process.once('SIGINT', () => void server.stop().then(() => process.exit(130)));
+  try {
+    const results = await runPoolerBench(parseDatabaseUrl(server.url) as PgTarget, { work: WORK, kitEntry, prismaDir: poolerPrismaDir(), runs: QUICK ? 3 : 7, gateRuns: QUICK ? 3 : 11, log });
+    const file = join(projectRoot, 'bench', 'RESULTS.md');
+    const when = `on ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')} (\`BENCH_ONLY=pooler npm run bench\`; nproc ${availableParallelism()}, CPUs ${quiet})`;
+    writeFileSync(file, applyPooler(existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmark results\n', results, when));
+    log(`\nUpdated ${relative(process.cwd(), file) || 'bench/RESULTS.md'}`);
+  } finally {
+    await server.stop();
   }
 }
 

@@ -21,11 +21,18 @@ export interface PgBouncer {
   log(): string;
 }
 
+/** PgBouncer for a test: in a temporary directory, stopped when the test ends. */
 export async function startPgBouncer(t: TestContext, mode: 'transaction' | 'session'): Promise<PgBouncer> {
-  if (!existsSync(PGBOUNCER)) throw new Error(`${PGBOUNCER} is missing: apt-get install pgbouncer (.ci/run installs it)`);
   const server = parseDatabaseUrl(serverUrl()) as DatabaseTarget & { provider: 'postgresql' };
+  const bouncer = await launchPgBouncer(server, tempDir(t, 'rastar-pgbouncer-'), mode);
+  t.after(() => bouncer.stop());
+  return bouncer;
+}
+
+/** PgBouncer in front of `server`, its files in `dir` (the tests and the benchmarks). */
+export async function launchPgBouncer(server: DatabaseTarget & { provider: 'postgresql' }, dir: string, mode: 'transaction' | 'session'): Promise<PgBouncer & { stop(): Promise<void> }> {
+  if (!existsSync(PGBOUNCER)) throw new Error(`${PGBOUNCER} is missing: apt-get install pgbouncer (.ci/run installs it)`);
   const { user, password, host, port } = server.config;
-  const dir = tempDir(t, 'rastar-pgbouncer-');
   chmodSync(dir, 0o777); // as root, PgBouncer runs as nobody and must reach its files
   const listen = await freePort();
   const logFile = join(dir, 'pgbouncer.log');
@@ -50,22 +57,21 @@ export async function startPgBouncer(t: TestContext, mode: 'transaction' | 'sess
   );
   const args = [...(process.getuid?.() === 0 ? ['-u', 'nobody'] : []), join(dir, 'pgbouncer.ini')];
   const child = spawn(PGBOUNCER, args, { stdio: 'ignore' });
-  t.after(
-    () =>
-      new Promise<void>((done) => {
-        if (child.exitCode !== null) return done();
-        child.once('exit', () => done());
-        child.kill('SIGINT');
-      }),
-  );
+  const stop = () =>
+    new Promise<void>((done) => {
+      if (child.exitCode !== null) return done();
+      child.once('exit', () => done());
+      child.kill('SIGINT');
+    });
   const deadline = Date.now() + 10_000;
   while (!(await accepts(listen))) {
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`PgBouncer did not start: ${existsSync(logFile) ? readFileSync(logFile, 'utf8') : 'no log'}`);
+    if (child.exitCode !== null || Date.now() > deadline) await stop().then(() => Promise.reject(new Error(`PgBouncer did not start: ${existsSync(logFile) ? readFileSync(logFile, 'utf8') : 'no log'}`)));
     await new Promise((done) => setTimeout(done, 50));
   }
   return {
     url: (database) => `postgresql://${encodeURIComponent(user)}:${encodeURIComponent(password)}@127.0.0.1:${listen}/${database}`,
     log: () => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : ''),
+    stop,
   };
 }
 
