@@ -3,7 +3,8 @@
 import 'dotenv/config';
 import { defineConfig } from 'prisma/config';
 
-const url = process.env.DATABASE_URL || 'file:./data/rastar.db';
+// Behind a pooler the CLI, like the kit, works on the server itself (Prisma's directUrl).
+const url = process.env.DIRECT_DATABASE_URL || process.env.DATABASE_URL || 'file:./data/rastar.db';
 const postgres = /^postgres(ql)?:/i.test(url);
 
 export default defineConfig({
