@@ -89,6 +89,17 @@ describe('behind PgBouncer in transaction mode (SCRAM)', () => {
     assert.match(check.stdout, new RegExp(`^✓ history +_prisma_migrations present, ${ALL.length} of ${ALL.length} applied$`, 'm'));
   });
 
+  test('a ?schema= that PgBouncer cannot set (it refuses start-up options) is refused in one line naming DIRECT_DATABASE_URL; nothing written', async (t) => {
+    const bouncer = await startPgBouncer(t, 'transaction');
+    const db = await testDatabase(t, 'postgresql');
+    const database = (db.target as DatabaseTarget & { provider: 'postgresql' }).config.database;
+    const deployed = await migrate(`${bouncer.url(database)}?schema=app`, ['deploy']);
+    assertCleanFailure(deployed, 2, /^Error: The server at 127\.0\.0\.1:\d+ refuses start-up parameters \(a pooler such as PgBouncer\?\), so \?schema=app cannot be set through it; set DIRECT_DATABASE_URL to the PostgreSQL server itself$/m);
+    const [schema] = await (await db.connect()).query(`SELECT 1 FROM pg_namespace WHERE nspname = 'app'`);
+    assert.equal(schema, undefined, 'no schema created');
+    assert.equal((await rows(await db.connect())).length, 0);
+  });
+
   test('with DIRECT_DATABASE_URL: the direct path (session lock, holder report, no pooler note), the apps keep the pooled URL', async (t) => {
     const bouncer = await startPgBouncer(t, 'transaction');
     const db = await testDatabase(t, 'postgresql');
