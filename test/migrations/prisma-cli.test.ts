@@ -1,0 +1,116 @@
+/**
+ * The official `prisma` CLI (the pinned package, unmodified) on the kit's schema
+ * engine, offline, on both providers: what it prints and its exit codes, read as a
+ * user reads them; what the database holds afterwards, read directly.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { projectRoot } from '../../src/db.ts';
+import { readHistory } from '../../src/migrations/production/history.ts';
+import { HALF_WAY_SQL, migrate, output, rows, tables, writeMigration } from '../fixtures/kit.ts';
+import { copyPrismaDir, PROVIDERS, testDatabase, type RunResult } from '../helpers.ts';
+
+const CLI = join(projectRoot, 'node_modules', 'prisma', 'build', 'index.js');
+
+/** `npx prisma <args>` from the project root, as the runbook runs it. */
+function prisma(args: string[], env: NodeJS.ProcessEnv, input?: string): Promise<RunResult> {
+  const childEnv: NodeJS.ProcessEnv = { ...process.env, NODE_OPTIONS: '', PRISMA_HIDE_UPDATE_MESSAGE: '1', ...env };
+  delete childEnv.PRISMA_SCHEMA_ENGINE_BINARY; // prisma.config.ts sets it, as in a user's shell
+  for (const [key, value] of Object.entries(childEnv)) if (value === undefined) delete childEnv[key];
+  return new Promise((resolve) => {
+    const child = execFile(process.execPath, [CLI, ...args], { cwd: projectRoot, env: childEnv, timeout: 120_000, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
+      resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout: String(stdout), stderr: String(stderr) });
+    });
+    if (input !== undefined) child.stdin?.end(input);
+  });
+}
+
+const REAL = readHistory('sqlite').migrations.map((m) => m.name);
+
+test('prisma version names the kit engine', async () => {
+  const result = await prisma(['version'], {});
+  assert.equal(result.code, 0, output(result));
+  assert.match(result.stdout, /^Schema Engine\s+: schema-engine-cli [0-9a-f]{40} \(the rastar kit's engine: .*\) \(at bin\/schema-engine, resolved by PRISMA_SCHEMA_ENGINE_BINARY\)$/m);
+});
+
+for (const provider of PROVIDERS) {
+  describe(`npx prisma on ${provider}`, () => {
+    test('migrate status (pending, exit 1), migrate deploy (the kit’s deploy), status (up to date, exit 0)', async (t) => {
+      const db = await testDatabase(t, provider);
+      if (provider === 'sqlite') await (await db.connect()).close(); // the file exists, empty
+      const pending = await prisma(['migrate', 'status'], { DATABASE_URL: db.url });
+      assert.equal(pending.code, 1, output(pending));
+      assert.match(output(pending), new RegExp(`Following migrations? have not yet been applied:[\\s\\S]*${REAL.at(-1)}`));
+      const deployed = await prisma(['migrate', 'deploy'], { DATABASE_URL: db.url });
+      assert.equal(deployed.code, 0, output(deployed));
+      assert.match(output(deployed), /All migrations have been successfully applied\./);
+      const history = await rows(await db.connect());
+      assert.deepEqual(history.map((row) => row.migration_name), REAL);
+      assert.ok(history.every((row) => row.finished_at !== null && row.applied_steps_count === 1), 'the kit’s rows');
+      const status = await prisma(['migrate', 'status'], { DATABASE_URL: db.url });
+      assert.equal(status.code, 0, output(status));
+      assert.match(status.stdout, /Database schema is up to date!/);
+      const again = await migrate(db.url, ['deploy']);
+      assert.match(again.stdout, /^No pending migrations\. Database is up to date\.$/m, 'make deploy agrees');
+    });
+
+    test('a failing migration: P3018 naming it, nothing of it left; resolve --rolled-back through the CLI', async (t) => {
+      const db = await testDatabase(t, provider);
+      const prismaDir = copyPrismaDir(t);
+      const broken = '20990101000000_half_way';
+      writeMigration(prismaDir, provider, broken, HALF_WAY_SQL);
+      const env = { DATABASE_URL: db.url, PRISMA_DIR: prismaDir };
+      const deployed = await prisma(['migrate', 'deploy'], env);
+      assert.equal(deployed.code, 1, output(deployed));
+      assert.match(output(deployed), /P3018/);
+      assert.match(output(deployed), new RegExp(`Migration ${broken} failed`));
+      assert.ok(!(await tables(await db.connect())).includes('HalfWay'), 'the failed migration left nothing');
+      const status = await prisma(['migrate', 'status'], env);
+      assert.equal(status.code, 1, output(status));
+      assert.match(output(status), new RegExp(broken));
+      const resolved = await prisma(['migrate', 'resolve', '--rolled-back', broken], env);
+      assert.equal(resolved.code, 0, output(resolved));
+      assert.match(resolved.stdout, new RegExp(`Migration ${broken} marked as rolled back\\.`));
+      const row = (await rows(await db.connect())).find((r) => r.migration_name === broken);
+      assert.ok(row?.rolled_back_at, 'the row is marked rolled back');
+    });
+
+    test('db execute runs a multi-statement script (; in a comment), migrate reset --force empties the database', async (t) => {
+      const db = await testDatabase(t, provider);
+      const env = { DATABASE_URL: db.url };
+      assert.equal((await prisma(['migrate', 'deploy'], env)).code, 0);
+      const script = 'CREATE TABLE "Extra" ("id" INTEGER); -- one; two\nINSERT INTO "Extra" VALUES (1);\nINSERT INTO "Extra" VALUES (2);\n';
+      const executed = await prisma(['db', 'execute', '--stdin'], env, script);
+      assert.equal(executed.code, 0, output(executed));
+      assert.match(executed.stdout, /Script executed successfully\./);
+      const conn = await db.connect();
+      assert.deepEqual(await conn.query('SELECT count(*) AS n FROM "Extra"').then((r) => Number(Object.values(r[0] as object)[0])), 2);
+      await conn.close();
+      const reset = await prisma(['migrate', 'reset', '--force'], env);
+      assert.equal(reset.code, 0, output(reset));
+      const after = await tables(await db.connect());
+      assert.ok(!after.includes('Extra'), `reset dropped what the migrations do not create: ${after.join(', ')}`);
+      assert.deepEqual((await rows(await db.connect())).map((r) => r.migration_name), REAL, 'and applied the history again');
+    });
+
+    test('migrate diff --exit-code: 2 with a script when the schemas differ, 0 when they match', async (t) => {
+      const db = await testDatabase(t, provider);
+      const schema = provider === 'sqlite' ? 'prisma/schema.prisma' : 'prisma/schema.postgresql.prisma';
+      const differs = await prisma(['migrate', 'diff', '--from-empty', '--to-schema', schema, '--script', '--exit-code'], { DATABASE_URL: db.url });
+      assert.equal(differs.code, 2, output(differs));
+      assert.match(differs.stdout, /CREATE TABLE "AdminUser"/);
+      const same = await prisma(['migrate', 'diff', '--from-migrations', `prisma/migrations/${provider}`, '--to-schema', schema, '--exit-code'], { DATABASE_URL: db.url });
+      assert.equal(same.code, 0, output(same));
+    });
+  });
+}
+
+test('an unreachable server: P1001 in one line, exit 1, no password', async () => {
+  const result = await prisma(['migrate', 'status'], { DATABASE_URL: 'postgresql://app:Cli-Secret-77@127.0.0.1:1/app', DB_CONNECT_TIMEOUT: '0' });
+  assert.equal(result.code, 1, output(result));
+  assert.match(result.stderr, /^Error: P1001: Can't reach database server at 127\.0\.0\.1:1/m);
+  assert.doesNotMatch(output(result), /Cli-Secret-77/);
+});
+
