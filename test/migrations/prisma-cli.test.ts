@@ -107,6 +107,37 @@ for (const provider of PROVIDERS) {
   });
 }
 
+test('migrate dev is refused in one line naming make migrate; no folder written', async (t) => {
+  const db = await testDatabase(t, 'sqlite');
+  const prismaDir = copyPrismaDir(t);
+  const result = await prisma(['migrate', 'dev', '--name', 'add_x'], { DATABASE_URL: db.url, PRISMA_DIR: prismaDir });
+  assert.equal(result.code, 1, output(result));
+  assert.match(result.stderr, /^Error: npx prisma migrate dev would write the migration for one provider only; create it for both with: make migrate NAME=<name>$/m);
+  for (const provider of PROVIDERS) assert.deepEqual(readHistory(provider, join(prismaDir, 'migrations', provider)).migrations.map((m) => m.name), REAL);
+});
+
+/** `make deploy` from the project root, outside any make of the test runner. */
+function makeDeploy(env: NodeJS.ProcessEnv): Promise<RunResult> {
+  const { MAKELEVEL, MAKEFLAGS, MFLAGS, ...parent } = process.env;
+  return new Promise((resolve) => {
+    execFile('make', ['--no-print-directory', 'deploy'], { cwd: projectRoot, env: { ...parent, ...env }, timeout: 120_000 }, (error, stdout, stderr) =>
+      resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout: String(stdout), stderr: String(stderr) }),
+    );
+  });
+}
+
+test('3 npx prisma migrate deploy and 2 make deploy at once on PostgreSQL: each migration applied once, every exit 0', async (t) => {
+  const db = await testDatabase(t, 'postgresql');
+  const prismaDir = copyPrismaDir(t);
+  writeMigration(prismaDir, 'postgresql', '20990101000000_slow', 'SELECT pg_sleep(1);\nCREATE TABLE "Slow" ("id" INTEGER);\n');
+  const env = { DATABASE_URL: db.url, PRISMA_DIR: prismaDir };
+  const runs = await Promise.all([prisma(['migrate', 'deploy'], env), makeDeploy(env), prisma(['migrate', 'deploy'], env), makeDeploy(env), prisma(['migrate', 'deploy'], env)]);
+  for (const run of runs) assert.equal(run.code, 0, output(run));
+  const history = await rows(await db.connect());
+  assert.deepEqual(history.map((row) => row.migration_name).sort(), [...REAL, '20990101000000_slow'].sort(), 'one row per migration');
+  assert.ok(history.every((row) => row.finished_at !== null));
+});
+
 test('an unreachable server: P1001 in one line, exit 1, no password', async () => {
   const result = await prisma(['migrate', 'status'], { DATABASE_URL: 'postgresql://app:Cli-Secret-77@127.0.0.1:1/app', DB_CONNECT_TIMEOUT: '0' });
   assert.equal(result.code, 1, output(result));

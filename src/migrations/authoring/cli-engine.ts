@@ -167,9 +167,16 @@ function kitMethods(args: EngineArgs, target: DatabaseTarget): Record<string, (p
       await dropEverything(target);
       return {};
     },
+    // Lockstep: a migration exists in both folders or in none. The CLI would write one.
+    devDiagnostic: refuseDev,
+    createMigration: refuseDev,
     ensureConnectionValidity: async () => withConn(async () => ({})),
     getDatabaseVersion: async () => withConn(async (conn) => (await conn.query<{ v: string }>(target.provider === 'sqlite' ? 'SELECT sqlite_version() AS v' : 'SELECT version() AS v'))[0]?.v ?? ''),
   };
+}
+
+async function refuseDev(): Promise<never> {
+  throw new KitError('REFUSED', 'npx prisma migrate dev would write the migration for one provider only; create it for both with: make migrate NAME=<name>');
 }
 
 /** The WebAssembly engine, opened on the CLI's schema files at the first call that needs it. */
