@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { projectRoot } from '../../src/db.ts';
 import { readHistory } from '../../src/migrations/production/history.ts';
-import { HALF_WAY_SQL, migrate, output, rows, tables, writeMigration } from '../fixtures/kit.ts';
+import { HALF_WAY_SQL, hasHistoryTable, migrate, output, rows, tables, writeMigration } from '../fixtures/kit.ts';
 import { copyPrismaDir, PROVIDERS, testDatabase, type RunResult } from '../helpers.ts';
 
 const CLI = join(projectRoot, 'node_modules', 'prisma', 'build', 'index.js');
@@ -136,6 +136,25 @@ test('3 npx prisma migrate deploy and 2 make deploy at once on PostgreSQL: each 
   const history = await rows(await db.connect());
   assert.deepEqual(history.map((row) => row.migration_name).sort(), [...REAL, '20990101000000_slow'].sort(), 'one row per migration');
   assert.ok(history.every((row) => row.finished_at !== null));
+});
+
+test('a database with tables and no history: P3005 and the baseline commands, nothing written', async (t) => {
+  const db = await testDatabase(t, 'sqlite');
+  const conn = await db.connect();
+  await conn.exec('CREATE TABLE "Legacy" ("id" INTEGER)');
+  const result = await prisma(['migrate', 'deploy'], { DATABASE_URL: db.url });
+  assert.equal(result.code, 1, output(result));
+  assert.match(result.stderr, /^Error: P3005$/m);
+  assert.match(result.stderr, /^The database already has tables \(Legacy\) but no migration history; it needs a baseline\.$/m);
+  assert.deepEqual(await tables(conn), ['Legacy'], 'nothing else');
+  assert.equal(await hasHistoryTable(conn), false, 'no history table');
+});
+
+test('a DATABASE_URL the kit refuses: the kit’s one-line message through the CLI, no password', async () => {
+  const result = await prisma(['migrate', 'status'], { DATABASE_URL: 'postgresql://u:p@ss/w#rd@127.0.0.1:1/app' });
+  assert.equal(result.code, 1, output(result));
+  assert.match(result.stderr, /holds a password with unencoded special characters: as written it names the host "ss"; percent-encode the password/);
+  assert.doesNotMatch(result.stderr, /w#rd/);
 });
 
 test('an unreachable server: P1001 in one line, exit 1, no password', async () => {
