@@ -1,0 +1,72 @@
+/**
+ * The production image, laid out as a directory the way docker/Dockerfile's stages
+ * lay it out (build stage: compile; production-deps: `npm ci --omit=dev`; the final
+ * stage's COPY lines), then the official CLI run from it as the runbook runs it:
+ * `docker exec -it rastar-admin-panel npx prisma migrate …`, offline, no tsx.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { test } from 'node:test';
+import { projectRoot } from '../src/db.ts';
+import { readHistory } from '../src/migrations/production/history.ts';
+import { tempDir, testDatabase, type RunResult } from './helpers.ts';
+import { output, rows } from './fixtures/kit.ts';
+
+function run(file: string, args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<RunResult> {
+  return new Promise((resolve) => {
+    execFile(file, args, { cwd, env, timeout: 600_000, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) =>
+      resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout: String(stdout), stderr: String(stderr) }),
+    );
+  });
+}
+
+/** The final stage's `COPY <source> <destination>` lines that copy from the build context. */
+function finalContextCopies(): { source: string; destination: string }[] {
+  const dockerfile = readFileSync(join(projectRoot, 'docker', 'Dockerfile'), 'utf8');
+  const finalStage = dockerfile.slice(dockerfile.lastIndexOf('\nFROM '));
+  return [...finalStage.matchAll(/^COPY\s+(.+)$/gm)]
+    .map((m) => (m[1] as string).split(/\s+/).filter((word) => !word.startsWith('--chown')))
+    .filter((words) => !words.some((word) => word.startsWith('--from')))
+    .map((words) => ({ source: words[0] as string, destination: words[1] as string }));
+}
+
+test('the image as a directory: npx prisma migrate deploy and status run offline on the compiled engine', { timeout: 900_000 }, async (t) => {
+  const dir = tempDir(t, 'rastar-image-');
+  const env = { PATH: process.env.PATH, HOME: process.env.HOME, NODE_OPTIONS: '' };
+  // Build stage: the compiled kit (the clients are generated in the checkout).
+  const built = await run(process.execPath, [join(projectRoot, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(projectRoot, 'tsconfig.json'), '--outDir', join(dir, 'build', 'dist')], projectRoot, env);
+  assert.equal(built.code, 0, output(built));
+  // production-deps stage.
+  const deps = join(dir, 'deps');
+  mkdirSync(deps);
+  for (const file of ['package.json', 'package-lock.json']) cpSync(join(projectRoot, file), join(deps, file));
+  const installed = await run('npm', ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund'], deps, env);
+  assert.equal(installed.code, 0, output(installed));
+  // Final stage.
+  const app = join(dir, 'app');
+  mkdirSync(app);
+  renameSync(join(deps, 'node_modules'), join(app, 'node_modules'));
+  cpSync(join(dir, 'build', 'dist'), join(app, 'dist'), { recursive: true });
+  for (const { source, destination } of finalContextCopies()) {
+    cpSync(join(projectRoot, source), destination.endsWith('/') ? join(app, destination, basename(source)) : join(app, destination), { recursive: true });
+  }
+  assert.ok(existsSync(join(app, 'prisma.config.ts')) && existsSync(join(app, 'bin', 'schema-engine')), 'the Dockerfile copies the CLI config and the engine');
+  assert.ok(!existsSync(join(app, 'node_modules', 'tsx')), 'no tsx in the image: the compiled engine runs');
+
+  const db = await testDatabase(t, 'postgresql');
+  const container = { ...env, NODE_ENV: 'production', DATABASE_URL: db.url, PRISMA_HIDE_UPDATE_MESSAGE: '1' };
+  const npxPrisma = (args: string[]) => run(process.execPath, [join(app, 'node_modules', 'prisma', 'build', 'index.js'), ...args], app, container);
+  const version = await npxPrisma(['version']);
+  assert.equal(version.code, 0, output(version));
+  assert.match(version.stdout, /^Schema Engine\s+: schema-engine-cli [0-9a-f]{40} \(the rastar kit's engine/m);
+  const deployed = await npxPrisma(['migrate', 'deploy']);
+  assert.equal(deployed.code, 0, output(deployed));
+  assert.match(deployed.stdout, /All migrations have been successfully applied\./);
+  const status = await npxPrisma(['migrate', 'status']);
+  assert.equal(status.code, 0, output(status));
+  assert.match(status.stdout, /Database schema is up to date!/);
+  const names = readHistory('postgresql').migrations.map((m) => m.name);
+  assert.deepEqual((await rows(await db.connect())).map((row) => row.migration_name), names);
+});
