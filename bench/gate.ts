@@ -349,10 +349,14 @@ export function applyGate(markdown: string, rendered: { section: string; targetR
   } else {
     lines.push('', '## Targets', '', '| Target | Measured | Verdict |', '|---|---|---|', ...rendered.targetRows);
   }
-  text = lines.join('\n');
-  const begin = text.indexOf(BEGIN);
-  const end = text.indexOf(END);
-  if (begin >= 0 && end > begin) return `${text.slice(0, begin)}${rendered.section}${text.slice(end + END.length)}`;
-  const notes = text.indexOf('## Method notes');
-  return notes >= 0 ? `${text.slice(0, notes)}${rendered.section}\n\n${text.slice(notes)}` : `${text.trimEnd()}\n\n${rendered.section}\n`;
+  return replaceSection(lines.join('\n'), BEGIN, END, rendered.section);
+}
+
+/** Put `section` (which starts with `begin` and ends with `end`) in place of an earlier one, or before the method notes. */
+export function replaceSection(markdown: string, begin: string, end: string, section: string): string {
+  const from = markdown.indexOf(begin);
+  const to = markdown.indexOf(end);
+  if (from >= 0 && to > from) return `${markdown.slice(0, from)}${section}${markdown.slice(to + end.length)}`;
+  const notes = markdown.indexOf('## Method notes');
+  return notes >= 0 ? `${markdown.slice(0, notes)}${section}\n\n${markdown.slice(notes)}` : `${markdown.trimEnd()}\n\n${section}\n`;
 }

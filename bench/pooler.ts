@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { withDatabase } from '../src/db.ts';
 import { readHistory } from '../src/migrations/production/history.ts';
 import { launchPgBouncer } from '../test/pgbouncer.ts';
-import { median, runProcess } from './gate.ts';
+import { median, replaceSection, runProcess } from './gate.ts';
 import { dropDatabase, freshDatabase, withConn, type PgTarget } from './pg.ts';
 
 export interface PoolerResults {
@@ -124,9 +124,5 @@ export function applyPooler(markdown: string, r: PoolerResults, when: string): s
     'Through the pooler each migration still travels in one round trip (the lock-and-guard `DO` block is its first statement); the pooler adds a hop per round trip and the detection (a second connection, a few queries) once per deploy. The gate cannot LISTEN through a transaction pooler: it polls, so its latency is up to a second; `DIRECT_DATABASE_URL` brings NOTIFY back.',
     END,
   ].join('\n');
-  const begin = markdown.indexOf(BEGIN);
-  const end = markdown.indexOf(END);
-  if (begin >= 0 && end > begin) return `${markdown.slice(0, begin)}${section}${markdown.slice(end + END.length)}`;
-  const notes = markdown.indexOf('## Method notes');
-  return notes >= 0 ? `${markdown.slice(0, notes)}${section}\n\n${markdown.slice(notes)}` : `${markdown.trimEnd()}\n\n${section}\n`;
+  return replaceSection(markdown, BEGIN, END, section);
 }

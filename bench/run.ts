@@ -11,6 +11,7 @@
  *   BENCH_SYNTHETIC=1   use the synthetic PostgreSQL history even when the real corpus is present
  *   BENCH_ONLY=gate     only scenario 4 (about a minute); updates its section and Targets rows of RESULTS.md
  *   BENCH_ONLY=pooler   only scenario 5 (a few minutes); updates its section of RESULTS.md
+ *   BENCH_ONLY=cli      only scenario 6 (about a minute); updates its section of RESULTS.md
  *
  * Scenarios
  *   1. PostgreSQL, a real 434-migration history (../shared/corpus/langfuse-postgresql
@@ -27,6 +28,8 @@
  *      at once (5 migrators, 15 waiters) against one.
  *   5. Behind PgBouncer in transaction mode (bench/pooler.ts): the deploy of the real
  *      history and the gate's latency through the pooler against direct.
+ *   6. The official Prisma CLI on the kit's engine (bench/cli-engine.ts): the compiled
+ *      engine's start-up and `npx prisma migrate status` beside the kit's status.
  *   Peak memory (max RSS) of every process comes from GNU time.
  */
 import { execFileSync, spawn } from 'node:child_process';
@@ -42,6 +45,7 @@ import { readHistory, type Migration } from '../src/migrations/production/histor
 import { parseScript, scriptMode } from '../src/migrations/production/sql-script.ts';
 import { applyGate, gateMarkdown, runGateBench } from './gate.ts';
 import { applyPooler, runPoolerBench } from './pooler.ts';
+import { applyCli, runCliBench } from './cli-engine.ts';
 import { dropDatabase, freshDatabase, withConn, type PgTarget } from './pg.ts';
 import { postgresHistory, sqliteHistory, writeHistory } from './synthetic.ts';
 
@@ -342,10 +346,23 @@ async function main(): Promise<void> {
   const kitEntry = join(projectRoot, 'dist', 'scripts', 'migrate.js');
   if (!existsSync(kitEntry)) throw new Error('dist/scripts/migrate.js is missing: run npx tsc -p tsconfig.json');
   if (process.env.BENCH_ONLY) {
-    if (process.env.BENCH_ONLY === 'pooler') return poolerOnly(kitEntry);
-    if (process.env.BENCH_ONLY !== 'gate') throw new Error(`BENCH_ONLY=${process.env.BENCH_ONLY}: only "gate" or "pooler" runs alone`);
-    await gateOnly(kitEntry);
-    return;
+    if (process.env.BENCH_ONLY === 'pooler') {
+      return scenarioOnly('pooler', async (server) => {
+        const results = await runPoolerBench(server, { work: WORK, kitEntry, prismaDir: poolerPrismaDir(), runs: QUICK ? 3 : 7, gateRuns: QUICK ? 3 : 11, log });
+        return (markdown, when) => applyPooler(markdown, results, when);
+      });
+    }
+    if (process.env.BENCH_ONLY === 'cli') {
+      return scenarioOnly('cli', async (server) => {
+        const results = await runCliBench(server, { work: WORK, kitEntry, runs: QUICK ? 3 : 11, log });
+        return (markdown, when) => applyCli(markdown, results, when);
+      });
+    }
+    if (process.env.BENCH_ONLY !== 'gate') throw new Error(`BENCH_ONLY=${process.env.BENCH_ONLY}: only "gate", "pooler" or "cli" runs alone`);
+    return scenarioOnly('gate', async (server) => {
+      const results = await runGateBench(server, { work: WORK, kitEntry, log });
+      return (markdown, when) => applyGate(markdown, gateMarkdown(results, when));
+    });
   }
   const dbmate = await dbmateBinary();
   const psql = version('psql', ['--version']);
@@ -605,7 +622,8 @@ async function main(): Promise<void> {
     const report = render(rows, facts, notes, applyScenario, noopScenario, secondScenario, (Date.now() - startedAt) / 1000);
     process.stdout.write(`\n${report.table}\n\n${report.targets}\n\n${gate.summary}\n`);
     const pooler = await runPoolerBench(admin, { work: WORK, kitEntry, prismaDir: poolerPrismaDir(), runs: QUICK ? 3 : 7, gateRuns: QUICK ? 3 : 11, log });
-    writeFileSync(join(projectRoot, 'bench', 'RESULTS.md'), applyPooler(applyGate(report.markdown, gate), pooler, 'in this same bench run'));
+    const cli = await runCliBench(admin, { work: WORK, kitEntry, runs: QUICK ? 3 : 11, log });
+    writeFileSync(join(projectRoot, 'bench', 'RESULTS.md'), applyCli(applyPooler(applyGate(report.markdown, gate), pooler, 'in this same bench run'), cli, 'in this same bench run'));
     log(`\nWrote ${relative(process.cwd(), join(projectRoot, 'bench', 'RESULTS.md')) || 'bench/RESULTS.md'}`);
   } finally {
     await stop();
@@ -617,34 +635,16 @@ function poolerPrismaDir(): string {
   return existsSync(CORPUS) && process.env.BENCH_SYNTHETIC !== '1' ? prismaDirFor('prisma-pooler', 'postgresql', CORPUS) : join(projectRoot, 'prisma');
 }
 
-/** `BENCH_ONLY=pooler`: scenario 5 alone; its section of RESULTS.md is replaced, the rest kept. */
-async function poolerOnly(kitEntry: string): Promise<void> {
+/** `BENCH_ONLY=<name>`: one scenario alone on its own server; its section of RESULTS.md is replaced, the rest kept. */
+async function scenarioOnly(name: string, measure: (server: PgTarget) => Promise<(markdown: string, when: string) => string>): Promise<void> {
   const quiet = await waitForQuiet();
   const server = await startEmbeddedPostgres();
   process.once('SIGINT', () => void server.stop().then(() => process.exit(130)));
   try {
-    const results = await runPoolerBench(parseDatabaseUrl(server.url) as PgTarget, { work: WORK, kitEntry, prismaDir: poolerPrismaDir(), runs: QUICK ? 3 : 7, gateRuns: QUICK ? 3 : 11, log });
+    const apply = await measure(parseDatabaseUrl(server.url) as PgTarget);
     const file = join(projectRoot, 'bench', 'RESULTS.md');
-    const when = `on ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')} (\`BENCH_ONLY=pooler npm run bench\`; nproc ${availableParallelism()}, CPUs ${quiet})`;
-    writeFileSync(file, applyPooler(existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmark results\n', results, when));
-    log(`\nUpdated ${relative(process.cwd(), file) || 'bench/RESULTS.md'}`);
-  } finally {
-    await server.stop();
-  }
-}
-
-/** `BENCH_ONLY=gate`: scenario 4 alone; its section and Targets rows of RESULTS.md are replaced, the rest kept. */
-async function gateOnly(kitEntry: string): Promise<void> {
-  const quiet = await waitForQuiet();
-  const server = await startEmbeddedPostgres();
-  process.once('SIGINT', () => void server.stop().then(() => process.exit(130)));
-  try {
-    const results = await runGateBench(parseDatabaseUrl(server.url) as PgTarget, { work: WORK, kitEntry, log });
-    const when = `on ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')} (\`BENCH_ONLY=gate\`; nproc ${availableParallelism()}, CPUs ${quiet})`;
-    const gate = gateMarkdown(results, when);
-    const file = join(projectRoot, 'bench', 'RESULTS.md');
-    writeFileSync(file, applyGate(existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmark results\n', gate));
-    process.stdout.write(`\n${gate.summary}\n`);
+    const when = `on ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')} (\`BENCH_ONLY=${name} npm run bench\`; nproc ${availableParallelism()}, CPUs ${quiet})`;
+    writeFileSync(file, apply(existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmark results\n', when));
     log(`\nUpdated ${relative(process.cwd(), file) || 'bench/RESULTS.md'}`);
   } finally {
     await server.stop();
