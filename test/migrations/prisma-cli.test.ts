@@ -5,12 +5,13 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { projectRoot } from '../../src/db.ts';
 import { readHistory } from '../../src/migrations/production/history.ts';
 import { HALF_WAY_SQL, hasHistoryTable, migrate, output, rows, tables, writeMigration } from '../fixtures/kit.ts';
-import { copyPrismaDir, PROVIDERS, testDatabase, type RunResult } from '../helpers.ts';
+import { copyPrismaDir, PROVIDERS, tempDir, testDatabase, type RunResult } from '../helpers.ts';
 
 const CLI = join(projectRoot, 'node_modules', 'prisma', 'build', 'index.js');
 
@@ -93,6 +94,23 @@ for (const provider of PROVIDERS) {
       const after = await tables(await db.connect());
       assert.ok(!after.includes('Extra'), `reset dropped what the migrations do not create: ${after.join(', ')}`);
       assert.deepEqual((await rows(await db.connect())).map((r) => r.migration_name), REAL, 'and applied the history again');
+    });
+
+    test('db push creates the schema’s tables, db pull --print reads them back, migrate diff --output writes an empty script then', async (t) => {
+      const db = await testDatabase(t, provider);
+      const env = { DATABASE_URL: db.url };
+      const pushed = await prisma(['db', 'push'], env);
+      assert.equal(pushed.code, 0, output(pushed));
+      assert.match(pushed.stdout, /Your database is now in sync with your Prisma schema/);
+      assert.ok((await tables(await db.connect())).includes('AdminUser'), 'db push created the tables');
+      const pulled = await prisma(['db', 'pull', '--print'], env);
+      assert.equal(pulled.code, 0, output(pulled));
+      assert.match(pulled.stdout, /^model AdminUser \{$/m);
+      const file = join(tempDir(t), 'diff.sql');
+      const schema = provider === 'sqlite' ? 'prisma/schema.prisma' : 'prisma/schema.postgresql.prisma';
+      const diffed = await prisma(['migrate', 'diff', '--from-config-datasource', '--to-schema', schema, '--script', '--output', file], env);
+      assert.equal(diffed.code, 0, output(diffed));
+      assert.match(readFileSync(file, 'utf8'), /-- This is an empty migration\./);
     });
 
     test('migrate diff --exit-code: 2 with a script when the schemas differ, 0 when they match', async (t) => {
