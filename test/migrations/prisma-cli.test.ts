@@ -134,6 +134,25 @@ test('migrate dev is refused in one line naming make migrate; no folder written'
   for (const provider of PROVIDERS) assert.deepEqual(readHistory(provider, join(prismaDir, 'migrations', provider)).migrations.map((m) => m.name), REAL);
 });
 
+test('resolve through the CLI: P3008 already applied, P3017 unknown name, P3012 not failed; each code once, exit 1', async (t) => {
+  const db = await testDatabase(t, 'sqlite');
+  const env = { DATABASE_URL: db.url };
+  assert.equal((await prisma(['migrate', 'deploy'], env)).code, 0);
+  const first = REAL[0] as string;
+  const cases: [string[], string, RegExp][] = [
+    [['--applied', first], 'P3008', new RegExp(`^The migration \`${first}\` is already recorded as applied in the database\.$`, 'm')],
+    [['--applied', '20990101000000_nope'], 'P3017', /^Migration 20990101000000_nope could not be found in .*migrations\/sqlite; check the name with: make status$/m],
+    [['--rolled-back', first], 'P3012', new RegExp(`^Migration \`${first}\` cannot be rolled back because it is not in a failed state\.$`, 'm')],
+  ];
+  for (const [args, code, message] of cases) {
+    const result = await prisma(['migrate', 'resolve', ...args], env);
+    assert.equal(result.code, 1, output(result));
+    assert.match(result.stderr, new RegExp(`^Error: ${code}$`, 'm'));
+    assert.equal(output(result).split(code).length - 1, 1, `${code} printed once:\n${output(result)}`);
+    assert.match(result.stderr, message);
+  }
+});
+
 /** `make deploy` from the project root, outside any make of the test runner. */
 function makeDeploy(env: NodeJS.ProcessEnv): Promise<RunResult> {
   const { MAKELEVEL, MAKEFLAGS, MFLAGS, ...parent } = process.env;

@@ -232,7 +232,9 @@ export async function serve(args: EngineArgs, input: NodeJS.ReadableStream, writ
       respond(request.id, { result: result ?? {} });
     } catch (error) {
       const kit = error instanceof KitError ? error : null;
-      const message = maskSecrets(kit ? [kit.message, kit.hint].filter(Boolean).join('\n\n') : errorMessage(error), target);
+      // The CLI prints `Error: <code>` above the message: the message does not repeat it.
+      const text = kit ? [kit.message.replace(/^P\d{4}: /, ''), kit.hint].filter(Boolean).join('\n\n') : errorMessage(error);
+      const message = maskSecrets(text, target);
       respond(request.id, { error: { code: 4466, message: 'An error happened. Check the data field for details.', data: { is_panic: false, message, error_code: kit?.prismaCode, meta: {} } } });
     }
   };
