@@ -11,7 +11,7 @@ try {
   const args = parseEngineArgs(process.argv.slice(2));
   if (args.version) {
     process.stdout.write(`${await versionLine()}\n`);
-  } else if (args.oneShot !== undefined || process.argv.includes('cli')) {
+  } else if (args.oneShot !== undefined) {
     await runOneShot(args, args.oneShot);
   } else {
     await serve(args, process.stdin, (line) => process.stdout.write(line));

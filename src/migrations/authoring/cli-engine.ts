@@ -42,7 +42,7 @@ export function parseEngineArgs(argv: string[]): EngineArgs {
     else if (arg === '--datamodels' || arg === '-d') args.datamodels.push(value());
     else if (arg === '--datasource') args.datasource = JSON.parse(value()) as EngineArgs['datasource'];
     else if (arg === '--extension-types') value(); // no extensions on SQLite or PostgreSQL as the kit runs them
-    else if (arg === 'cli') args.oneShot = argv[++i];
+    else if (arg === 'cli') args.oneShot = argv[++i] ?? '';
     else throw new KitError('BAD_USAGE', `The kit's schema engine does not know the argument "${arg}": pin ${PINNED}`);
   }
   return args;
@@ -66,7 +66,7 @@ export function errorLog(error: unknown, target?: DatabaseTarget): string {
 }
 
 /** `cli can-connect-to-database | create-database | drop-database`: exit code 0 or 1. */
-export async function runOneShot(args: EngineArgs, command: string | undefined): Promise<void> {
+export async function runOneShot(args: EngineArgs, command: string): Promise<void> {
   const target = targetOf(args);
   if (command === 'can-connect-to-database') {
     const conn = await openConnection(target, { applicationName: 'prisma-cli', readonly: target.provider === 'sqlite' });
@@ -91,7 +91,7 @@ export async function runOneShot(args: EngineArgs, command: string | undefined):
       await admin.close();
     }
   } else {
-    throw new KitError('BAD_USAGE', `The kit's schema engine does not know the command "cli ${command ?? ''}": pin ${PINNED}`);
+    throw new KitError('BAD_USAGE', `The kit's schema engine does not know the command "cli ${command}": pin ${PINNED}`);
   }
 }
 

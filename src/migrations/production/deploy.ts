@@ -169,7 +169,7 @@ async function othersRow(session: Session, name: string): Promise<null> {
 }
 
 async function liveRow(conn: SqlConnection, name: string): Promise<MigrationRow | undefined> {
-  return (await readRows(conn)).find((row) => row.migration_name === name && row.rolled_back_at === null);
+  return (await readRows(conn, name))[0];
 }
 
 /** A second migrator may find a SQLite file busy before it takes the lock: it then waits for the lock. */

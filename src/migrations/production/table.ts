@@ -91,9 +91,11 @@ export async function ensureTable(conn: SqlConnection): Promise<void> {
   }
 }
 
-export async function readRows(conn: SqlConnection): Promise<MigrationRow[]> {
+/** Every row, or only the live (not rolled back) rows of one migration. */
+export async function readRows(conn: SqlConnection, liveOf?: string): Promise<MigrationRow[]> {
   if (!(await tableExists(conn))) return [];
-  const rows = await conn.query<Record<string, unknown>>(`SELECT * FROM ${historyTable(conn.target)} ORDER BY started_at, migration_name`);
+  const where = liveOf === undefined ? '' : ' WHERE migration_name = $1 AND rolled_back_at IS NULL';
+  const rows = await conn.query<Record<string, unknown>>(`SELECT * FROM ${historyTable(conn.target)}${where} ORDER BY started_at, migration_name`, liveOf === undefined ? [] : [liveOf]);
   return rows.map((row) => ({
     id: String(row.id),
     checksum: String(row.checksum),
