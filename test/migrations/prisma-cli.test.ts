@@ -153,6 +153,25 @@ test('resolve through the CLI: P3008 already applied, P3017 unknown name, P3012 
   }
 });
 
+test('the engine answers a method or an argument of a newer CLI with one error naming the versions to pin', async (t) => {
+  const db = await testDatabase(t, 'sqlite');
+  const engine = join(projectRoot, 'bin', 'schema-engine');
+  const answer = await new Promise<string>((resolve, reject) => {
+    const child = execFile(engine, ['--datasource', JSON.stringify({ url: db.url })], { cwd: projectRoot, timeout: 60_000 }, (error, stdout) => (error ? reject(error) : resolve(String(stdout))));
+    child.stdin?.end(`${JSON.stringify({ id: 7, jsonrpc: '2.0', method: 'someFutureMethod', params: {} })}\n`);
+  });
+  const response = JSON.parse(answer.trim().split('\n').at(-1) as string) as { id: number; error?: { data?: { message?: string; is_panic?: boolean } } };
+  assert.equal(response.id, 7);
+  assert.equal(response.error?.data?.is_panic, false);
+  assert.match(response.error?.data?.message ?? '', /^The kit's schema engine does not know the method "someFutureMethod": pin prisma 7\.10\.1 with @prisma\/schema-engine-wasm /);
+  const unknownArgument = await new Promise<{ code: number; stderr: string }>((resolve) =>
+    execFile(engine, ['--no-such-flag'], { cwd: projectRoot, timeout: 60_000 }, (error, _stdout, stderr) => resolve({ code: error ? Number(error.code) : 0, stderr: String(stderr) })),
+  );
+  assert.equal(unknownArgument.code, 1);
+  const [, log] = unknownArgument.stderr.trim().split('\n'); // the CLI drops the first line and reads the rest as JSON logs
+  assert.match((JSON.parse(log as string) as { fields: { message: string } }).fields.message, /does not know the argument "--no-such-flag": pin prisma 7\.10\.1/);
+});
+
 /** `make deploy` from the project root, outside any make of the test runner. */
 function makeDeploy(env: NodeJS.ProcessEnv): Promise<RunResult> {
   const { MAKELEVEL, MAKEFLAGS, MFLAGS, ...parent } = process.env;
