@@ -26,7 +26,7 @@ export interface EngineArgs {
   version: boolean;
 }
 
-/** The methods a CLI of another version may call that this engine does not know. */
+/** The CLI and engine versions whose protocol this engine speaks: named when a newer CLI asks for more. */
 const PINNED = 'prisma 7.10.1 with @prisma/schema-engine-wasm 8.1.0-2.59be4fda (see package.json)';
 
 export function parseEngineArgs(argv: string[]): EngineArgs {
