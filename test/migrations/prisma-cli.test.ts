@@ -71,6 +71,10 @@ for (const provider of PROVIDERS) {
       const status = await prisma(['migrate', 'status'], env);
       assert.equal(status.code, 1, output(status));
       assert.match(output(status), new RegExp(broken));
+      const blocked = await prisma(['migrate', 'deploy'], env);
+      assert.equal(blocked.code, 1, output(blocked));
+      assert.match(blocked.stderr, /^Error: P3009$/m);
+      assert.match(blocked.stderr, new RegExp(`^Migration ${broken} failed earlier and blocks every deploy until it is resolved\\.$`, 'm'));
       const resolved = await prisma(['migrate', 'resolve', '--rolled-back', broken], env);
       assert.equal(resolved.code, 0, output(resolved));
       assert.match(resolved.stdout, new RegExp(`Migration ${broken} marked as rolled back\\.`));
