@@ -6,7 +6,7 @@
  * adapters for the rest (diff, db push, db pull, migrate dev).
  * See ../shared/research/prisma-cli-engine-protocol.md for the protocol.
  */
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { createMigrationAdapterFactory, maskSecrets, openConnection, parseDatabaseUrl, withDatabase, type DatabaseTarget } from '../../db.ts';
@@ -58,11 +58,19 @@ export async function versionLine(): Promise<string> {
   return `schema-engine-cli ${(await engineVersion()).trim()} (the rastar kit's engine: @prisma/schema-engine-wasm on the kit's driver adapters)`;
 }
 
+/**
+ * What the CLI prints of a failure, masked: the message and its hint. The CLI prints
+ * `Error: <code>` above it, so a message does not repeat its code.
+ */
+function engineMessage(error: unknown, target?: DatabaseTarget): { message: string; error_code?: string } {
+  const kit = error instanceof KitError ? error : null;
+  const text = kit ? [kit.message.replace(/^P\d{4}: /, ''), kit.hint].filter(Boolean).join('\n\n') : errorMessage(error);
+  return { message: maskSecrets(text, target), error_code: kit?.prismaCode };
+}
+
 /** A failure in the engine log format the CLI reads from stderr: one JSON line. */
 export function errorLog(error: unknown, target?: DatabaseTarget): string {
-  const kit = error instanceof KitError ? error : null;
-  const message = maskSecrets(kit ? [kit.message, kit.hint].filter(Boolean).join('\n') : errorMessage(error), target);
-  return JSON.stringify({ level: 'ERROR', target: 'schema_engine::logger', fields: { error_code: kit?.prismaCode, message } });
+  return JSON.stringify({ level: 'ERROR', target: 'schema_engine::logger', fields: engineMessage(error, target) });
 }
 
 /** `cli can-connect-to-database | create-database | drop-database`: exit code 0 or 1. */
@@ -73,25 +81,22 @@ export async function runOneShot(args: EngineArgs, command: string): Promise<voi
     await conn.close();
   } else if (command === 'create-database') {
     if (target.provider === 'sqlite') return void (await (await openConnection(target)).close());
-    const admin = await openConnection(withDatabase(target, 'postgres'), { applicationName: 'prisma-cli' });
-    try {
-      await admin.exec(`CREATE DATABASE "${target.config.database.replace(/"/g, '""')}"`);
-    } finally {
-      await admin.close();
-    }
+    await onServer(target, (name) => `CREATE DATABASE ${name}`);
   } else if (command === 'drop-database') {
-    if (target.provider === 'sqlite') {
-      for (const suffix of ['', '-journal', '-wal', '-shm']) rmSync(target.file + suffix, { force: true });
-      return;
-    }
-    const admin = await openConnection(withDatabase(target, 'postgres'), { applicationName: 'prisma-cli' });
-    try {
-      await admin.exec(`DROP DATABASE IF EXISTS "${target.config.database.replace(/"/g, '""')}" WITH (FORCE)`);
-    } finally {
-      await admin.close();
-    }
+    if (target.provider === 'sqlite') return dropEverything(target);
+    await onServer(target, (name) => `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
   } else {
     throw new KitError('BAD_USAGE', `The kit's schema engine does not know the command "cli ${command}": pin ${PINNED}`);
+  }
+}
+
+/** A statement about the target's database, run from the server's `postgres` database. */
+async function onServer(target: DatabaseTarget & { provider: 'postgresql' }, sql: (quotedName: string) => string): Promise<void> {
+  const admin = await openConnection(withDatabase(target, 'postgres'), { applicationName: 'prisma-cli' });
+  try {
+    await admin.exec(sql(`"${target.config.database.replace(/"/g, '""')}"`));
+  } finally {
+    await admin.close();
   }
 }
 
@@ -231,11 +236,7 @@ export async function serve(args: EngineArgs, input: NodeJS.ReadableStream, writ
       }
       respond(request.id, { result: result ?? {} });
     } catch (error) {
-      const kit = error instanceof KitError ? error : null;
-      // The CLI prints `Error: <code>` above the message: the message does not repeat it.
-      const text = kit ? [kit.message.replace(/^P\d{4}: /, ''), kit.hint].filter(Boolean).join('\n\n') : errorMessage(error);
-      const message = maskSecrets(text, target);
-      respond(request.id, { error: { code: 4466, message: 'An error happened. Check the data field for details.', data: { is_panic: false, message, error_code: kit?.prismaCode, meta: {} } } });
+      respond(request.id, { error: { code: 4466, message: 'An error happened. Check the data field for details.', data: { is_panic: false, ...engineMessage(error, target), meta: {} } } });
     }
   };
   const lines = createInterface({ input, crlfDelay: Infinity });

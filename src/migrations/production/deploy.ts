@@ -53,7 +53,7 @@ export async function deploy(conn: SqlConnection, history: History, options: Dep
   const pooled = await behindTransactionPooler(conn);
   if (pooled) emit({ event: 'transaction-pooler' });
   const lock = pooled ? { release: async () => {} } : await acquireMigrationLock(conn, { timeoutMs: options.lockTimeoutMs, onWait: (holder) => emit({ event: 'waiting-for-lock', holder }) });
-  const session: Session = { conn, lockTimeoutMs: options.lockTimeoutMs, pooled, backend: lock.backend, emit };
+  const session: Session = { conn, lockTimeoutMs: options.lockTimeoutMs, backend: lock.backend, emit };
   try {
     await useWriteAheadLog(conn);
     let status = await underTransactionLock(session, async () => {
@@ -87,8 +87,6 @@ export async function deploy(conn: SqlConnection, history: History, options: Dep
 interface Session {
   conn: SqlConnection;
   lockTimeoutMs: number;
-  /** Behind a transaction pooler: no session lock, migrators may overlap. */
-  pooled: boolean;
   /** The backend holding the session lock (direct path). */
   backend?: number;
   emit: (event: DeployEvent) => void;
@@ -110,12 +108,12 @@ async function underTransactionLock<T>(session: Session, work: () => Promise<T>)
     return result;
   } catch (error) {
     await conn.exec('ROLLBACK').catch(() => {});
-    throw await lockTimedOut(session, error);
+    throw await guardError(session, error);
   }
 }
 
-/** The guard's own errors as the kit's; any other error as it is. */
-async function lockTimedOut(session: Session, error: unknown): Promise<unknown> {
+/** The guard's lock errors (timeout, moved backend) as the kit's; any other error as it is. */
+async function guardError(session: Session, error: unknown): Promise<unknown> {
   const code = (error as { code?: string }).code;
   if (code === MOVED_BACKEND) {
     return new KitError('CONNECTION', `A transaction pooler moved this migrator off the server connection holding its migration lock (pid ${session.backend}); it stopped before writing anything more`, {
@@ -271,7 +269,8 @@ async function applyOne(session: Session, migration: Migration): Promise<number 
   } catch (error) {
     await conn.exec(provider === 'sqlite' ? 'ROLLBACK; PRAGMA foreign_keys = ON' : 'ROLLBACK').catch(() => {});
     if ((error as { code?: string }).code === ALREADY_IN_HISTORY) return othersRow(session, migration.name);
-    if ([TRANSACTION_LOCK_TIMEOUT, MOVED_BACKEND].includes(String((error as { code?: string }).code))) throw await lockTimedOut(session, error);
+    const lockError = await guardError(session, error);
+    if (lockError !== error) throw lockError;
     // A tool that takes no lock (or an older migrator) may have applied it meanwhile: its
     // row explains the failure (the tables already exist), which is then no failure at all.
     if (await liveRow(conn, migration.name)) return othersRow(session, migration.name);
@@ -374,7 +373,7 @@ async function writeGuarded(session: Session, name: string, sql: string): Promis
   } catch (error) {
     await conn.exec('ROLLBACK').catch(() => {});
     if ((error as { code?: string }).code === ALREADY_IN_HISTORY) return othersRow(session, name).then(() => false);
-    throw await lockTimedOut(session, error);
+    throw await guardError(session, error);
   }
 }
 
