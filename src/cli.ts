@@ -50,6 +50,23 @@ export function loadDotenv(): void {
   dotenv.config({ path, quiet: true });
 }
 
+/**
+ * One line when the user's PRISMA_SCHEMA_ENGINE_BINARY names an engine other than the
+ * kit's: prisma.config.ts respects it, so `npx prisma migrate …` is then not the kit's
+ * deploy, status or resolve, while the kit's own commands are unaffected.
+ */
+export function foreignCliEngine(): string | undefined {
+  const chosen = process.env.PRISMA_SCHEMA_ENGINE_BINARY;
+  if (!chosen) return undefined;
+  const kit = join(projectRoot, 'bin', 'schema-engine');
+  const real = (path: string) => (existsSync(path) ? realpathSync(path) : undefined);
+  const resolved = real(chosen);
+  if (resolved === real(kit)) return undefined;
+  return resolved
+    ? `Note: PRISMA_SCHEMA_ENGINE_BINARY=${chosen}: npx prisma runs that schema engine, not the kit's (${kit}); make commands run the kit itself.`
+    : `Note: PRISMA_SCHEMA_ENGINE_BINARY=${chosen} does not exist, so npx prisma will fail; unset it to run the kit's engine (${kit}).`;
+}
+
 let currentTarget: DatabaseTarget | undefined;
 /** The apps' DATABASE_URL when the kit works through DIRECT_DATABASE_URL: its password is masked too. */
 let appTarget: DatabaseTarget | undefined;
@@ -81,6 +98,8 @@ export async function runCommand<O extends Options>(
   handler: (values: Record<string, string | boolean | undefined>, positionals: string[]) => Promise<number>,
 ): Promise<never> {
   loadDotenv();
+  const engine = foreignCliEngine();
+  if (engine) err(engine);
   let code: number;
   try {
     let parsed;

@@ -4,8 +4,8 @@
  * user reads them; what the database holds afterwards, read directly.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { execFile, type ChildProcess } from 'node:child_process';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { projectRoot } from '../../src/db.ts';
@@ -15,17 +15,24 @@ import { copyPrismaDir, PROVIDERS, tempDir, testDatabase, type RunResult } from 
 
 const CLI = join(projectRoot, 'node_modules', 'prisma', 'build', 'index.js');
 
-/** `npx prisma <args>` from the project root, as the runbook runs it. */
-function prisma(args: string[], env: NodeJS.ProcessEnv, input?: string): Promise<RunResult> {
-  const childEnv: NodeJS.ProcessEnv = { ...process.env, NODE_OPTIONS: '', PRISMA_HIDE_UPDATE_MESSAGE: '1', ...env };
-  delete childEnv.PRISMA_SCHEMA_ENGINE_BINARY; // prisma.config.ts sets it, as in a user's shell
+/** `npx prisma <args>` from the project root, as the runbook runs it; `pid` is the CLI's process. */
+function startPrisma(args: string[], env: NodeJS.ProcessEnv, input?: string): { pid: number; done: Promise<RunResult> } {
+  // prisma.config.ts sets PRISMA_SCHEMA_ENGINE_BINARY, as in a user's shell, unless `env` names one.
+  const { PRISMA_SCHEMA_ENGINE_BINARY, ...parent } = process.env;
+  const childEnv: NodeJS.ProcessEnv = { ...parent, NODE_OPTIONS: '', PRISMA_HIDE_UPDATE_MESSAGE: '1', ...env };
   for (const [key, value] of Object.entries(childEnv)) if (value === undefined) delete childEnv[key];
-  return new Promise((resolve) => {
-    const child = execFile(process.execPath, [CLI, ...args], { cwd: projectRoot, env: childEnv, timeout: 120_000, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
+  let child: ChildProcess | undefined;
+  const done = new Promise<RunResult>((resolve) => {
+    child = execFile(process.execPath, [CLI, ...args], { cwd: projectRoot, env: childEnv, timeout: 120_000, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
       resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout: String(stdout), stderr: String(stderr) });
     });
     if (input !== undefined) child.stdin?.end(input);
   });
+  return { pid: child?.pid as number, done };
+}
+
+function prisma(args: string[], env: NodeJS.ProcessEnv, input?: string): Promise<RunResult> {
+  return startPrisma(args, env, input).done;
 }
 
 const REAL = readHistory('sqlite').migrations.map((m) => m.name);
@@ -138,12 +145,16 @@ test('migrate dev is refused in one line naming make migrate; no folder written'
   for (const provider of PROVIDERS) assert.deepEqual(readHistory(provider, join(prismaDir, 'migrations', provider)).migrations.map((m) => m.name), REAL);
 });
 
-test('resolve through the CLI: P3008 already applied, P3017 unknown name, P3012 not failed; each code once, exit 1', async (t) => {
+test('resolve through the CLI: P3008 already applied, P3017 unknown name, P3012 not failed, P3011 never applied; each code once, exit 1', async (t) => {
   const db = await testDatabase(t, 'sqlite');
-  const env = { DATABASE_URL: db.url };
-  assert.equal((await prisma(['migrate', 'deploy'], env)).code, 0);
+  const prismaDir = copyPrismaDir(t);
+  const later = '20990101000000_later';
+  for (const provider of PROVIDERS) writeMigration(prismaDir, provider, later, 'CREATE TABLE "Later" ("id" INTEGER);\n');
+  const env = { DATABASE_URL: db.url, PRISMA_DIR: prismaDir };
+  assert.equal((await prisma(['migrate', 'deploy'], { DATABASE_URL: db.url })).code, 0, 'the project’s history, without the later one');
   const first = REAL[0] as string;
   const cases: [string[], string, RegExp][] = [
+    [['--rolled-back', later], 'P3011', new RegExp(`^Migration \`${later}\` cannot be rolled back because it was never applied to the database\.`, 'm')],
     [['--applied', first], 'P3008', new RegExp(`^The migration \`${first}\` is already recorded as applied in the database\.$`, 'm')],
     [['--applied', '20990101000000_nope'], 'P3017', /^Migration 20990101000000_nope could not be found in .*migrations\/sqlite; check the name with: make status$/m],
     [['--rolled-back', first], 'P3012', new RegExp(`^Migration \`${first}\` cannot be rolled back because it is not in a failed state\.$`, 'm')],
@@ -168,19 +179,20 @@ test('the engine answers a method or an argument of a newer CLI with one error n
   assert.equal(response.id, 7);
   assert.equal(response.error?.data?.is_panic, false);
   assert.match(response.error?.data?.message ?? '', /^The kit's schema engine does not know the method "someFutureMethod": pin prisma 7\.10\.1 with @prisma\/schema-engine-wasm /);
-  const unknownArgument = await new Promise<{ code: number; stderr: string }>((resolve) =>
-    execFile(engine, ['--no-such-flag'], { cwd: projectRoot, timeout: 60_000 }, (error, _stdout, stderr) => resolve({ code: error ? Number(error.code) : 0, stderr: String(stderr) })),
-  );
+  const unknownArgument = await new Promise<{ code: number; stderr: string }>((resolve) => {
+    const child = execFile(engine, ['--no-such-flag'], { cwd: projectRoot, timeout: 60_000 }, (error, _stdout, stderr) => resolve({ code: error ? Number(error.code) : 0, stderr: String(stderr) }));
+    child.stdin?.end();
+  });
   assert.equal(unknownArgument.code, 1);
   const [, log] = unknownArgument.stderr.trim().split('\n'); // the CLI drops the first line and reads the rest as JSON logs
   assert.match((JSON.parse(log as string) as { fields: { message: string } }).fields.message, /does not know the argument "--no-such-flag": pin prisma 7\.10\.1/);
 });
 
-/** `make deploy` from the project root, outside any make of the test runner. */
-function makeDeploy(env: NodeJS.ProcessEnv): Promise<RunResult> {
-  const { MAKELEVEL, MAKEFLAGS, MFLAGS, ...parent } = process.env;
+/** `make <target>` from the project root, outside any make of the test runner. */
+function makeTarget(target: string, env: NodeJS.ProcessEnv): Promise<RunResult> {
+  const { MAKELEVEL, MAKEFLAGS, MFLAGS, PRISMA_SCHEMA_ENGINE_BINARY, ...parent } = process.env;
   return new Promise((resolve) => {
-    execFile('make', ['--no-print-directory', 'deploy'], { cwd: projectRoot, env: { ...parent, ...env }, timeout: 120_000 }, (error, stdout, stderr) =>
+    execFile('make', ['--no-print-directory', target], { cwd: projectRoot, env: { ...parent, ...env }, timeout: 120_000 }, (error, stdout, stderr) =>
       resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout: String(stdout), stderr: String(stderr) }),
     );
   });
@@ -191,11 +203,61 @@ test('3 npx prisma migrate deploy and 2 make deploy at once on PostgreSQL: each 
   const prismaDir = copyPrismaDir(t);
   writeMigration(prismaDir, 'postgresql', '20990101000000_slow', 'SELECT pg_sleep(1);\nCREATE TABLE "Slow" ("id" INTEGER);\n');
   const env = { DATABASE_URL: db.url, PRISMA_DIR: prismaDir };
-  const runs = await Promise.all([prisma(['migrate', 'deploy'], env), makeDeploy(env), prisma(['migrate', 'deploy'], env), makeDeploy(env), prisma(['migrate', 'deploy'], env)]);
+  const runs = await Promise.all([prisma(['migrate', 'deploy'], env), makeTarget('deploy', env), prisma(['migrate', 'deploy'], env), makeTarget('deploy', env), prisma(['migrate', 'deploy'], env)]);
   for (const run of runs) assert.equal(run.code, 0, output(run));
   const history = await rows(await db.connect());
   assert.deepEqual(history.map((row) => row.migration_name).sort(), [...REAL, '20990101000000_slow'].sort(), 'one row per migration');
   assert.ok(history.every((row) => row.finished_at !== null));
+});
+
+test('a PRISMA_SCHEMA_ENGINE_BINARY of the user’s own: the CLI runs it, make commands say so', async (t) => {
+  const db = await testDatabase(t, 'sqlite');
+  const theirs = join(tempDir(t), 'their-engine');
+  writeFileSync(theirs, '#!/bin/sh\necho "schema-engine-cli 0123456789abcdef0123456789abcdef01234567"\n');
+  chmodSync(theirs, 0o755);
+  const env = { DATABASE_URL: db.url, PRISMA_SCHEMA_ENGINE_BINARY: theirs };
+  const version = await prisma(['version'], env);
+  assert.equal(version.code, 0, output(version));
+  assert.match(version.stdout, /^Schema Engine\s+: schema-engine-cli 0123456789abcdef0123456789abcdef01234567 \(at .*their-engine, resolved by PRISMA_SCHEMA_ENGINE_BINARY\)$/m);
+  const status = await makeTarget('status', env);
+  assert.equal(status.code, 2, output(status)); // make's code for the pending migrations, as without the variable
+  assert.equal(status.stderr.split('\n')[0], `Note: PRISMA_SCHEMA_ENGINE_BINARY=${theirs}: npx prisma runs that schema engine, not the kit's (${join(projectRoot, 'bin', 'schema-engine')}); make commands run the kit itself.`);
+  const ours = await makeTarget('status', { DATABASE_URL: db.url, PRISMA_SCHEMA_ENGINE_BINARY: join(projectRoot, 'bin', 'schema-engine') });
+  assert.doesNotMatch(ours.stderr, /PRISMA_SCHEMA_ENGINE_BINARY/, 'the kit’s own engine: nothing to say');
+});
+
+/** The processes `pid` started, from /proc. */
+function childrenOf(pid: number): number[] {
+  return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter(Boolean).map(Number);
+}
+
+test('the engine killed in the middle of migrate deploy: the CLI’s error naming it, exit 1, nothing of the migration committed', async (t) => {
+  const db = await testDatabase(t, 'postgresql');
+  const prismaDir = copyPrismaDir(t);
+  const stuck = '20990101000000_stuck';
+  writeMigration(prismaDir, 'postgresql', stuck, 'CREATE TABLE "Stuck" ("id" INTEGER);\nSELECT pg_sleep(300);\n');
+  const env = { DATABASE_URL: db.url, PRISMA_DIR: prismaDir };
+  const run = startPrisma(['migrate', 'deploy'], env);
+  const watcher = await db.connect();
+  const sleeping = "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query LIKE '%pg_sleep(300)%' AND pid <> pg_backend_pid()";
+  let backends: unknown[] = [];
+  for (let tries = 0; tries < 600 && backends.length === 0; tries++) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    backends = await watcher.query(sleeping);
+  }
+  assert.equal(backends.length, 1, 'the migration is running');
+  const [supervisor] = childrenOf(run.pid);
+  const [engine] = childrenOf(supervisor as number);
+  process.kill(engine as number, 'SIGKILL');
+  const result = await run.done; // without the kit's answer the CLI would exit 0 here, or wait for the sleep
+  assert.equal(result.code, 1, output(result));
+  assert.match(result.stderr, /^Error: The kit's schema engine stopped \(killed by SIGKILL\) before it answered applyMigrations; see what the database holds with: npx prisma migrate status$/m);
+  await watcher.query(`SELECT pg_terminate_backend(pid) FROM (${sleeping}) AS s`); // the server noticed nothing yet
+  assert.ok(!(await tables(watcher)).includes('Stuck'), 'the migration rolled back');
+  assert.ok(!(await rows(watcher)).some((row) => row.migration_name === stuck), 'no row for it');
+  const status = await prisma(['migrate', 'status'], env);
+  assert.equal(status.code, 1, output(status));
+  assert.match(status.stdout, new RegExp(`Following migration have not yet been applied:\\s+${stuck}`));
 });
 
 test('a database with tables and no history: P3005 and the baseline commands, nothing written', async (t) => {
