@@ -387,18 +387,17 @@ export function connectionError(target: DatabaseTarget, error: unknown): KitErro
   if (target.provider === 'sqlite') return new KitError('CONNECTION', `Cannot open ${describeTarget(target)}: ${errorMessage(error)}`, { cause: error });
   const { host, port, database, user } = target.config;
   const code = (error as { code?: string }).code;
+  if (code === '3D000') return new KitError('CONNECTION', `Database "${database}" does not exist on the server at ${host}:${port}`, { cause: error, prismaCode: 'P1003' });
   const reason =
     code === '28P01' || code === '28000'
       ? `authentication failed for user "${user}"`
-      : code === '3D000'
-        ? `database "${database}" does not exist`
-        : maskSecrets(errorMessage(error), target) || code || 'connection failed';
-  // The server answered when it refused the credentials or the database: "reach" would mislead.
-  const refused = code === '28P01' || code === '28000' || code === '3D000';
+      : maskSecrets(errorMessage(error), target) || code || 'connection failed';
+  // The server answered when it refused the credentials: "reach" would mislead.
+  const refused = code === '28P01' || code === '28000';
   return new KitError('CONNECTION', `${refused ? 'Cannot connect to' : "Can't reach"} database server at ${host}:${port} (database "${database}"): ${reason}`, {
     cause: error,
-    // Prisma's codes: P1000 authentication failed, P1003 database does not exist, P1001 unreachable.
-    prismaCode: code === '28P01' || code === '28000' ? 'P1000' : code === '3D000' ? 'P1003' : 'P1001',
+    // Prisma's codes: P1000 authentication failed, P1001 unreachable.
+    prismaCode: refused ? 'P1000' : 'P1001',
   });
 }
 

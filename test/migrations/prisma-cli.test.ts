@@ -8,10 +8,10 @@ import { execFile, type ChildProcess } from 'node:child_process';
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { projectRoot } from '../../src/db.ts';
+import { openConnection, parseDatabaseUrl, projectRoot } from '../../src/db.ts';
 import { readHistory } from '../../src/migrations/production/history.ts';
 import { HALF_WAY_SQL, hasHistoryTable, migrate, output, rows, tables, writeMigration } from '../fixtures/kit.ts';
-import { copyPrismaDir, PROVIDERS, tempDir, testDatabase, type RunResult } from '../helpers.ts';
+import { copyPrismaDir, PROVIDERS, serverUrl, tempDir, testDatabase, type RunResult } from '../helpers.ts';
 
 const CLI = join(projectRoot, 'node_modules', 'prisma', 'build', 'index.js');
 
@@ -226,6 +226,63 @@ test('a PRISMA_SCHEMA_ENGINE_BINARY of the user’s own: the CLI runs it, make c
   assert.doesNotMatch(ours.stderr, /PRISMA_SCHEMA_ENGINE_BINARY/, 'the kit’s own engine: nothing to say');
 });
 
+test('a missing PostgreSQL database: migrate status is P1003 naming it; migrate deploy creates it, as Prisma does', async (t) => {
+  const db = await testDatabase(t, 'postgresql');
+  const name = `${db.target.provider === 'postgresql' ? db.target.config.database : ''}_missing`;
+  const missing = db.url.replace(/\/[^/?]+(\?|$)/, `/${name}$1`);
+  t.after(async () => {
+    const server = await openConnection(parseDatabaseUrl(serverUrl()));
+    await server.exec(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+    await server.close();
+  });
+  const status = await prisma(['migrate', 'status'], { DATABASE_URL: missing });
+  assert.equal(status.code, 1, output(status));
+  assert.match(status.stderr, new RegExp(`^Error: P1003: Database "${name}" does not exist on the server at 127\\.0\\.0\\.1:\\d+`, 'm'));
+  const deployed = await prisma(['migrate', 'deploy'], { DATABASE_URL: missing });
+  assert.equal(deployed.code, 0, output(deployed));
+  assert.match(deployed.stdout, new RegExp(`^PostgreSQL database ${name} created at 127\\.0\\.0\\.1:\\d+$`, 'm'));
+  assert.match(deployed.stdout, /All migrations have been successfully applied\./);
+});
+
+test('migrate deploy through the CLI waits for the migration lock, then times out naming its holder (P1002), nothing applied', async (t) => {
+  const db = await testDatabase(t, 'postgresql');
+  const holder = await db.connect();
+  await holder.query("SELECT set_config('application_name', 'stuck-migrator', false), pg_advisory_lock(72707369)");
+  const deployed = await prisma(['migrate', 'deploy'], { DATABASE_URL: db.url, MIGRATION_LOCK_TIMEOUT: '1' });
+  assert.equal(deployed.code, 1, output(deployed));
+  assert.match(deployed.stderr, /^Error: P1002$/m);
+  assert.match(deployed.stderr, /^Timed out after 1s waiting for the migration lock, held by pid \d+ "stuck-migrator" /m);
+  assert.equal(await hasHistoryTable(holder), false, 'nothing applied');
+});
+
+test('db execute --file on PostgreSQL: a $$ body holding ; and a quoted ; run as one script', async (t) => {
+  const db = await testDatabase(t, 'postgresql');
+  const file = join(tempDir(t), 'script.sql');
+  writeFileSync(file, `CREATE TABLE "Log" ("line" TEXT);\nCREATE FUNCTION log_it() RETURNS void LANGUAGE plpgsql AS $$\nBEGIN\n  INSERT INTO "Log" VALUES ('a; b');\n  INSERT INTO "Log" VALUES ('c');\nEND;\n$$;\nSELECT log_it();\n`);
+  const executed = await prisma(['db', 'execute', '--file', file], { DATABASE_URL: db.url });
+  assert.equal(executed.code, 0, output(executed));
+  assert.match(executed.stdout, /Script executed successfully\./);
+  assert.deepEqual((await (await db.connect()).query<{ line: string }>('SELECT line FROM "Log" ORDER BY line')).map((r) => r.line), ['a; b', 'c']);
+});
+
+for (const provider of PROVIDERS) {
+  test(`migrate diff on ${provider}: the other target kinds (schema to empty, migrations to the database, empty to migrations)`, async (t) => {
+    const db = await testDatabase(t, provider);
+    if (provider === 'sqlite') await (await db.connect()).close();
+    const env = { DATABASE_URL: db.url };
+    const schema = provider === 'sqlite' ? 'prisma/schema.prisma' : 'prisma/schema.postgresql.prisma';
+    const dropped = await prisma(['migrate', 'diff', '--from-schema', schema, '--to-empty', '--script'], env);
+    assert.equal(dropped.code, 0, output(dropped));
+    assert.match(dropped.stdout, /^DROP TABLE ("public"\.)?"AdminUser";$/m);
+    const behind = await prisma(['migrate', 'diff', '--from-migrations', `prisma/migrations/${provider}`, '--to-config-datasource', '--exit-code'], env);
+    assert.equal(behind.code, 2, output(behind)); // the database is empty: it differs from the history
+    assert.match(behind.stdout, /\[-\] Removed tables[\s\S]*AdminUser/);
+    const created = await prisma(['migrate', 'diff', '--from-empty', '--to-migrations', `prisma/migrations/${provider}`, '--script'], env);
+    assert.equal(created.code, 0, output(created));
+    assert.match(created.stdout, /CREATE TABLE ("public"\.)?"AdminUser"/);
+  });
+}
+
 /** The processes `pid` started, from /proc. */
 function childrenOf(pid: number): number[] {
   return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter(Boolean).map(Number);
@@ -260,7 +317,7 @@ test('the engine killed in the middle of migrate deploy: the CLI’s error namin
   assert.match(status.stdout, new RegExp(`Following migration have not yet been applied:\\s+${stuck}`));
 });
 
-test('a database with tables and no history: P3005 and the baseline commands, nothing written', async (t) => {
+test('a database with tables and no history: P3005 and the baseline commands, nothing written; the baseline through the CLI', async (t) => {
   const db = await testDatabase(t, 'sqlite');
   const conn = await db.connect();
   await conn.exec('CREATE TABLE "Legacy" ("id" INTEGER)');
@@ -270,6 +327,15 @@ test('a database with tables and no history: P3005 and the baseline commands, no
   assert.match(result.stderr, /^The database already has tables \(Legacy\) but no migration history; it needs a baseline\.$/m);
   assert.deepEqual(await tables(conn), ['Legacy'], 'nothing else');
   assert.equal(await hasHistoryTable(conn), false, 'no history table');
+  for (const name of REAL) {
+    const resolved = await prisma(['migrate', 'resolve', '--applied', name], { DATABASE_URL: db.url });
+    assert.equal(resolved.code, 0, output(resolved));
+    assert.match(resolved.stdout, new RegExp(`Migration ${name} marked as applied\\.`));
+  }
+  const status = await prisma(['migrate', 'status'], { DATABASE_URL: db.url });
+  assert.equal(status.code, 0, output(status));
+  assert.match(status.stdout, /Database schema is up to date!/);
+  assert.deepEqual(await tables(conn), ['Legacy'], 'the baseline ran no migration');
 });
 
 test('a DATABASE_URL the kit refuses: the kit’s one-line message through the CLI, no password', async () => {
