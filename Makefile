@@ -4,7 +4,8 @@ SHELL := /bin/bash
 TSX := node_modules/.bin/tsx
 
 # Options: make migrate NAME=add_x [CREATE_ONLY=1] [ACCEPT_DATA_LOSS=1], make resolve APPLIED=<name>|ROLLED_BACK=<name>,
-# make reset CONFIRM=1, make check JSON=1, make status JSON=1, make verify FIX=1
+# make reset CONFIRM=1, make check JSON=1, make status JSON=1, make verify FIX=1, make baseline CONFIRM=1,
+# make repair ROLLED_BACK=<name> DRY_RUN=1
 json_flag = $(if $(JSON),--json)
 
 node_modules: package.json package-lock.json
@@ -66,6 +67,14 @@ resolve: node_modules ## Record a migration as applied or rolled back: make reso
 .PHONY: check
 check: node_modules ## Production check, read-only: pending, failed, edited, unknown, drift, baseline, lock file [JSON=1]
 	@$(TSX) scripts/check-production-migrations.ts $(json_flag)
+
+.PHONY: baseline
+baseline: node_modules ## Which migrations a database without history holds, by its schema; CONFIRM=1 records them [JSON=1]
+	@$(TSX) scripts/baseline.ts $(if $(CONFIRM),--apply) $(json_flag)
+
+.PHONY: repair
+repair: node_modules ## Realign history checksums with the files after a drift check [ROLLED_BACK=<name>] [DRY_RUN=1] [JSON=1]
+	@$(TSX) scripts/repair.ts $(if $(ROLLED_BACK),--rolled-back "$(ROLLED_BACK)") $(if $(DRY_RUN),--dry-run) $(json_flag)
 
 .PHONY: parity
 parity: node_modules ## Both histories have the same names and each yields the source schema

@@ -214,10 +214,8 @@ async function assertEmptyOrBaselined(conn: SqlConnection, history: History): Pr
 
 export function baselineHint(history: History): string {
   return [
-    'If these tables match the migrations, record them as applied, then deploy what remains:',
-    ...history.migrations.map((m) => `  make resolve APPLIED=${m.name}`),
-    '  make deploy',
-    'Check first with: make check (it reports drift between the tables and the history)',
+    `Find which of the ${history.migrations.length} migrations the tables hold (compared by schema, read-only): make baseline`,
+    'then record them as applied and deploy the rest: make baseline CONFIRM=1 && make deploy',
   ].join('\n');
 }
 

@@ -86,7 +86,8 @@ export async function ensureTable(conn: SqlConnection): Promise<void> {
     try {
       await conn.exec(CREATE_TABLE[provider(conn)]);
     } catch (error) {
-      if (!(await tableExists(conn))) throw error; // else another migrator created it first
+      // Else another migrator created it first. Inside a failed transaction the re-check fails too: the original error tells why.
+      if (!(await tableExists(conn).catch(() => false))) throw error;
     }
   }
 }
