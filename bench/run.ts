@@ -12,6 +12,7 @@
  *   BENCH_ONLY=gate     only scenario 4 (about a minute); updates its section and Targets rows of RESULTS.md
  *   BENCH_ONLY=pooler   only scenario 5 (a few minutes); updates its section of RESULTS.md
  *   BENCH_ONLY=cli      only scenario 6 (about a minute); updates its section of RESULTS.md
+ *   BENCH_ONLY=baseline only scenario 7 (a few minutes); updates its section of RESULTS.md
  *
  * Scenarios
  *   1. PostgreSQL, a real 434-migration history (../shared/corpus/langfuse-postgresql
@@ -30,6 +31,8 @@
  *      history and the gate's latency through the pooler against direct.
  *   6. The official Prisma CLI on the kit's engine (bench/cli-engine.ts): the compiled
  *      engine's start-up and `npx prisma migrate status` beside the kit's status.
+ *   7. make baseline on databases built by hand (bench/baseline.ts): the project's history
+ *      (embedded shadow, SHADOW_DATABASE_URL, SQLite) and the 434-migration corpus.
  *   Peak memory (max RSS) of every process comes from GNU time.
  */
 import { execFileSync, spawn } from 'node:child_process';
@@ -45,6 +48,7 @@ import { readHistory, type Migration } from '../src/migrations/production/histor
 import { parseScript, scriptMode } from '../src/migrations/production/sql-script.ts';
 import { applyGate, gateMarkdown, runGateBench } from './gate.ts';
 import { applyPooler, runPoolerBench } from './pooler.ts';
+import { applyBaseline, runBaselineBench } from './baseline.ts';
 import { applyCli, runCliBench } from './cli-engine.ts';
 import { dropDatabase, freshDatabase, withConn, type PgTarget } from './pg.ts';
 import { postgresHistory, sqliteHistory, writeHistory } from './synthetic.ts';
@@ -358,7 +362,13 @@ async function main(): Promise<void> {
         return (markdown, when) => applyCli(markdown, results, when);
       });
     }
-    if (process.env.BENCH_ONLY !== 'gate') throw new Error(`BENCH_ONLY=${process.env.BENCH_ONLY}: only "gate", "pooler" or "cli" runs alone`);
+    if (process.env.BENCH_ONLY === 'baseline') {
+      return scenarioOnly('baseline', async (server) => {
+        const results = await runBaselineBench(server, { work: WORK, runs: QUICK ? 3 : 5, log });
+        return (markdown, when) => applyBaseline(markdown, results, when);
+      });
+    }
+    if (process.env.BENCH_ONLY !== 'gate') throw new Error(`BENCH_ONLY=${process.env.BENCH_ONLY}: only "gate", "pooler", "cli" or "baseline" runs alone`);
     return scenarioOnly('gate', async (server) => {
       const results = await runGateBench(server, { work: WORK, kitEntry, log });
       return (markdown, when) => applyGate(markdown, gateMarkdown(results, when));
@@ -623,7 +633,9 @@ async function main(): Promise<void> {
     process.stdout.write(`\n${report.table}\n\n${report.targets}\n\n${gate.summary}\n`);
     const pooler = await runPoolerBench(admin, { work: WORK, kitEntry, prismaDir: poolerPrismaDir(), runs: QUICK ? 3 : 7, gateRuns: QUICK ? 3 : 11, log });
     const cli = await runCliBench(admin, { work: WORK, kitEntry, runs: QUICK ? 3 : 11, log });
-    writeFileSync(join(projectRoot, 'bench', 'RESULTS.md'), applyCli(applyPooler(applyGate(report.markdown, gate), pooler, 'in this same bench run'), cli, 'in this same bench run'));
+    const baseline = await runBaselineBench(admin, { work: WORK, runs: QUICK ? 3 : 5, log });
+    const same = 'in this same bench run';
+    writeFileSync(join(projectRoot, 'bench', 'RESULTS.md'), applyBaseline(applyCli(applyPooler(applyGate(report.markdown, gate), pooler, same), cli, same), baseline, same));
     log(`\nWrote ${relative(process.cwd(), join(projectRoot, 'bench', 'RESULTS.md')) || 'bench/RESULTS.md'}`);
   } finally {
     await stop();

@@ -20,7 +20,7 @@ import { deploy } from '../production/deploy.ts';
 import { assertDeployable, type History } from '../production/history.ts';
 import { acquireMigrationLock, lockTimeoutMs } from '../production/lock.ts';
 import { ensureTable, insertRowSql, readRows, tableExists, userTables } from '../production/table.ts';
-import { diff, historyTarget, withSchemaEngine } from './engine.ts';
+import { diff, historyTarget, withDatabaseEngine } from './engine.ts';
 import { readShape, shapeDistance, type Shape } from './shape.ts';
 import { withPostgresServer } from './shadow.ts';
 
@@ -70,7 +70,7 @@ export async function findBaseline(target: DatabaseTarget, history: History, pro
     const shapes = await replayShapes(target, history, shadowServer, progress);
     // Longest first: where several prefixes match, the later migrations changed no schema.
     const candidates = shapes.flatMap((shape, k) => (shapeDistance(shape, live) === 0 ? [k] : [])).reverse();
-    return withSchemaEngine(target, { readOnly: true, shadowServer }, async (engine, { datasource }) => {
+    return withDatabaseEngine(target, { readOnly: true, shadowServer }, async (engine, datasource) => {
       for (const k of candidates) {
         progress(`Comparing the first ${k} migrations with the database…`);
         if (!(await diff(engine, historyTarget(prefix(k)), datasource, false)).changed) {

@@ -169,7 +169,29 @@ export async function withSchemaEngine<T>(
   options: Parameters<typeof createMigrationAdapterFactory>[1],
   work: (engine: OpenEngine, targets: SchemaTargets) => Promise<T>,
 ): Promise<T> {
-  const schema = schemaFor(target.provider);
+  return withEngineOn(target, options, schemaFor(target.provider), work);
+}
+
+/**
+ * The engine bound to `target` with a schema of one datasource block, for what never
+ * reads schema.prisma: comparing a history with the database (baseline, repair), on
+ * any history, the project's or another one.
+ */
+export async function withDatabaseEngine<T>(
+  target: DatabaseTarget,
+  options: Parameters<typeof createMigrationAdapterFactory>[1],
+  work: (engine: OpenEngine, datasource: Wasm.DiffTarget) => Promise<T>,
+): Promise<T> {
+  const schema = { path: 'schema.prisma', text: `datasource db {\n  provider = "${target.provider}"\n}\n` };
+  return withEngineOn(target, options, schema, (engine, { datasource }) => work(engine, datasource));
+}
+
+async function withEngineOn<T>(
+  target: DatabaseTarget,
+  options: Parameters<typeof createMigrationAdapterFactory>[1],
+  schema: { path: string; text: string },
+  work: (engine: OpenEngine, targets: SchemaTargets) => Promise<T>,
+): Promise<T> {
   const files = [{ path: schema.path, content: schema.text }];
   const engine = await openEngine(schema.path, schema.text, await createMigrationAdapterFactory(target, options));
   try {

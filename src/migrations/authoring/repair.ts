@@ -14,7 +14,7 @@ import { assertLockfile, type History } from '../production/history.ts';
 import { acquireMigrationLock, lockTimeoutMs } from '../production/lock.ts';
 import { readStatus, type MigrationStatus } from '../production/status.ts';
 import { historyTable, markRolledBack, readRows } from '../production/table.ts';
-import { diff, historyTarget, withSchemaEngine } from './engine.ts';
+import { diff, historyTarget, withDatabaseEngine } from './engine.ts';
 import { withPostgresServer } from './shadow.ts';
 import type { Progress } from './baseline.ts';
 
@@ -90,7 +90,7 @@ async function assertNoDrift(target: DatabaseTarget, history: History, status: M
   const applied = new Set(status.applied);
   const prefix = { ...history, migrations: history.migrations.filter((m) => applied.has(m.name)) };
   const compare = (shadowServer?: DatabaseTarget & { provider: 'postgresql' }) =>
-    withSchemaEngine(target, { readOnly: true, shadowServer }, async (engine, { datasource }) => diff(engine, historyTarget(prefix), datasource, false));
+    withDatabaseEngine(target, { readOnly: true, shadowServer }, async (engine, datasource) => diff(engine, historyTarget(prefix), datasource, false));
   const result = target.provider === 'sqlite' ? await compare() : await withPostgresServer((server) => compare(server));
   if (result.changed) {
     throw new KitError('HISTORY', `The database differs from what its ${prefix.migrations.length} applied migrations yield (drift); nothing was written:\n${result.output.trim()}`, {
