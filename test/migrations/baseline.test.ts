@@ -100,6 +100,12 @@ for (const provider of PROVIDERS) {
       const status = await migrate(db.url, ['status']);
       assert.equal(status.code, 1);
       assert.match(status.stdout, /Edited: 4/);
+      const dry = await repair(db, '--dry-run', '--json');
+      assert.equal(dry.code, 0, output(dry));
+      const planned = JSON.parse(dry.stdout) as { written: boolean; checksums: { name: string; from: string; to: string }[] };
+      assert.equal(planned.written, false);
+      assert.deepEqual(planned.checksums.map((c) => c.name), NAMES[provider]);
+      assert.ok((await rows(conn)).every((r) => r.checksum.startsWith('older')), 'a dry run writes nothing');
       const repaired = await repair(db);
       assert.equal(repaired.code, 0, output(repaired));
       assert.match(repaired.stdout, /^Realigned 4 checksums with the files:$/m);
@@ -182,6 +188,16 @@ test('baseline with a read-only role: the finding is reported, the write refused
   assert.equal(output(result).split('\n').filter((line) => line.startsWith('Error')).length, 1);
   assert.doesNotMatch(output(result), /Reader-Secret-5/);
   assert.equal(await hasHistoryTable(conn), false);
+});
+
+test('baseline and repair --help: usage, options and exit codes', async () => {
+  for (const [script, option] of [['baseline', '--apply'], ['repair', '--rolled-back <name>']] as const) {
+    const help = await runScript(script, ['--help']);
+    assert.equal(help.code, 0);
+    assert.match(help.stdout, new RegExp(`^Usage: ${script} `, 'm'));
+    assert.match(help.stdout, new RegExp(`^  ${option}`, 'm'));
+    assert.match(help.stdout, /^Exit codes:$/m);
+  }
 });
 
 test('make baseline and make repair exist with their options in make help', async () => {
