@@ -7,6 +7,7 @@ import { describeDatasource, maskUrl } from '../src/db.ts';
 import { err, out, runCommand, target } from '../src/cli.ts';
 import { findBaseline, recordBaseline } from '../src/migrations/authoring/baseline.ts';
 import { readHistory } from '../src/migrations/production/history.ts';
+import { SHADOW_ENV_HELP } from '../src/migrations/authoring/shadow.ts';
 
 await runCommand(
   {
@@ -17,7 +18,7 @@ await runCommand(
     optionHelp: ['--apply  record the matching migrations as applied (make baseline CONFIRM=1)', '--json   print the finding as JSON on stdout'],
     env: [
       'DATABASE_URL  the database; credentials are never printed',
-      'SHADOW_DATABASE_URL  PostgreSQL server (never the target) on which the history is replayed; default: an embedded PostgreSQL where the dev dependencies are installed',
+      SHADOW_ENV_HELP,
       'MIGRATION_LOCK_TIMEOUT  seconds to wait for a migrator before recording (default 120)',
     ],
     examples: ['make baseline', 'make baseline CONFIRM=1', 'DATABASE_URL=postgresql://app:secret@db:5432/rastar npm run -s db:baseline -- --json'],

@@ -7,6 +7,7 @@ import { describeDatasource, maskUrl } from '../src/db.ts';
 import { err, out, runCommand, target } from '../src/cli.ts';
 import { repairHistory } from '../src/migrations/authoring/repair.ts';
 import { readHistory } from '../src/migrations/production/history.ts';
+import { SHADOW_ENV_HELP } from '../src/migrations/authoring/shadow.ts';
 
 await runCommand(
   {
@@ -17,7 +18,7 @@ await runCommand(
     optionHelp: ['--rolled-back <name>  also mark the failed migration <name> as rolled back (the next deploy retries it)', '--dry-run             list what would change, write nothing', '--json                print the result as JSON on stdout'],
     env: [
       'DATABASE_URL  the database; credentials are never printed',
-      'SHADOW_DATABASE_URL  PostgreSQL server (never the target) on which the history is replayed; default: an embedded PostgreSQL where the dev dependencies are installed',
+      SHADOW_ENV_HELP,
       'MIGRATION_LOCK_TIMEOUT  seconds to wait for a migrator before writing (default 120)',
     ],
     examples: ['make repair', 'make repair DRY_RUN=1', 'make repair ROLLED_BACK=20260106063036_add_mcp_tool_logging'],

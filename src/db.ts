@@ -216,6 +216,19 @@ export interface SqlConnection {
   close(): Promise<void>;
 }
 
+/** `work` in one transaction (SQLite: BEGIN IMMEDIATE, the write lock at once): committed, or rolled back on failure. */
+export async function inTransaction<T>(conn: SqlConnection, work: () => Promise<T>): Promise<T> {
+  await conn.exec(conn.target.provider === 'sqlite' ? 'BEGIN IMMEDIATE' : 'BEGIN');
+  try {
+    const result = await work();
+    await conn.exec('COMMIT');
+    return result;
+  } catch (error) {
+    await conn.exec('ROLLBACK').catch(() => {});
+    throw error;
+  }
+}
+
 export interface ConnectOptions {
   /** Keep retrying an unreachable server this long (ms). */
   waitMs?: number;

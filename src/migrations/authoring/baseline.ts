@@ -18,7 +18,7 @@ import { openConnection, parseDatabaseUrl, withDatabase, type DatabaseTarget, ty
 import { KitError } from '../../errors.ts';
 import { deploy } from '../production/deploy.ts';
 import { assertDeployable, type History } from '../production/history.ts';
-import { acquireMigrationLock, lockTimeoutMs } from '../production/lock.ts';
+import { lockTimeoutMs, writeUnderMigrationLock } from '../production/lock.ts';
 import { ensureTable, insertRowSql, readRows, tableExists, userTables } from '../production/table.ts';
 import { diff, historyTarget, withDatabaseEngine } from './engine.ts';
 import { readShape, shapeDistance, type Shape } from './shape.ts';
@@ -144,30 +144,14 @@ async function createThrowaway(target: DatabaseTarget, server?: DatabaseTarget &
 export async function recordBaseline(target: DatabaseTarget, history: History, finding: BaselineFinding): Promise<string[]> {
   if (finding.matched === null) throw new KitError('HISTORY', 'No prefix of the history matches the database: nothing to record.');
   const names = history.migrations.slice(0, finding.matched);
-  const conn = await openConnection(target, { applicationName: 'rastar-baseline' });
-  try {
-    const lock = await acquireMigrationLock(conn, { timeoutMs: lockTimeoutMs() });
-    try {
-      await assertNeedsBaseline(conn);
-      if (shapeDistance(await readShape(conn), finding.shape) !== 0) {
-        throw new KitError('HISTORY', 'The database changed while it was compared with the history; nothing was recorded.', { hint: 'Run the baseline again: make baseline' });
-      }
-      const now = new Date();
-      const rows = names.map((m) => insertRowSql(target, { name: m.name, checksum: m.checksum, startedAt: now, finishedAt: now, logs: null, appliedSteps: 0 }));
-      await conn.exec(target.provider === 'sqlite' ? 'BEGIN IMMEDIATE' : 'BEGIN');
-      try {
-        await ensureTable(conn);
-        if (names.length) await conn.exec(rows.join(';\n'));
-        await conn.exec('COMMIT');
-      } catch (error) {
-        await conn.exec('ROLLBACK').catch(() => {});
-        throw error;
-      }
-    } finally {
-      await lock.release();
+  await writeUnderMigrationLock(target, 'rastar-baseline', async (conn) => {
+    await assertNeedsBaseline(conn);
+    if (shapeDistance(await readShape(conn), finding.shape) !== 0) {
+      throw new KitError('HISTORY', 'The database changed while it was compared with the history; nothing was recorded.', { hint: 'Run the baseline again: make baseline' });
     }
-  } finally {
-    await conn.close();
-  }
+    const now = new Date();
+    await ensureTable(conn);
+    if (names.length) await conn.exec(names.map((m) => insertRowSql(target, { name: m.name, checksum: m.checksum, startedAt: now, finishedAt: now, logs: null, appliedSteps: 0 })).join(';\n'));
+  });
   return names.map((m) => m.name);
 }

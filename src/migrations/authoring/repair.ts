@@ -7,11 +7,10 @@
  * lock. A failed row is touched only when named (`--rolled-back`), never rows of
  * migrations the folder does not have.
  */
-import type { DatabaseTarget } from '../../db.ts';
-import { openConnection } from '../../db.ts';
+import { openConnection, type DatabaseTarget } from '../../db.ts';
 import { KitError } from '../../errors.ts';
 import { assertLockfile, type History } from '../production/history.ts';
-import { acquireMigrationLock, lockTimeoutMs } from '../production/lock.ts';
+import { writeUnderMigrationLock } from '../production/lock.ts';
 import { readStatus, type MigrationStatus } from '../production/status.ts';
 import { historyTable, markRolledBack, readRows } from '../production/table.ts';
 import { diff, historyTarget, withDatabaseEngine } from './engine.ts';
@@ -61,27 +60,12 @@ export async function repairHistory(target: DatabaseTarget, history: History, op
   const result = { checksums, rolledBack, failedLeft: failedNames.filter((n) => n !== options.rolledBack), unknown: status.unknown, written: false };
   if (options.dryRun || (checksums.length === 0 && rolledBack.length === 0)) return result;
 
-  const conn = await openConnection(target, { applicationName: 'rastar-repair' });
-  try {
-    const lock = await acquireMigrationLock(conn, { timeoutMs: lockTimeoutMs() });
-    try {
-      await conn.exec(target.provider === 'sqlite' ? 'BEGIN IMMEDIATE' : 'BEGIN');
-      try {
-        for (const change of checksums) {
-          await conn.query(`UPDATE ${historyTable(target)} SET checksum = $1 WHERE migration_name = $2 AND checksum = $3 AND finished_at IS NOT NULL AND rolled_back_at IS NULL`, [change.to, change.name, change.from]);
-        }
-        for (const name of rolledBack) if ((await markRolledBack(conn, name)) === 0) throw new KitError('HISTORY', `Migration ${name} changed while it was compared; nothing was written.`);
-        await conn.exec('COMMIT');
-      } catch (error) {
-        await conn.exec('ROLLBACK').catch(() => {});
-        throw error;
-      }
-    } finally {
-      await lock.release();
+  await writeUnderMigrationLock(target, 'rastar-repair', async (conn) => {
+    for (const change of checksums) {
+      await conn.query(`UPDATE ${historyTable(target)} SET checksum = $1 WHERE migration_name = $2 AND checksum = $3 AND finished_at IS NOT NULL AND rolled_back_at IS NULL`, [change.to, change.name, change.from]);
     }
-  } finally {
-    await conn.close();
-  }
+    for (const name of rolledBack) if ((await markRolledBack(conn, name)) === 0) throw new KitError('HISTORY', `Migration ${name} changed while it was compared; nothing was written.`);
+  });
   return { ...result, written: true };
 }
 

@@ -5,7 +5,7 @@
  * replaced or damaged file), adding only, never dropping. On PostgreSQL it
  * changes nothing unless asked to fix.
  */
-import { openConnection, type DatabaseTarget } from '../../db.ts';
+import { inTransaction, openConnection, type DatabaseTarget } from '../../db.ts';
 import { KitError } from '../../errors.ts';
 import { baselineHint, deploy, type DeployEvent } from '../production/deploy.ts';
 import { liveDrift, splitAdditive } from './drift.ts';
@@ -79,14 +79,9 @@ export async function verifyDatabase(target: DatabaseTarget, history: History, o
 async function restore(target: DatabaseTarget, statements: string[]): Promise<void> {
   const conn = await openConnection(target, { applicationName: 'rastar-verify' });
   try {
-    await conn.exec('BEGIN');
-    try {
+    await inTransaction(conn, async () => {
       for (const statement of statements) await conn.exec(statement);
-      await conn.exec('COMMIT');
-    } catch (error) {
-      await conn.exec('ROLLBACK').catch(() => {});
-      throw error;
-    }
+    });
   } finally {
     await conn.close();
   }

@@ -7,7 +7,7 @@
  */
 import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import type { DatabaseTarget, SqlConnection } from '../../db.ts';
+import { inTransaction, openConnection, type DatabaseTarget, type SqlConnection } from '../../db.ts';
 import { secondsFromEnv } from '../../env.ts';
 import { KitError } from '../../errors.ts';
 import { sqlLiteral } from './sql-script.ts';
@@ -267,5 +267,20 @@ function processStartMs(pid: number): number | null {
     return Number.isFinite(ticks) && boot > 0 ? boot * 1000 + ticks * 10 : null;
   } catch {
     return null;
+  }
+}
+
+/** A write to the history outside deploy (baseline, repair): one connection, the migration lock, one transaction. */
+export async function writeUnderMigrationLock<T>(target: DatabaseTarget, applicationName: string, work: (conn: SqlConnection) => Promise<T>): Promise<T> {
+  const conn = await openConnection(target, { applicationName });
+  try {
+    const lock = await acquireMigrationLock(conn, { timeoutMs: lockTimeoutMs() });
+    try {
+      return await inTransaction(conn, () => work(conn));
+    } finally {
+      await lock.release();
+    }
+  } finally {
+    await conn.close();
   }
 }
