@@ -76,6 +76,10 @@ baseline: node_modules ## Which migrations a database without history holds, by 
 repair: node_modules ## Realign history checksums with the files after a drift check [ROLLED_BACK=<name>] [DRY_RUN=1] [JSON=1]
 	@$(TSX) scripts/repair.ts $(if $(ROLLED_BACK),--rolled-back "$(ROLLED_BACK)") $(if $(DRY_RUN),--dry-run) $(json_flag)
 
+.PHONY: lint
+lint: node_modules ## Zero-downtime rules over pending migrations of both folders [ALL=1] [NAME=<migration>] [JSON=1]
+	@$(TSX) scripts/lint-migrations.ts $(if $(ALL),--all) $(if $(NAME),--name "$(NAME)") $(json_flag)
+
 .PHONY: parity
 parity: node_modules ## Both histories have the same names and each yields the source schema
 	@$(TSX) scripts/parity.ts $(json_flag)

@@ -280,7 +280,7 @@ export type ScriptMode =
   | { kind: 'no-transaction'; reason: string };
 
 /** `ALTER TYPE t ADD VALUE [IF NOT EXISTS] 'v' …`: the new label. */
-function addedEnumValue(tokens: Token[]): string | null {
+export function addedEnumValue(tokens: Token[]): string | null {
   if (!startsWith(tokens, 'ALTER', 'TYPE')) return null;
   const name = nameAt(tokens, 2);
   if (!name || !wordsAt(tokens, name.next, 'ADD', 'VALUE')) return null;
