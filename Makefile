@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 TSX := node_modules/.bin/tsx
 
-# Options: make migrate NAME=add_x [CREATE_ONLY=1] [ACCEPT_DATA_LOSS=1], make resolve APPLIED=<name>|ROLLED_BACK=<name>,
+# Options: make migrate NAME=add_x [CREATE_ONLY=1] [ACCEPT_DATA_LOSS=1] [ALLOW_BREAKING=1], make resolve APPLIED=<name>|ROLLED_BACK=<name>,
 # make reset CONFIRM=1, make check JSON=1, make status JSON=1, make verify FIX=1, make baseline CONFIRM=1,
 # make repair ROLLED_BACK=<name> DRY_RUN=1
 json_flag = $(if $(JSON),--json)
@@ -19,8 +19,8 @@ dev: node_modules ## Generate clients if the schema changed, verify + migrate + 
 	@$(TSX) scripts/dev.ts
 
 .PHONY: migrate
-migrate: node_modules ## Create a migration for both providers from a schema change: make migrate NAME=add_x [CREATE_ONLY=1] [ACCEPT_DATA_LOSS=1]
-	@$(TSX) scripts/migrate.ts create $(if $(NAME),--name "$(NAME)") $(if $(CREATE_ONLY),--create-only) $(if $(ACCEPT_DATA_LOSS),--accept-data-loss)
+migrate: node_modules ## Create a migration for both providers from a schema change: make migrate NAME=add_x [CREATE_ONLY=1] [ACCEPT_DATA_LOSS=1] [ALLOW_BREAKING=1]
+	@$(TSX) scripts/migrate.ts create $(if $(NAME),--name "$(NAME)") $(if $(CREATE_ONLY),--create-only) $(if $(ACCEPT_DATA_LOSS),--accept-data-loss) $(if $(ALLOW_BREAKING),--allow-breaking)
 
 .PHONY: generate
 generate: node_modules ## Derive the PostgreSQL schema, validate both, generate both Prisma clients

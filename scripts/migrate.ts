@@ -136,12 +136,13 @@ const commands: Record<string, { spec: CommandSpec<Options>; run: (values: Recor
   create: {
     spec: {
       summary: 'Create a migration for both providers from one change of prisma/schema.prisma, apply it to the dev database and regenerate the clients.',
-      usage: 'migrate create --name <name> [--create-only] [--accept-data-loss]',
-      options: { name: { type: 'string' }, 'create-only': { type: 'boolean' }, 'accept-data-loss': { type: 'boolean' } },
+      usage: 'migrate create --name <name> [--create-only] [--accept-data-loss] [--allow-breaking]',
+      options: { name: { type: 'string' }, 'create-only': { type: 'boolean' }, 'accept-data-loss': { type: 'boolean' }, 'allow-breaking': { type: 'boolean' } },
       optionHelp: [
         '--name <name>         snake_case name, e.g. add_tool_logs_table (letters, digits, _ and -)',
         '--create-only         write the migration folders without applying them',
         '--accept-data-loss    allow steps that drop or alter data (listed otherwise)',
+        '--allow-breaking      write a change that breaks the release still running during a deploy (make lint rules; refused otherwise)',
       ],
       env: [...DB_ENV, 'SHADOW_DATABASE_URL  PostgreSQL server for the shadow database (default: an embedded PostgreSQL started for the occasion)'],
       examples: ['make migrate NAME=add_tool_logs_table', 'npm run prisma:migrate -- --name add_tool_logs_table --create-only'],
@@ -155,6 +156,7 @@ const commands: Record<string, { spec: CommandSpec<Options>; run: (values: Recor
         name,
         createOnly: Boolean(values['create-only']),
         acceptDataLoss: Boolean(values['accept-data-loss']),
+        allowBreaking: Boolean(values['allow-breaking']),
         onProgress: (line) => err(line),
       });
       if (!result.name) {

@@ -122,7 +122,7 @@ describe('migrate create', { concurrency: 3 }, () => {
     assert.equal(existsSync(box.devFile), false);
   });
 
-  test('a change that drops data is refused without --accept-data-loss, listing what is lost; with it, it proceeds', async (t) => {
+  test('a change that drops data is refused without --accept-data-loss, listing what is lost; with it (and --allow-breaking), it proceeds', async (t) => {
     const box = sandbox(t);
     assert.equal((await migrate(box.devUrl, ['deploy'], box.env)).code, 0);
     const dev = await openConnection(parseDatabaseUrl(box.devUrl));
@@ -139,7 +139,12 @@ describe('migrate create', { concurrency: 3 }, () => {
     assert.deepEqual(migrationNames(box.prisma, 'sqlite'), before);
     assert.deepEqual(migrationNames(box.prisma, 'postgresql'), before);
 
-    const accepted = await box.create('--name', 'drop_pack_description', '--accept-data-loss');
+    // Dropping a column also breaks the release still running: that takes its own flag.
+    const breaking = await box.create('--name', 'drop_pack_description', '--accept-data-loss');
+    assertCleanFailure(breaking, 2, /breaks the release still running during a deploy/);
+    assert.deepEqual(migrationNames(box.prisma, 'sqlite'), before);
+
+    const accepted = await box.create('--name', 'drop_pack_description', '--accept-data-loss', '--allow-breaking');
     assert.equal(accepted.code, 0, output(accepted));
     assert.equal(newFolders(before, migrationNames(box.prisma, 'sqlite')).length, 1);
     const columns = await dev.query<{ name: string }>(`SELECT name FROM pragma_table_info('Pack')`);

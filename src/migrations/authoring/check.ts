@@ -9,11 +9,12 @@ import { maskSecrets, openConnection, type DatabaseTarget } from '../../db.ts';
 import { KitError, errorMessage } from '../../errors.ts';
 import { baselineHint } from '../production/deploy.ts';
 import { explainDrift, liveDrift } from './drift.ts';
+import { lintMigration } from './lint.ts';
 import { assertLockfile, displayPath, type History } from '../production/history.ts';
 import { readStatus, recoveryHint, type MigrationStatus } from '../production/status.ts';
 import { userTables } from '../production/table.ts';
 
-export type CheckId = 'connection' | 'lock-file' | 'history' | 'pending' | 'failed' | 'edited' | 'unknown' | 'drift' | 'schema';
+export type CheckId = 'connection' | 'lock-file' | 'history' | 'pending' | 'lint' | 'failed' | 'edited' | 'unknown' | 'drift' | 'schema';
 
 export interface CheckItem {
   id: CheckId;
@@ -79,6 +80,7 @@ export async function checkProduction(target: DatabaseTarget, history: History):
       ? { id: 'pending', ok: false, detail: `${status.pending.length} pending: ${list(status.pending)}`, hint: 'Apply them with: make deploy (in production, the migrating container does it at start)' }
       : { id: 'pending', ok: true, detail: 'none' },
   );
+  if (status.pending.length) checks.push(lintPending(history, status.pending));
   checks.push(
     status.failed.length
       ? {
@@ -110,6 +112,25 @@ export async function checkProduction(target: DatabaseTarget, history: History):
     }
   }
   return { ...done(), status };
+}
+
+/** The lint findings of the pending migrations in this database's dialect: errors fail the check, warnings are shown. */
+function lintPending(history: History, pending: string[]): CheckItem {
+  const names = new Set(pending);
+  let findings;
+  try {
+    findings = history.migrations.filter((m) => names.has(m.name)).flatMap((m) => lintMigration(m, history.provider)).filter((f) => f.allowed === undefined);
+  } catch (error) {
+    return { id: 'lint', ok: false, detail: errorMessage(error) }; // a lint:allow comment the linter cannot read
+  }
+  if (!findings.length) return { id: 'lint', ok: true, detail: 'the pending migrations pass the zero-downtime rules' };
+  const errors = findings.filter((f) => f.level === 'error').length;
+  return {
+    id: 'lint',
+    ok: errors === 0,
+    detail: [`${errors} error(s), ${findings.length - errors} warning(s) in the pending migrations:`, ...findings.map((f) => `${f.level} ${f.migration}:${f.line} ${f.rule}: ${f.statement}`)].join('\n'),
+    hint: errors ? 'make lint shows why and the safe way; a deliberate change is allowed with -- lint:allow <rule> <reason> in its migration.sql' : undefined,
+  };
 }
 
 const IN_SYNC: CheckItem = { id: 'drift', ok: true, detail: 'the live schema matches the migrations' };

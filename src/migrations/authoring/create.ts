@@ -11,6 +11,7 @@ import { deploy } from '../production/deploy.ts';
 import { evaluateDataLoss, type DataLoss } from './data-loss.ts';
 import { diff, historyTarget, withSchemaEngine } from './engine.ts';
 import { generateClients } from './generate.ts';
+import { lintMigration } from './lint.ts';
 import { PROVIDERS, lockfileText, migrationsDir, readHistory, type History } from '../production/history.ts';
 import { lockTimeoutMs } from '../production/lock.ts';
 import { assertPortableSource } from './portability.ts';
@@ -21,6 +22,8 @@ export interface CreateOptions {
   name: string;
   createOnly: boolean;
   acceptDataLoss: boolean;
+  /** Write a change the lint rules call breaking (the release still running would fail). */
+  allowBreaking?: boolean;
   onProgress?: (line: string) => void;
 }
 
@@ -74,6 +77,20 @@ export async function createMigration(options: CreateOptions): Promise<CreateRes
   if (loss.unexecutable.length && !options.createOnly) {
     throw new KitError('DATA_LOSS', `This change cannot be applied to the existing data:\n${loss.unexecutable.map((w) => `  • ${w}`).join('\n')}`, {
       hint: `Nothing was written. Write the data migration by hand: make migrate NAME=${options.name} CREATE_ONLY=1, edit both migration.sql files, then make deploy.`,
+    });
+  }
+
+  const breaking = (['sqlite', 'postgresql'] as const).flatMap((provider) =>
+    lintMigration({ name: options.name, script: provider === 'sqlite' ? sqlite : postgresql }, provider).filter((f) => f.breaking && f.allowed === undefined),
+  );
+  if (breaking.length && !options.allowBreaking) {
+    const steps = [...new Map(breaking.map((f) => [f.rule, f])).values()];
+    throw new KitError('REFUSED', `This change breaks the release still running during a deploy:\n${breaking.map((f) => `  • ${f.dialect}: ${f.rule}: ${f.statement} (${f.why})`).join('\n')}`, {
+      hint: [
+        'Nothing was written. Keep the previous release working with expand/contract:',
+        ...steps.map((f) => `  ${f.rule}: ${f.instead}`),
+        `If that is intended (nothing runs the old code), run again with --allow-breaking (make migrate NAME=${options.name} ALLOW_BREAKING=1).`,
+      ].join('\n'),
     });
   }
 
