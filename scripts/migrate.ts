@@ -5,6 +5,7 @@
 import { describeDatasource, describeTarget, maskUrl, openConnection } from '../src/db.ts';
 import { err, formatMs, out, runCommand, target, type CommandSpec, type Options } from '../src/cli.ts';
 import { KitError } from '../src/errors.ts';
+import { describeBlocker } from '../src/migrations/production/blockers.ts';
 import { deploy, type DeployEvent } from '../src/migrations/production/deploy.ts';
 import { assertDeployable, assertLockfile, displayPath, readHistory } from '../src/migrations/production/history.ts';
 import { describeHolder, lockTimeoutMs } from '../src/migrations/production/lock.ts';
@@ -24,7 +25,12 @@ const commands: Record<string, { spec: CommandSpec<Options>; run: (values: Recor
       usage: 'migrate deploy',
       options: {},
       optionHelp: [],
-      env: [...DB_ENV, 'MIGRATION_LOCK_TIMEOUT  seconds to wait for another migrator (default 120, PostgreSQL)'],
+      env: [
+        ...DB_ENV,
+        'MIGRATION_LOCK_TIMEOUT  seconds to wait for another migrator (default 120, PostgreSQL)',
+        'MIGRATION_DDL_LOCK_TIMEOUT  PostgreSQL: seconds a migration waits for a table lock before it is rolled back and retried, up to 4 attempts (default 5; 0: no limit)',
+        'MIGRATION_STATEMENT_TIMEOUT  PostgreSQL: statement_timeout of migrations in seconds (default: the server\'s)',
+      ],
       examples: ['make deploy', 'DATABASE_URL=postgresql://app:secret@db:5432/rastar npm run prisma:migrate:deploy'],
     },
     async run() {
@@ -205,6 +211,9 @@ function printDeployEvent(event: DeployEvent): void {
       break;
     case 'transaction-pooler':
       err(POOLER_NOTE);
+      break;
+    case 'lock-wait':
+      err(`Migration ${event.name} waited ${event.waitedMs / 1000}s for its table locks (attempt ${event.attempt} of ${event.of})${event.blockers.length ? `, blocked by ${event.blockers.map(describeBlocker).join('; ')}` : ''}; rolled back, retrying in ${event.retryInMs / 1000}s…`);
       break;
     case 'waiting-for-migrator':
       if (!waitingFor.has(event.name)) err(`Waiting for another migrator running ${event.name} without a transaction…`);

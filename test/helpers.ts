@@ -72,7 +72,7 @@ export function copyPrismaDir(t: TestContext): string {
   return dir;
 }
 
-const TSX_LOADER = pathToFileURL(join(projectRoot, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href;
+export const TSX_LOADER = pathToFileURL(join(projectRoot, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href;
 
 export interface RunResult {
   code: number;

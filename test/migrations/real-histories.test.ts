@@ -32,17 +32,19 @@ describe('real histories on postgresql: session settings', () => {
     ['in a transaction', ''],
     ['statement by statement (CONCURRENTLY)', 'CREATE TABLE "Indexed" ("id" INTEGER);\nCREATE INDEX CONCURRENTLY "Indexed_id_idx" ON "Indexed"("id");\n'],
   ] as const) {
-    test(`a migration's SET reaches neither the next migration nor the kit's history row (${how})`, async (t) => {
+    test(`a migration's SET reaches neither the next migration nor the kit's history row; each runs with the kit's lock_timeout unless it sets its own (${how})`, async (t) => {
       const db = await testDatabase(t, 'postgresql');
       const prisma = copyPrismaDir(t);
-      const settings = `CREATE SCHEMA "elsewhere";\nSET search_path TO "elsewhere";\nSET lock_timeout = '3s';\nSET statement_timeout = '40s';\n${setter}CREATE TABLE "InElsewhere" ("id" INTEGER);\n`;
+      const settings = `CREATE SCHEMA "elsewhere";\nSET search_path TO "elsewhere";\nSET lock_timeout = '3s';\nSET statement_timeout = '40s';\n${setter}CREATE TABLE "InElsewhere" ("id" INTEGER);\nCREATE TABLE "OwnProbe" AS SELECT current_setting('lock_timeout') AS lock_timeout;\n`;
       writeMigration(prisma, 'postgresql', '20991231000000_sets', settings);
       writeMigration(prisma, 'postgresql', '20991231000001_probe', probe);
       const deployed = await migrate(db.url, ['deploy'], { PRISMA_DIR: prisma });
       assert.equal(deployed.code, 0, output(deployed));
       const conn = await db.connect();
       const [seen] = await conn.query<Record<string, string>>('SELECT * FROM public."Probe"');
-      assert.deepEqual(seen, { search_path: '"$user", public', lock_timeout: '0', statement_timeout: '0', who: 'postgres' });
+      // The kit's MIGRATION_DDL_LOCK_TIMEOUT (5 s by default) for every migration; its own SET for the one that set it.
+      assert.deepEqual(seen, { search_path: '"$user", public', lock_timeout: '5s', statement_timeout: '0', who: 'postgres' });
+      assert.deepEqual(await conn.query('SELECT lock_timeout FROM elsewhere."OwnProbe"'), [{ lock_timeout: '3s' }]);
       const names = (await rows(conn)).map((r) => r.migration_name);
       assert.ok(names.includes('20991231000000_sets') && names.includes('20991231000001_probe'), 'both rows are in public._prisma_migrations');
       assert.equal((await conn.query(`SELECT 1 FROM pg_tables WHERE schemaname = 'elsewhere' AND tablename = 'InElsewhere'`)).length, 1);

@@ -7,7 +7,8 @@
 import type { SqlConnection } from '../../db.ts';
 import { KitError, errorMessage } from '../../errors.ts';
 import { assertDeployable, type History, type Migration } from './history.ts';
-import { ALREADY_IN_HISTORY, acquireMigrationLock, lockHolder, lockTimeoutError, MOVED_BACKEND, transactionLockSql, TRANSACTION_LOCK_TIMEOUT, type LockHolder } from './lock.ts';
+import { describeBlocker, watchBlockers, type Blocker } from './blockers.ts';
+import { ALREADY_IN_HISTORY, acquireMigrationLock, ddlLockTimeoutMs, lockHolder, lockTimeoutError, MOVED_BACKEND, statementTimeoutMs, transactionLockSql, TRANSACTION_LOCK_TIMEOUT, type LockHolder } from './lock.ts';
 import { MIGRATIONS_CHANNEL } from './gate.ts';
 import { behindTransactionPooler } from './pooler.ts';
 import { parseScript, scriptMode, sqlLiteral, statementLine, type Statement } from './sql-script.ts';
@@ -23,11 +24,17 @@ export type DeployEvent =
   | { event: 'applied-by-other'; name: string }
   | { event: 'transaction-pooler' }
   | { event: 'waiting-for-migrator'; name: string }
+  /** PostgreSQL: the migration's statements waited MIGRATION_DDL_LOCK_TIMEOUT for a table lock; rolled back, retried after `retryInMs`. */
+  | { event: 'lock-wait'; name: string; attempt: number; of: number; retryInMs: number; waitedMs: number; blockers: Blocker[] }
   | { event: 'edited'; names: string[] }
   | { event: 'unknown'; names: string[] };
 
 export interface DeployOptions {
   lockTimeoutMs: number;
+  /** PostgreSQL: lock_timeout of each migration's statements (default MIGRATION_DDL_LOCK_TIMEOUT, 5 s; 0: none). */
+  ddlLockTimeoutMs?: number;
+  /** PostgreSQL: statement_timeout of each migration (default MIGRATION_STATEMENT_TIMEOUT; unset: the server's). */
+  statementTimeoutMs?: number;
   onEvent?: (event: DeployEvent) => void;
 }
 
@@ -41,6 +48,7 @@ export interface DeployResult {
 export async function deploy(conn: SqlConnection, history: History, options: DeployOptions): Promise<DeployResult> {
   const emit = options.onEvent ?? (() => {});
   assertDeployable(history);
+  const script = { lockTimeoutMs: options.ddlLockTimeoutMs ?? ddlLockTimeoutMs(), statementTimeoutMs: options.statementTimeoutMs ?? statementTimeoutMs() };
   // Fast path, no lock: nothing to do is the common case at every container start.
   const before = await readStatus(conn, history).catch((error) => (isSqliteBusy(conn, error) ? null : Promise.reject(error)));
   if (before?.hasTable && before.pending.length === 0 && before.failed.length === 0) {
@@ -53,7 +61,7 @@ export async function deploy(conn: SqlConnection, history: History, options: Dep
   const pooled = await behindTransactionPooler(conn);
   if (pooled) emit({ event: 'transaction-pooler' });
   const lock = pooled ? { release: async () => {} } : await acquireMigrationLock(conn, { timeoutMs: options.lockTimeoutMs, onWait: (holder) => emit({ event: 'waiting-for-lock', holder }) });
-  const session: Session = { conn, lockTimeoutMs: options.lockTimeoutMs, backend: lock.backend, emit };
+  const session: Session = { conn, lockTimeoutMs: options.lockTimeoutMs, backend: lock.backend, emit, script };
   try {
     await useWriteAheadLog(conn);
     let status = await underTransactionLock(session, async () => {
@@ -90,11 +98,13 @@ interface Session {
   /** The backend holding the session lock (direct path). */
   backend?: number;
   emit: (event: DeployEvent) => void;
+  /** Timeouts of the migrations' own statements (PostgreSQL). */
+  script: { lockTimeoutMs: number; statementTimeoutMs?: number };
 }
 
-/** The first statement of each transaction that writes history (see transactionLockSql). */
-function lockSql(session: Session, guard?: string): string {
-  return transactionLockSql(session.conn.target, { timeoutMs: session.lockTimeoutMs, guard, backend: session.backend });
+/** The first statement of each transaction that writes history (see transactionLockSql); `forScript`: a migration's script follows. */
+function lockSql(session: Session, guard?: string, forScript = false): string {
+  return transactionLockSql(session.conn.target, { timeoutMs: session.lockTimeoutMs, guard, backend: session.backend, script: forScript ? session.script : undefined });
 }
 
 /** PostgreSQL: run `work` in a transaction holding the migration lock (SQLite: the lock file is held). */
@@ -240,7 +250,7 @@ async function applyOne(session: Session, migration: Migration): Promise<number 
     const done = await applyStatementByStatement(session, migration, startedAt, mode.kind === 'self-managed' ? 'it manages its own transactions' : mode.reason);
     return done ? performance.now() - started : null;
   }
-  const prefix = provider === 'postgresql' ? `BEGIN;\n${lockSql(session, migration.name)};\n` : '';
+  const prefix = provider === 'postgresql' ? `BEGIN;\n${lockSql(session, migration.name, true)};\n` : '';
   try {
     if (provider === 'sqlite') {
       // Foreign keys off for the connection: a table redefinition (copy, drop, rename) must not cascade.
@@ -262,10 +272,11 @@ async function applyOne(session: Session, migration: Migration): Promise<number 
       // A failed transaction undoes the script's SETs too; after a COMMIT the reset does.
       // The server stamps the row: started_at when the transaction began, finished_at when the script is done.
       const rowSql = insertRowSql(conn.target, { name: migration.name, checksum: migration.checksum, startedAt, finishedAt: startedAt, logs: null, appliedSteps: 1, serverClock: true });
-      await conn.exec(`${prefix}${migration.script}\n;\n${rowSql};\n${notifySql(conn, migration.name)}COMMIT;\n${RESET_SESSION}`);
+      await withLockRetries(session, migration.name, () => conn.exec(`${prefix}${migration.script}\n;\n${rowSql};\n${notifySql(conn, migration.name)}COMMIT;\n${RESET_SESSION}`));
     }
   } catch (error) {
     await conn.exec(provider === 'sqlite' ? 'ROLLBACK; PRAGMA foreign_keys = ON' : 'ROLLBACK').catch(() => {});
+    if (error instanceof KitError && error.code === 'LOCK_TIMEOUT') throw error; // pending, not failed: no row
     if ((error as { code?: string }).code === ALREADY_IN_HISTORY) return othersRow(session, migration.name);
     const lockError = await guardError(session, error);
     if (lockError !== error) throw lockError;
@@ -282,6 +293,45 @@ async function applyOne(session: Session, migration: Migration): Promise<number 
     throw migrationFailed(migration.name, reason, consequence);
   }
   return performance.now() - started;
+}
+
+const LOCK_NOT_AVAILABLE = '55P03';
+/** Waits between the attempts of a migration that timed out on its table locks. */
+const RETRY_DELAYS_MS = [1000, 2000, 4000];
+
+/**
+ * PostgreSQL: one migration's transaction, attempted again when its statements timed out
+ * waiting for a table lock (lock_timeout: the transaction rolled back, so nothing of it
+ * stays and no row is written). The application's queries queue behind a waiting
+ * ALTER for at most that long. The sessions in the way are named; after the last
+ * attempt the migration stays pending.
+ */
+async function withLockRetries(session: Session, name: string, attempt: () => Promise<void>): Promise<void> {
+  const timeoutMs = session.script.lockTimeoutMs;
+  const attempts = RETRY_DELAYS_MS.length + 1;
+  for (let n = 1; ; n++) {
+    const watch = session.backend && timeoutMs ? watchBlockers(session.conn.target, session.backend, Math.min(1000, timeoutMs / 2)) : undefined;
+    try {
+      await attempt();
+      await watch?.stop();
+      return;
+    } catch (error) {
+      const blockers = (await watch?.stop()) ?? [];
+      if ((error as { code?: string }).code !== LOCK_NOT_AVAILABLE || !timeoutMs) throw error;
+      await session.conn.exec('ROLLBACK').catch(() => {});
+      const retryInMs = RETRY_DELAYS_MS[n - 1];
+      if (retryInMs === undefined) throw ddlLockTimeoutError(name, timeoutMs, attempts, blockers);
+      session.emit({ event: 'lock-wait', name, attempt: n, of: attempts, retryInMs, waitedMs: timeoutMs, blockers });
+      await new Promise((done) => setTimeout(done, retryInMs));
+    }
+  }
+}
+
+function ddlLockTimeoutError(name: string, timeoutMs: number, attempts: number, blockers: Blocker[]): KitError {
+  const by = blockers.length ? `; blocked by ${blockers.map(describeBlocker).join('; ')}` : '';
+  return new KitError('LOCK_TIMEOUT', `Migration ${name} could not take its table locks within ${timeoutMs / 1000}s, ${attempts} attempts${by}. It stays pending: nothing of it was applied and no failed row was written.`, {
+    hint: 'Wait for the blocking sessions to end (or end them: SELECT pg_terminate_backend(<pid>)), or raise MIGRATION_DDL_LOCK_TIMEOUT (0: wait without limit); then deploy again.',
+  });
 }
 
 /**
@@ -332,6 +382,8 @@ async function applyStatementByStatement(session: Session, migration: Migration,
   const claim = insertRowSql(conn.target, { id, name: migration.name, checksum: migration.checksum, startedAt, finishedAt: null, logs: RUNNING_LOGS, appliedSteps: 0 });
   if (!(await writeGuarded(session, migration.name, `${claim};\n`))) return false;
   session.emit({ event: 'no-transaction', name: migration.name, reason: why });
+  const timeouts = provider === 'postgresql' ? sessionTimeoutsSql(session) : '';
+  if (timeouts) await conn.exec(timeouts);
   const table = historyTable(conn.target);
   let done = 0;
   try {
@@ -373,6 +425,12 @@ async function writeGuarded(session: Session, name: string, sql: string): Promis
     if ((error as { code?: string }).code === ALREADY_IN_HISTORY) return othersRow(session, name).then(() => false);
     throw await guardError(session, error);
   }
+}
+
+/** The migration timeouts for a migration run statement by statement (undone by RESET_SESSION after it). */
+function sessionTimeoutsSql(session: Session): string {
+  const { lockTimeoutMs, statementTimeoutMs } = session.script;
+  return [lockTimeoutMs ? `SET lock_timeout = ${Math.round(lockTimeoutMs)}` : '', statementTimeoutMs ? `SET statement_timeout = ${Math.round(statementTimeoutMs)}` : ''].filter(Boolean).join(';\n');
 }
 
 function migrationFailed(name: string, reason: string, consequence: string): KitError {

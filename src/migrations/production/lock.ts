@@ -54,6 +54,8 @@ export interface TransactionLockOptions {
   guard?: string;
   /** The backend holding this migrator's session lock: raise MOVED_BACKEND on any other (a pooler the probe missed). */
   backend?: number;
+  /** For the rest of the transaction (the migration's script): lock_timeout and statement_timeout in ms, 0 or absent: the session's own. */
+  script?: { lockTimeoutMs?: number; statementTimeoutMs?: number };
 }
 
 /**
@@ -63,7 +65,7 @@ export interface TransactionLockOptions {
  * migration name, raise ALREADY_IN_HISTORY if a row for it committed meanwhile. One
  * statement run by the server: no round trip of its own, no session state.
  */
-export function transactionLockSql(target: DatabaseTarget, { timeoutMs, guard: name, backend }: TransactionLockOptions): string {
+export function transactionLockSql(target: DatabaseTarget, { timeoutMs, guard: name, backend, script }: TransactionLockOptions): string {
   const moved = backend
     ? `
   IF pg_backend_pid() <> ${Math.trunc(backend)} THEN
@@ -86,7 +88,7 @@ BEGIN${moved}
   EXCEPTION WHEN lock_not_available THEN
     RAISE EXCEPTION 'timed out waiting for the migration lock' USING ERRCODE = '${TRANSACTION_LOCK_TIMEOUT}';
   END;
-  PERFORM set_config('lock_timeout', previous, true);${guard}
+  PERFORM set_config('lock_timeout', ${script?.lockTimeoutMs ? `'${Math.round(script.lockTimeoutMs)}'` : 'previous'}, true);${script?.statementTimeoutMs ? `\n  PERFORM set_config('statement_timeout', '${Math.round(script.statementTimeoutMs)}', true);` : ''}${guard}
 END
 $rastar_lock$`;
 }
@@ -102,6 +104,16 @@ export function lockTimeoutError(timeoutMs: number, holder: LockHolder | null, p
 
 export function lockTimeoutMs(): number {
   return secondsFromEnv('MIGRATION_LOCK_TIMEOUT', 120);
+}
+
+/** PostgreSQL: how long a migration's statements wait for a table lock before the attempt is rolled back and retried (0: no limit). */
+export function ddlLockTimeoutMs(): number {
+  return secondsFromEnv('MIGRATION_DDL_LOCK_TIMEOUT', 5);
+}
+
+/** PostgreSQL: a statement_timeout for migrations, only when set. */
+export function statementTimeoutMs(): number | undefined {
+  return process.env.MIGRATION_STATEMENT_TIMEOUT?.trim() ? secondsFromEnv('MIGRATION_STATEMENT_TIMEOUT', 0) : undefined;
 }
 
 export interface LockOptions {
