@@ -10,8 +10,9 @@
 # Anything that is not an app command (sh, bash, npm run db:check, …) is executed
 # as given, without waiting, like the official database images do.
 #
-# Exit codes, as the kit's scripts: 1 a step failed (database unreachable,
-# migration failed, gate timed out), 2 bad configuration (nothing was done).
+# Exit codes, as the kit's scripts (a step's own status is passed through): 1 a step
+# failed (database unreachable, migration failed, gate timed out), 2 bad configuration
+# (nothing was done), 143 stopped by a signal while waiting.
 set -Eeuo pipefail
 
 APP_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
@@ -31,6 +32,20 @@ error() {
 # The same block for bad configuration: exit 2, before anything is done.
 config_error() {
 	ERROR_EXIT_CODE=2 error "$@"
+}
+
+# step "what was not done" "how to fix it" command...: run one step; when it fails,
+# exit with its status. A bad configuration (2) was already explained by the kit in
+# one line, and nothing was done: no second block. Any other failure gets the block
+# that says the application was not started.
+step() {
+	local message="$1" hint="$2"
+	shift 2
+	local status=0
+	"$@" || status=$?
+	if [ "$status" -eq 0 ]; then return 0; fi
+	if [ "$status" -eq 2 ]; then exit 2; fi
+	ERROR_EXIT_CODE=$status error "$message" "$hint"
 }
 
 log() {
@@ -109,20 +124,24 @@ on_signal() {
 
 backup_if_requested() {
 	if [ "${BACKUP_BEFORE_MIGRATE:-false}" = true ]; then
-		kit backup --if-pending || error "the backup before migrating failed; nothing was migrated" "Fix BACKUP_DIR (it must be writable) or set BACKUP_BEFORE_MIGRATE=false."
+		step "the backup before migrating failed; nothing was migrated" "Fix BACKUP_DIR (it must be writable) or set BACKUP_BEFORE_MIGRATE=false." \
+			kit backup --if-pending
 	fi
 }
 
 run_migrations() {
 	log "📊 Running database migrations..."
 	backup_if_requested
-	kit migrate deploy || error "the database migrations failed; the application was not started" "Read the lines above: they name the migration and the command that resolves it."
-	kit seed || error "seeding failed; the application was not started" "Read the lines above."
+	step "the database migrations failed; the application was not started" "Read the lines above: they name the migration and the command that resolves it." \
+		kit migrate deploy
+	step "seeding failed; the application was not started" "Read the lines above." \
+		kit seed
 }
 
 wait_for_schema() {
 	log "⏳ Waiting until the database schema is current (this container does not migrate)..."
-	kit migrate wait || error "the database schema did not become current; the application was not started" "Is the migrating container (RUN_MIGRATIONS=true) running? Read its logs."
+	step "the database schema did not become current; the application was not started" "Is the migrating container (RUN_MIGRATIONS=true) running? Read its logs." \
+		kit migrate wait
 }
 
 is_app_command() {
@@ -150,8 +169,11 @@ _main() {
 	check_seconds DB_WAIT_TIMEOUT
 	check_seconds MIGRATION_LOCK_TIMEOUT
 	check_seconds MIGRATION_WAIT_TIMEOUT
+	check_seconds MIGRATION_DDL_LOCK_TIMEOUT
+	check_seconds MIGRATION_STATEMENT_TIMEOUT
 
-	kit migrate wait --database-only || error "the database did not answer; the application was not started" "Check DATABASE_URL (DIRECT_DATABASE_URL when set) and that the server is up; raise DB_WAIT_TIMEOUT for slow starts."
+	step "the database did not answer; the application was not started" "Check DATABASE_URL (DIRECT_DATABASE_URL when set) and that the server is up; raise DB_WAIT_TIMEOUT for slow starts." \
+		kit migrate wait --database-only
 	if [ "${RUN_MIGRATIONS:-false}" = true ]; then
 		run_migrations
 	else

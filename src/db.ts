@@ -285,17 +285,19 @@ async function openSqlite(target: DatabaseTarget & { provider: 'sqlite' }, optio
     db.pragma('busy_timeout = 10000');
     db.pragma('foreign_keys = ON');
   } catch (error) {
-    const reason = (error as { code?: string }).code === 'SQLITE_CANTOPEN' && options.readonly ? 'the file does not exist' : errorMessage(error);
-    throw new KitError('CONNECTION', `Cannot open ${describeTarget(target)}: ${reason}`, { cause: error, prismaCode: 'P1003' });
+    // P1003 (no such database) only when the file cannot be opened at all: a file that is not a database is not "missing".
+    const cannotOpen = (error as { code?: string }).code === 'SQLITE_CANTOPEN';
+    const reason = cannotOpen && options.readonly ? 'the file does not exist' : errorMessage(error);
+    throw new KitError('CONNECTION', `Cannot open ${describeTarget(target)}: ${reason}`, { cause: error, prismaCode: cannotOpen ? 'P1003' : undefined });
   }
-  // The kit writes $1, $2, … in order, each once: SQLite's plain ? is equivalent.
-  const toSqlite = (sql: string) => sql.replace(/\$\d+/g, '?');
   return {
     target,
     async query<Row>(sql: string, params: unknown[] = []) {
-      const statement = db.prepare(toSqlite(sql));
-      if (statement.reader) return statement.all(...params.map(sqliteValue)) as Row[];
-      statement.run(...params.map(sqliteValue));
+      // SQLite reads $1, $2, … as parameters named "1", "2", … (never inside a literal).
+      const statement = db.prepare(sql);
+      const named = Object.fromEntries(params.map((value, k) => [String(k + 1), sqliteValue(value)]));
+      if (statement.reader) return statement.all(named) as Row[];
+      statement.run(named);
       return [];
     },
     async exec(script) {

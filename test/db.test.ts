@@ -282,6 +282,15 @@ describe('SQLite target that cannot be created', () => {
     assertCleanFailure(result, 1, /Cannot open SQLite database/);
   });
 
+  test('SQLite parameters: $1 inside a string literal stays text, and a parameter may be used twice', async (t) => {
+    const db = await testDatabase(t, 'sqlite');
+    const conn = await db.connect();
+    await conn.exec(`CREATE TABLE "Note" ("id" INTEGER PRIMARY KEY, "body" TEXT, "tag" TEXT)`);
+    await conn.query(`INSERT INTO "Note" ("body", "tag") VALUES ('costs $1 or $2', $1)`, ['price']);
+    const rows = await conn.query<{ body: string; tag: string; same: number }>(`SELECT "body", "tag", $1 = $1 AS same FROM "Note" WHERE "tag" = $1`, ['price']);
+    assert.deepEqual(rows, [{ body: 'costs $1 or $2', tag: 'price', same: 1 }]);
+  });
+
   test('the SQLite database and tables are created on first deploy', async (t) => {
     const db = await testDatabase(t, 'sqlite');
     const result = await migrate(db.url, ['deploy']);

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { test } from 'node:test';
 import { projectRoot } from '../src/db.ts';
@@ -30,6 +30,14 @@ function finalContextCopies(): { source: string; destination: string }[] {
     .map((m) => (m[1] as string).split(/\s+/).filter((word) => !word.startsWith('--chown')))
     .filter((words) => !words.some((word) => word.startsWith('--from')))
     .map((words) => ({ source: words[0] as string, destination: words[1] as string }));
+}
+
+/** The final stage's `ENV` settings, as the container starts with them. */
+function finalStageEnv(): Record<string, string> {
+  const dockerfile = readFileSync(join(projectRoot, 'docker', 'Dockerfile'), 'utf8').replace(/\\\n/g, ' ');
+  const finalStage = dockerfile.slice(dockerfile.lastIndexOf('\nFROM '));
+  const settings = [...finalStage.matchAll(/^ENV\s+(.+)$/gm)].flatMap((m) => (m[1] as string).trim().split(/\s+/));
+  return Object.fromEntries(settings.map((setting) => [setting.slice(0, setting.indexOf('=')), setting.slice(setting.indexOf('=') + 1)]));
 }
 
 test('the image as a directory: npx prisma migrate deploy and status run offline on the compiled engine', { timeout: 900_000 }, async (t) => {
@@ -69,4 +77,19 @@ test('the image as a directory: npx prisma migrate deploy and status run offline
   assert.match(status.stdout, /Database schema is up to date!/);
   const names = readHistory('postgresql').migrations.map((m) => m.name);
   assert.deepEqual((await rows(await db.connect())).map((row) => row.migration_name), names);
+
+  // The entrypoint as the container runs it: the image's ENV, the URL from a Docker secret.
+  const imageEnv = finalStageEnv();
+  assert.equal(imageEnv.NODE_ENV, 'production', 'the final stage\'s ENV was read');
+  assert.equal('DATABASE_URL' in imageEnv, false, 'the image sets no DATABASE_URL: DATABASE_URL_FILE must be usable');
+  const secret = join(dir, 'database_url');
+  writeFileSync(secret, `${db.url}\n`);
+  const entrypoint = join(app, 'scripts', 'docker-entrypoint.sh');
+  const started = await run(entrypoint, ['node', '-e', 'console.log(`app started with ${process.env.DATABASE_URL ? "DATABASE_URL" : "nothing"}`)'], app, { ...env, ...imageEnv, DATABASE_URL_FILE: secret, RUN_MIGRATIONS: 'true' });
+  assert.equal(started.code, 0, output(started));
+  assert.match(started.stdout, /^No pending migrations. Database is up to date.$/m, 'the CLI had applied everything');
+  assert.match(started.stdout, /^app started with DATABASE_URL$/m);
+  const refused = await run(entrypoint, ['node', '-e', '0'], app, { ...env, ...imageEnv, DATABASE_URL: db.url, DATABASE_URL_FILE: secret, RUN_MIGRATIONS: 'true' });
+  assert.equal(refused.code, 2, output(refused));
+  assert.match(refused.stderr, /^Error: both DATABASE_URL and DATABASE_URL_FILE are set$/m);
 });

@@ -12,6 +12,7 @@ import { MIGRATIONS_CHANNEL } from '../../src/migrations/production/gate.ts';
 import { readHistory } from '../../src/migrations/production/history.ts';
 import { copyPrismaDir, PROVIDERS, runScript, testDatabase } from '../helpers.ts';
 import { addMigration, appCommand, finished, historyRows, lastFinished, readStarts, runEntrypoint, startEntrypoint, syntheticPrismaDir, until, workDir } from './harness.ts';
+import { errorLines } from '../fixtures/kit.ts';
 
 const REAL = readHistory('postgresql').migrations.map((m) => m.name);
 
@@ -22,15 +23,15 @@ for (const provider of PROVIDERS) {
       const starts = join(workDir(t), 'starts.log');
       const started = Date.now();
       const run = await runEntrypoint(t, appCommand(starts), { DATABASE_URL: db.url, RUN_MIGRATIONS: 'false', MIGRATION_WAIT_TIMEOUT: '2' });
-      assert.notEqual(run.code, 0, run.output);
-      assert.match(run.stderr, new RegExp(`^Error: Gave up after 2s waiting for ${REAL.length} migration\\(s\\) to be applied: ${REAL.join(', ')}$`, 'm'));
+      assert.equal(run.code, 1, run.output);
+      assert.match(errorLines(run)[0] ?? '', new RegExp(`^Error: Gave up after 2s waiting for ${REAL.length} migration\\(s\\) to be applied: ${REAL.join(', ')}$`), 'the first error says what it waited for');
       assert.match(run.stderr, /RUN_MIGRATIONS=true/, 'says which container should have migrated');
       assert.match(run.stderr, /^Error: the database schema did not become current; the application was not started/m);
       assert.ok(Date.now() - started < 30_000);
       assert.deepEqual(readStarts(starts), [], 'the app did not start');
     });
 
-    test('a failed migration in the database: exits non-zero at once naming it and the commands that resolve it', async (t) => {
+    test('a failed migration in the database: exits 1 at once naming it and the commands that resolve it', async (t) => {
       const db = await testDatabase(t, provider);
       const prismaDir = copyPrismaDir(t);
       const broken = '20300101000000_broken';
@@ -43,8 +44,8 @@ for (const provider of PROVIDERS) {
       const starts = join(workDir(t), 'starts.log');
       const started = Date.now();
       const run = await runEntrypoint(t, appCommand(starts), { DATABASE_URL: db.url, PRISMA_DIR: prismaDir, RUN_MIGRATIONS: 'false', MIGRATION_WAIT_TIMEOUT: '60' });
-      assert.notEqual(run.code, 0, run.output);
-      assert.match(run.stderr, new RegExp(`^Error: Migration ${broken} failed`, 'm'));
+      assert.equal(run.code, 1, run.output);
+      assert.match(errorLines(run)[0] ?? '', new RegExp(`^Error: Migration ${broken} failed`), 'the first error names the failed migration');
       assert.match(run.stderr, new RegExp(`make resolve ROLLED_BACK=${broken}`));
       assert.ok(Date.now() - started < 30_000, 'it did not wait for the timeout');
       assert.deepEqual(readStarts(starts), []);

@@ -12,6 +12,7 @@ import { readHistory } from '../../src/migrations/production/history.ts';
 import { verifyPassword } from '../../src/seed.ts';
 import { serverUrl, testDatabase } from '../helpers.ts';
 import { appCommand, assertAppliedOnce, countingServer, finished, readStarts, runEntrypoint, startEntrypoint, until, workDir, type EntrypointResult } from './harness.ts';
+import { errorLines } from '../fixtures/kit.ts';
 
 // Distinctive, so that a leak anywhere in any output is found.
 const DB_PASSWORD = 'Db-Pass-Zq7x-Never-Printed';
@@ -138,7 +139,7 @@ describe('bad input is refused before anything is done', () => {
       env: (_, port) => ({ ...pointAt(port), RUN_MIGRATIONS: 'yes' }),
       error: [/^Error: RUN_MIGRATIONS is "yes"$/m, /Accepted values: true or false/],
     },
-    ...(['DB_WAIT_TIMEOUT', 'MIGRATION_WAIT_TIMEOUT', 'MIGRATION_LOCK_TIMEOUT'] as const).flatMap((name) =>
+    ...(['DB_WAIT_TIMEOUT', 'MIGRATION_WAIT_TIMEOUT', 'MIGRATION_LOCK_TIMEOUT', 'MIGRATION_DDL_LOCK_TIMEOUT', 'MIGRATION_STATEMENT_TIMEOUT'] as const).flatMap((name) =>
       ['-5', 'soon', '1e3'].map((value) => ({
         name: `${name}=${value}`,
         env: (_: string, port: number) => ({ ...pointAt(port), [name]: value }),
@@ -160,6 +161,20 @@ describe('bad input is refused before anything is done', () => {
       assert.deepEqual(readStarts(starts), [], 'the app did not start');
     });
   }
+});
+
+describe('bad configuration the kit refuses', () => {
+  test('DATABASE_URL=mysql://…: the kit\'s one line, exit 2, no second block, the password masked', async (t) => {
+    const starts = join(workDir(t), 'starts.log');
+    for (const RUN_MIGRATIONS of ['true', 'false']) {
+      const run = keep(`mysql URL, RUN_MIGRATIONS=${RUN_MIGRATIONS}`, await runEntrypoint(t, appCommand(starts), { RUN_MIGRATIONS, DATABASE_URL: `mysql://app:${DB_PASSWORD}@127.0.0.1:3306/rastar` }, 20_000));
+      assert.equal(run.code, 2, run.output);
+      const errors = errorLines(run);
+      assert.deepEqual(errors, ['Error: DATABASE_URL uses the unsupported scheme "mysql:" (mysql://app:***@127.0.0.1:3306/rastar); supported: file:./path.db (SQLite), postgresql://user:***@host:5432/db (PostgreSQL)'], run.stderr);
+      assert.doesNotMatch(run.output, /did not answer|application was not started/, 'no second, wrong block');
+      assert.deepEqual(readStarts(starts), []);
+    }
+  });
 });
 
 describe('commands that are not apps', () => {

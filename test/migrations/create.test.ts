@@ -152,6 +152,36 @@ describe('migrate create', { concurrency: 3 }, () => {
     assert.equal((await dev.query(`SELECT * FROM "Pack"`)).length, 1, 'the row itself survives');
   });
 
+  test('one ALTER TABLE with several clauses (a field dropped, a required one added, a default with a comma): every clause is judged', async (t) => {
+    const box = sandbox(t);
+    assert.equal((await migrate(box.devUrl, ['deploy'], box.env)).code, 0);
+    const dev = await openConnection(parseDatabaseUrl(box.devUrl));
+    t.after(() => dev.close());
+    await dev.exec(`INSERT INTO "Pack" ("name", "description", "isDefault", "createdAt", "updatedAt") VALUES ('Default', 'kept', 1, 0, 0)`);
+    box.editSchema((text) => text.replace(/^\s*description\s+String\?\n/m, '\n  motto String @default("a, b")\n  code String\n'));
+    const before = migrationNames(box.prisma, 'sqlite');
+
+    const refused = await box.create('--name', 'pack_code', '--create-only');
+    assertCleanFailure(refused, 2, /may lose data/);
+    assert.match(refused.stderr, /drop the column `description` on the `Pack` table \(1 row/);
+    const accepted = await box.create('--name', 'pack_code', '--accept-data-loss');
+    assertCleanFailure(accepted, 2, /cannot be applied to the existing data/);
+    assert.match(accepted.stderr, /Added the required column `code` to the `Pack` table without a default value\. There are 1 rows/);
+    assert.doesNotMatch(accepted.stderr, /`motto`/, 'the column with a default is fine');
+    assert.deepEqual(migrationNames(box.prisma, 'sqlite'), before, 'nothing written');
+  });
+
+  test('a dev database that cannot be read is not "no data to lose": refused naming it, nothing written', async (t) => {
+    const box = sandbox(t);
+    writeFileSync(box.devFile, 'this is not a SQLite database, but it may hold someone\'s data\n'.repeat(100));
+    box.editSchema((text) => text.replace(/^\s*description\s+String\?\n/m, ''));
+    const before = migrationNames(box.prisma, 'sqlite');
+    const result = await box.create('--name', 'drop_pack_description', '--accept-data-loss', '--allow-breaking');
+    assertCleanFailure(result, 1, /file is not a database/);
+    assert.deepEqual(migrationNames(box.prisma, 'sqlite'), before, 'nothing written');
+    assert.match(readFileSync(box.devFile, 'utf8'), /^this is not a SQLite database/, 'the file is untouched');
+  });
+
   test('a missing or malformed name is bad usage: exit 2, nothing written', async (t) => {
     const box = sandbox(t);
     box.editSchema((text) => text + WIDGET);

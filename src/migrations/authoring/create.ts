@@ -132,8 +132,14 @@ async function draft(history: History, engineTarget: DatabaseTarget): Promise<st
 }
 
 async function dataLossOnDev(dev: DatabaseTarget, postgresScript: string): Promise<DataLoss> {
-  const conn = await openConnection(dev, { readonly: true, applicationName: 'rastar-migrate' }).catch(() => null);
-  if (!conn) return { warnings: [], unexecutable: [] }; // no dev database yet: no data to lose
+  let conn;
+  try {
+    conn = await openConnection(dev, { readonly: true, applicationName: 'rastar-migrate' });
+  } catch (error) {
+    // No dev database yet: no data to lose. Any other failure is not a reason to go on.
+    if (error instanceof KitError && error.prismaCode === 'P1003') return { warnings: [], unexecutable: [] };
+    throw error;
+  }
   try {
     return await evaluateDataLoss(postgresScript, conn);
   } finally {

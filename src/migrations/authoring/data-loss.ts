@@ -5,7 +5,8 @@
  * be used: it needs a shadow database the wasm build does not let it open.
  */
 import type { SqlConnection } from '../../db.ts';
-import { findWord, nameAt, scanStatements, startsWith, wordsAt, type Token } from '../production/sql-script.ts';
+import { userTables } from '../production/table.ts';
+import { findWord, nameAt, scanStatements, sqlIdentifier, startsWith, wordsAt, type Token } from '../production/sql-script.ts';
 
 export interface DataLoss {
   /** Steps that lose data: refused without --accept-data-loss. */
@@ -115,21 +116,24 @@ function actions(tokens: Token[], from: number): Token[][] {
   return result;
 }
 
-/** Judge `postgresScript` against the rows of `dev` (either provider: same table names). */
+/**
+ * Judge `postgresScript` against the rows of `dev` (either provider: same table names).
+ * Fails closed: a table the database does not have holds no rows, but any other
+ * failure to read it is thrown, never taken for "nothing to lose".
+ */
 export async function evaluateDataLoss(postgresScript: string, dev: SqlConnection): Promise<DataLoss> {
   const loss: DataLoss = { warnings: [], unexecutable: [] };
-  for (const step of riskySteps(postgresScript)) {
-    const rows = await rowCount(dev, step.table);
+  const steps = riskySteps(postgresScript);
+  if (steps.length === 0) return loss;
+  const existing = new Set(await userTables(dev));
+  for (const step of steps) {
+    const rows = existing.has(step.table) ? await rowCount(dev, step.table) : 0;
     if (rows > 0) loss[step.kind].push(riskMessage(step, rows));
   }
   return loss;
 }
 
 async function rowCount(conn: SqlConnection, table: string): Promise<number> {
-  try {
-    const [row] = await conn.query<{ n: number | string | bigint }>(`SELECT COUNT(*) AS n FROM "${table.replace(/"/g, '""')}"`);
-    return Number(row?.n ?? 0);
-  } catch {
-    return 0; // the table does not exist in the dev database: nothing to lose
-  }
+  const [row] = await conn.query<{ n: number | string | bigint }>(`SELECT COUNT(*) AS n FROM ${sqlIdentifier(table)}`);
+  return Number(row?.n ?? 0);
 }
