@@ -309,6 +309,29 @@ async function openSqlite(target: DatabaseTarget & { provider: 'sqlite' }, optio
   };
 }
 
+/**
+ * SQLite's own kind of lock on `file` (fcntl on Unix): a write transaction held open
+ * on a small database of its own. The kernel releases it when the holder's process
+ * ends, however it ends, for every process sharing the file, other containers on a
+ * shared volume included. Null when another process (or connection) holds it.
+ */
+export async function tryKernelLock(file: string): Promise<(() => void) | null> {
+  const Database = await load.sqlite();
+  mkdirSync(dirname(file), { recursive: true });
+  const db = new Database(file, { timeout: 0 });
+  try {
+    db.exec('BEGIN IMMEDIATE');
+  } catch (error) {
+    db.close();
+    if ((error as { code?: string }).code === 'SQLITE_BUSY') return null;
+    throw error;
+  }
+  return () => {
+    db.exec('ROLLBACK');
+    db.close();
+  };
+}
+
 function sqliteValue(value: unknown): unknown {
   if (value instanceof Date) return value.toISOString();
   if (typeof value === 'boolean') return value ? 1 : 0;

@@ -1,7 +1,7 @@
 /**
  * The migration lock as a container meets it: a holder is named while the
- * migrator waits and in the error when it gives up; on SQLite a lock file left
- * by a dead migrator is taken over.
+ * migrator waits and in the error when it gives up; on SQLite the lock is the
+ * kernel's, so one left by a dead migrator (any host) is free at once.
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
@@ -9,9 +9,9 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { openConnection } from '../../src/db.ts';
+import { openConnection, projectRoot } from '../../src/db.ts';
 import { ADVISORY_LOCK_KEY } from '../../src/migrations/production/lock.ts';
-import { testDatabase } from '../helpers.ts';
+import { testDatabase, TSX_LOADER } from '../helpers.ts';
 import { appCommand, assertAppliedOnce, historyRows, readStarts, runEntrypoint, syntheticPrismaDir, tableNames, workDir } from './harness.ts';
 import { errorLines } from '../fixtures/kit.ts';
 
@@ -101,20 +101,52 @@ describe('the SQLite migration lock file', () => {
     assert.equal(existsSync(lock), false);
   });
 
-  test('a lock file of a live migrator on another host is respected: the migrator gives up naming it', async (t) => {
+  test('the lock file of a migrator that died in another container (another host name) is taken over: the kernel freed its lock', async (t) => {
     const db = await testDatabase(t, 'sqlite');
     const lock = `${(db.target as { file: string }).file}.migrate.lock`;
-    const since = new Date(Date.now() - 5_000).toISOString();
-    writeFileSync(lock, JSON.stringify({ pid: 4242, host: 'other-container', since, applicationName: 'rastar-migrate' }));
+    writeFileSync(lock, JSON.stringify({ pid: 4242, host: 'other-container', since: new Date(Date.now() - 5_000).toISOString(), applicationName: 'rastar-migrate' }));
+    const history = syntheticPrismaDir(t, 3);
     const starts = join(workDir(t), 'starts.log');
 
-    const run = await runEntrypoint(t, appCommand(starts), { DATABASE_URL: db.url, RUN_MIGRATIONS: 'true', MIGRATION_LOCK_TIMEOUT: '1' });
+    const run = await runEntrypoint(t, appCommand(starts), { DATABASE_URL: db.url, PRISMA_DIR: history.dir, RUN_MIGRATIONS: 'true', MIGRATION_LOCK_TIMEOUT: '2' });
 
-    assert.equal(run.code, 1, run.output);
-    assert.match(run.stderr, new RegExp(`^Error: Timed out after 1s waiting for the migration lock .*\\.migrate\\.lock, held by pid 4242 "rastar-migrate on other-container" since ${since.replace(/[.]/g, '\\.')}`, 'm'));
-    assert.match(run.stderr, /delete .*\.migrate\.lock/, 'says how to clear it when the holder is gone for good');
-    assert.equal(readFileSync(lock, 'utf8').includes('other-container'), true, 'the foreign lock file is left alone');
+    assert.equal(run.code, 0, run.output);
+    assert.doesNotMatch(run.output, /Waiting for the migration lock|other-container/, 'never waited for the dead holder');
+    await assertAppliedOnce(await db.connect(), history.names);
+    assert.equal(existsSync(lock), false);
+  });
+
+  test('a live migrator in another process is respected, named in the error; the moment it is killed, the next migrator proceeds', async (t) => {
+    const db = await testDatabase(t, 'sqlite');
+    const lock = `${(db.target as { file: string }).file}.migrate.lock`;
+    const holderScript = `import { acquireFileLock } from ${JSON.stringify(join(projectRoot, 'src', 'migrations', 'production', 'lock.ts'))};
+await acquireFileLock(process.argv[1], { timeoutMs: 5000 });
+console.log('held');
+setInterval(() => {}, 1000);`;
+    const holder = spawn(process.execPath, ['--import', TSX_LOADER, '--input-type=module', '-e', holderScript, lock], { stdio: ['ignore', 'pipe', 'inherit'] });
+    t.after(() => void holder.kill('SIGKILL'));
+    await new Promise<void>((resolve, reject) => {
+      holder.stdout.on('data', (chunk: Buffer) => String(chunk).includes('held') && resolve());
+      holder.on('exit', (code) => reject(new Error(`the holder exited (${code})`)));
+    });
+    const history = syntheticPrismaDir(t, 3);
+    const starts = join(workDir(t), 'starts.log');
+    const env = { DATABASE_URL: db.url, PRISMA_DIR: history.dir, RUN_MIGRATIONS: 'true', MIGRATION_LOCK_TIMEOUT: '1' };
+
+    const refused = await runEntrypoint(t, appCommand(starts), env);
+    assert.equal(refused.code, 1, refused.output);
+    assert.match(errorLines(refused)[0] ?? '', new RegExp(`^Error: Timed out after 1s waiting for the migration lock .*\\.migrate\\.lock, held by pid ${holder.pid} "rastar-migrate on ${hostname().replace(/[.]/g, '\\.')}" since \\d{4}-`));
+    assert.match(refused.stderr, /freed the moment its process ends/, 'says why waiting is the answer');
     assert.deepEqual(await historyRows(await db.connect()), [], 'nothing applied');
-    assert.deepEqual(readStarts(starts), []);
+
+    holder.kill('SIGKILL'); // no cleanup runs: the lock file stays, the kernel lock goes
+    await new Promise((resolve) => holder.once('exit', resolve));
+    assert.equal(existsSync(lock), true, 'the dead holder left its lock file behind');
+    const started = Date.now();
+    const run = await runEntrypoint(t, appCommand(starts), env);
+    assert.equal(run.code, 0, run.output);
+    assert.ok(Date.now() - started < 20_000);
+    await assertAppliedOnce(await db.connect(), history.names);
+    assert.equal(readStarts(starts).length, 1);
   });
 });

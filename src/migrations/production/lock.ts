@@ -5,9 +5,9 @@
  * and taken again inside every transaction that writes a history row, the last
  * line of defence that also holds through a transaction pooler.
  */
-import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { inTransaction, openConnection, type DatabaseTarget, type SqlConnection } from '../../db.ts';
+import { inTransaction, openConnection, tryKernelLock, type DatabaseTarget, type SqlConnection } from '../../db.ts';
 import { secondsFromEnv } from '../../env.ts';
 import { KitError } from '../../errors.ts';
 import { sqlLiteral } from './sql-script.ts';
@@ -97,7 +97,7 @@ export function lockTimeoutError(timeoutMs: number, holder: LockHolder | null, p
   return new KitError('LOCK_TIMEOUT', `Timed out after ${timeoutMs / 1000}s waiting for the migration lock${path ? ` ${path}` : ''}, held by ${describeHolder(holder)}`, {
     prismaCode: path ? undefined : 'P1002',
     hint: path
-      ? `Another migrator is running. If it is gone for good, delete ${path}; raise MIGRATION_LOCK_TIMEOUT for long migrations.`
+      ? 'Another migrator is running (the lock is freed the moment its process ends, on any host): wait for it, or raise MIGRATION_LOCK_TIMEOUT for long migrations.'
       : 'Another migrator is running. Wait for it, or raise MIGRATION_LOCK_TIMEOUT; if that session is stuck, end it with SELECT pg_terminate_backend(<pid>).',
   });
 }
@@ -156,32 +156,25 @@ export async function acquireMigrationLock(conn: SqlConnection, options: LockOpt
 }
 
 /**
- * SQLite (one host, a shared volume): a lock file beside the database, created
- * exclusively, naming its holder. A holder that died on this host leaves a file
- * whose pid is gone: it is taken over.
+ * SQLite: a kernel lock on `<path>.sqlite` (see tryKernelLock), so a migrator that
+ * died, on this host or in another container sharing the volume, never leaves it
+ * taken. `path` itself names the holder for the wait report only: written once the
+ * lock is held, removed on release, ignored when the lock is free.
  */
 export async function acquireFileLock(path: string, options: LockOptions): Promise<() => Promise<void>> {
   const deadline = Date.now() + options.timeoutMs;
-  const me: FileHolder = { pid: process.pid, host: hostname(), since: new Date().toISOString(), applicationName: 'rastar-migrate' };
   let nextReport = 0;
   for (;;) {
-    try {
-      writeFileSync(path, JSON.stringify(me), { flag: 'wx' });
-      // Remove the file only while it still names this process (never a successor's).
+    const unlock = await tryKernelLock(`${path}.sqlite`);
+    if (unlock) {
+      const me: FileHolder = { pid: process.pid, host: hostname(), since: new Date().toISOString(), applicationName: 'rastar-migrate' };
+      writeFileSync(path, JSON.stringify(me));
       return async () => {
-        if (sameHolder(readHolder(path), me)) rmSync(path, { force: true });
+        rmSync(path, { force: true });
+        unlock();
       };
-    } catch (error) {
-      if ((error as { code?: string }).code !== 'EEXIST') throw error;
     }
     const holder = readHolder(path);
-    if (isStale(path, holder, me.host)) {
-      // Its holder died: take it over, one migrator at a time. Without the guard, two
-      // migrators that both saw the dead holder could each remove the file, the second
-      // one removing the lock the first had just taken, and both would migrate.
-      await removeStaleLock(path, me);
-      continue;
-    }
     const asHolder: LockHolder | null = holder ? { pid: holder.pid, applicationName: `${holder.applicationName} on ${holder.host}`, clientAddress: null, since: new Date(holder.since) } : null;
     const now = Date.now();
     if (now >= deadline) {
@@ -206,79 +199,7 @@ function readHolder(path: string): FileHolder | null {
   try {
     return JSON.parse(readFileSync(path, 'utf8')) as FileHolder;
   } catch {
-    return null; // vanished, or being written this instant
-  }
-}
-
-function sameHolder(a: FileHolder | null, b: FileHolder): boolean {
-  return a !== null && a.pid === b.pid && a.host === b.host && a.since === b.since;
-}
-
-/** A holder on this host whose process is gone; or an empty file older than 5 s (died while writing it). */
-function isStale(path: string, holder: FileHolder | null, host: string): boolean {
-  return holder ? holder.host === host && !holderAlive(holder) : existsSync(path) && ageMs(path) > 5000;
-}
-
-/**
- * Remove a stale lock file under a guard file (`<lock>.takeover`, created
- * exclusively): the file is read again and removed only if it is still stale, so
- * a lock taken meanwhile by a live migrator is never removed. A guard left by a
- * migrator that died in these few lines is itself stale and removed.
- */
-async function removeStaleLock(path: string, me: FileHolder): Promise<void> {
-  const guard = `${path}.takeover`;
-  try {
-    writeFileSync(guard, JSON.stringify(me), { flag: 'wx' });
-  } catch (error) {
-    if ((error as { code?: string }).code !== 'EEXIST') throw error;
-    const other = readHolder(guard);
-    if ((other && other.host === me.host && !holderAlive(other)) || ageMs(guard) > 30_000) rmSync(guard, { force: true });
-    await new Promise((done) => setTimeout(done, 10)); // another migrator is taking it over: look again
-    return;
-  }
-  try {
-    if (isStale(path, readHolder(path), me.host)) rmSync(path, { force: true });
-  } finally {
-    rmSync(guard, { force: true });
-  }
-}
-
-function ageMs(path: string): number {
-  try {
-    return Date.now() - statSync(path).mtimeMs;
-  } catch {
-    return 0;
-  }
-}
-
-/**
- * Is the process that wrote `holder` still running? Its pid alone can mislead: a
- * container restarted after a crash numbers its processes from 1 again, so the
- * dead holder's pid may now be this very process or another one. A process that
- * started after the holder took the lock is not the holder.
- */
-function holderAlive(holder: FileHolder): boolean {
-  if (holder.pid === process.pid) return false; // this process did not write it: it is taking the lock right now
-  try {
-    process.kill(holder.pid, 0);
-  } catch (error) {
-    if ((error as { code?: string }).code !== 'EPERM') return false;
-  }
-  const started = processStartMs(holder.pid);
-  const since = Date.parse(holder.since);
-  return started === null || Number.isNaN(since) || started <= since + 2000; // 2 s: /proc's boot time is in whole seconds
-}
-
-/** When `pid` started (Linux /proc; null elsewhere or when unreadable). */
-function processStartMs(pid: number): number | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // the command name may hold spaces
-    const ticks = Number(fields[19]); // field 22, starttime, in clock ticks (USER_HZ = 100) since boot
-    const boot = Number(/^btime (\d+)$/m.exec(readFileSync('/proc/stat', 'utf8'))?.[1]);
-    return Number.isFinite(ticks) && boot > 0 ? boot * 1000 + ticks * 10 : null;
-  } catch {
-    return null;
+    return null; // not written yet, or being written this instant
   }
 }
 
