@@ -11,7 +11,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { projectRoot } from '../src/db.ts';
-import { readHistory } from '../src/migrations/production/history.ts';
+import { readHistory } from '../src/runtime/history.ts';
 import { median, replaceSection, runProcess } from './gate.ts';
 import { dropDatabase, freshDatabase, type PgTarget } from './pg.ts';
 

@@ -20,7 +20,7 @@ import { cpSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { projectRoot } from '../src/db.ts';
 import { dropDatabase, freshDatabase, withConn, type PgTarget } from './pg.ts';
-import { readHistory } from '../src/migrations/production/history.ts';
+import { readHistory } from '../src/runtime/history.ts';
 
 
 const ENTRYPOINT = join(projectRoot, 'scripts', 'docker-entrypoint.sh');
@@ -316,7 +316,7 @@ on the compiled kit (dist/, compiled first; no KIT_FROM_SOURCE), against the emb
   (RUN_MIGRATIONS=false), waits until its \`migrate wait\` is idle in the gate (LISTEN done, the history
   read once; pg_stat_activity), then runs the migrator (\`node dist/scripts/migrate.js deploy\`) for the
   1 pending migration. finished_at is \`clock_timestamp()\` right before the COMMIT that also delivers
-  the migrator's NOTIFY (sent inside the migration's transaction by src/migrations/production/deploy.ts).
+  the migrator's NOTIFY (sent inside the migration's transaction by src/runtime/deploy.ts).
 - What the latency is made of: the NOTIFY wakes \`migrate wait\`, which re-reads the status (3 short
   queries), closes its connection and exits; bash then execs the app, whose Node start-up until its
   first line (the floor row above: ${ms(app)}) is ${Number.isFinite(lat) && lat > 0 ? `${Math.round((app / lat) * 100)}%` : 'n/a'} of the median. The gate's own part (wake,

@@ -7,7 +7,7 @@
 import { cpSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { withDatabase } from '../src/db.ts';
-import { readHistory } from '../src/migrations/production/history.ts';
+import { readHistory } from '../src/runtime/history.ts';
 import { launchPgBouncer } from '../test/pgbouncer.ts';
 import { median, replaceSection, runProcess } from './gate.ts';
 import { dropDatabase, freshDatabase, withConn, type PgTarget } from './pg.ts';

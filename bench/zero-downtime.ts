@@ -11,7 +11,7 @@
 import { existsSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openConnection, projectRoot, type SqlConnection } from '../src/db.ts';
-import { lockfileText } from '../src/migrations/production/history.ts';
+import { lockfileText } from '../src/runtime/history.ts';
 import { median, replaceSection, runProcess } from './gate.ts';
 import { dropDatabase, freshDatabase, type PgTarget } from './pg.ts';
 

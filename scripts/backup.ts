@@ -3,9 +3,9 @@ import { existsSync } from 'node:fs';
 import { describeTarget, openConnection } from '../src/db.ts';
 import { err, out, runCommand, target } from '../src/cli.ts';
 import { KitError } from '../src/errors.ts';
-import { assertWritableDir, backupDatabase, backupDir } from '../src/migrations/production/backup.ts';
-import { displayPath, readHistory } from '../src/migrations/production/history.ts';
-import { readStatus } from '../src/migrations/production/status.ts';
+import { assertWritableDir, backupDatabase, backupDir } from '../src/runtime/backup.ts';
+import { displayPath, readHistory } from '../src/runtime/history.ts';
+import { readStatus } from '../src/runtime/status.ts';
 
 await runCommand(
   {

@@ -1,13 +1,13 @@
 /**
  * `make baseline` / `npm run db:baseline`: which prefix of the history a database
  * built outside the kit holds, judged by its schema; with --apply, record it.
- * Thin: src/migrations/authoring/baseline.ts does the work.
+ * Thin: src/authoring/baseline.ts does the work.
  */
 import { describeDatasource, maskUrl } from '../src/db.ts';
 import { err, out, runCommand, target } from '../src/cli.ts';
-import { findBaseline, recordBaseline } from '../src/migrations/authoring/baseline.ts';
-import { readHistory } from '../src/migrations/production/history.ts';
-import { SHADOW_ENV_HELP } from '../src/migrations/authoring/shadow.ts';
+import { findBaseline, recordBaseline } from '../src/authoring/baseline.ts';
+import { readHistory } from '../src/runtime/history.ts';
+import { SHADOW_ENV_HELP } from '../src/authoring/shadow.ts';
 
 await runCommand(
   {

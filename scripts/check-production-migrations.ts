@@ -4,8 +4,8 @@
  */
 import { describeDatasource, maskUrl } from '../src/db.ts';
 import { out, runCommand, target } from '../src/cli.ts';
-import { checkProduction } from '../src/migrations/authoring/check.ts';
-import { readHistory } from '../src/migrations/production/history.ts';
+import { checkProduction } from '../src/authoring/check.ts';
+import { readHistory } from '../src/runtime/history.ts';
 
 await runCommand(
   {

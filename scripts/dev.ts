@@ -3,43 +3,48 @@
  * verify and migrate the database, seed it, then run the admin panel until
  * Ctrl-C. A failing step stops here: nothing is started.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
 import { startAdminPanel, parsePort, type AdminPanel } from '../src/apps/admin-panel.ts';
 import { startTelegramBot, telegramBotOptionsFromEnv } from '../src/apps/telegram-bot.ts';
-import { err, formatMs, out, reportError, runCommand, target } from '../src/cli.ts';
-import { describeDatasource, projectRoot } from '../src/db.ts';
-import { generateClients } from '../src/migrations/authoring/generate.ts';
+import { err, formatMs, out, printDeployEvents, printLines, reportError, runCommand, target } from '../src/cli.ts';
+import { createClient, describeDatasource, describeTarget, type DatabaseTarget } from '../src/db.ts';
+import { generateClients } from '../src/authoring/generate.ts';
+import { verifyDatabase, verifyReport } from '../src/authoring/verify.ts';
+import { displayPath, readHistory } from '../src/runtime/history.ts';
+import { lockTimeoutMs } from '../src/runtime/lock.ts';
+import { seedDatabase, seedOptionsFromEnv, seedReport } from '../src/seed.ts';
 
-// Children run through the same tsx loader, resolved by file URL: cwd may be anywhere.
-const TSX_LOADER = import.meta.resolve('tsx');
 const STEPS = 4;
 
-let child: ChildProcess | undefined;
 let interrupted: NodeJS.Signals | undefined;
 let panel: AdminPanel | undefined;
 let stopped: (() => void) | undefined;
 
-/** Ctrl-C during a step ends that step's child; once the panel runs, it closes it. */
+/** Ctrl-C during a step is reported when the step ends (nothing is started); once the panel runs, it closes it. */
 function onSignal(signal: NodeJS.Signals): void {
   interrupted = signal;
-  if (child && child.exitCode === null) child.kill(signal);
   stopped?.();
 }
 
-/** Run scripts/<script> with this process's environment and terminal; resolves to its exit code. */
-function runScript(script: string): Promise<number> {
-  return new Promise((resolve) => {
-    child = spawn(process.execPath, ['--import', TSX_LOADER, join(projectRoot, 'scripts', script)], { stdio: 'inherit', env: process.env });
-    child.on('error', (error) => {
-      err(`Error: cannot start scripts/${script}: ${error.message}`);
-      resolve(1);
-    });
-    child.on('exit', (code, signal) => {
-      child = undefined;
-      resolve(code ?? (signal ? 1 : 0));
-    });
-  });
+/** `make verify` on the dev database: apply what is pending, restore what is missing. */
+async function verify(t: DatabaseTarget): Promise<number> {
+  const history = readHistory(t.provider);
+  const fix = t.provider === 'sqlite'; // PostgreSQL: report only, as make verify does
+  err(`Verifying ${describeTarget(t)} against ${displayPath(history.dir)}${fix ? '' : ' (report only; make verify FIX=1 to repair)'}`);
+  const result = await verifyDatabase(t, history, { fix, lockTimeoutMs: lockTimeoutMs(), onEvent: printDeployEvents() });
+  printLines(verifyReport(result, fix));
+  return result.ok ? 0 : 1;
+}
+
+/** `make seed`: the admin user and the default pack when missing. */
+async function seed(t: DatabaseTarget): Promise<number> {
+  const options = seedOptionsFromEnv();
+  const client = await createClient(t);
+  try {
+    printLines(seedReport(await seedDatabase(client, options), options));
+    return 0;
+  } finally {
+    await client.$disconnect();
+  }
 }
 
 async function step(index: number, title: string, action: () => Promise<number | string>): Promise<number> {
@@ -87,8 +92,8 @@ await runCommand(
 
     const steps: [string, () => Promise<number | string>][] = [
       ['Generate Prisma clients', async () => ((await generateClients({ ifChanged: true })).generated ? 'Prisma clients generated' : 'Prisma clients are up to date')],
-      ['Verify the database', () => runScript('reset-migrations.ts')],
-      ['Seed the database', () => runScript('seed.ts')],
+      ['Verify the database', () => verify(t)],
+      ['Seed the database', () => seed(t)],
     ];
     for (const [index, [title, action]] of steps.entries()) {
       const code = await step(index + 1, title, action);
@@ -102,7 +107,7 @@ await runCommand(
     out(`Admin panel listening on ${panel.url}`);
     // A bot that cannot go on (its token refused) ends the session like Ctrl-C, with its error and exit code.
     let botFailure: unknown;
-    const bot = botOptions ? await startTelegramBot({ ...botOptions, target: t }) : undefined;
+    const bot = botOptions ? await startTelegramBot({ ...botOptions, target: t, log: { info: out, error: err } }) : undefined;
     bot?.finished.catch((error) => {
       botFailure = error;
       stopped?.();

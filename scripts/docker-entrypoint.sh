@@ -181,8 +181,8 @@ _main() {
 	fi
 
 	case "$1" in
-		admin-panel) set -- node "$APP_DIR/dist/src/apps/admin-panel.js" ;;
-		telegram-bot) set -- node "$APP_DIR/dist/src/apps/telegram-bot.js" ;;
+		admin-panel) set -- node "$APP_DIR/dist/scripts/admin-panel.js" ;;
+		telegram-bot) set -- node "$APP_DIR/dist/scripts/telegram-bot.js" ;;
 	esac
 	log "✅ Starting application..."
 	exec "$@"

@@ -1,8 +1,8 @@
 /** `make generate`: derive the PostgreSQL schema, validate both, generate both clients. */
 import { out, runCommand } from '../src/cli.ts';
-import { clientDir, generateClients } from '../src/migrations/authoring/generate.ts';
-import { displayPath } from '../src/migrations/production/history.ts';
-import { schemaPath } from '../src/migrations/authoring/schema.ts';
+import { clientDir, generateClients } from '../src/authoring/generate.ts';
+import { displayPath } from '../src/runtime/history.ts';
+import { schemaPath } from '../src/authoring/schema.ts';
 
 await runCommand(
   {

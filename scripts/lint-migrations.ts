@@ -1,10 +1,10 @@
 /**
  * `make lint` / `npm run db:lint`: the zero-downtime rules over the migrations of
- * both folders. Thin: src/migrations/authoring/lint.ts does the work.
+ * both folders. Thin: src/authoring/lint.ts does the work.
  */
 import { describeTarget, maskUrl } from '../src/db.ts';
 import { err, out, runCommand, target } from '../src/cli.ts';
-import { formatFinding, lintHistories, type Selection } from '../src/migrations/authoring/lint.ts';
+import { formatFinding, lintHistories, type Selection } from '../src/authoring/lint.ts';
 
 await runCommand(
   {

@@ -3,13 +3,13 @@
  * call src/migrations, print, exit with the documented code.
  */
 import { describeDatasource, describeTarget, maskUrl, openConnection } from '../src/db.ts';
-import { err, formatMs, out, runCommand, target, type CommandSpec, type Options } from '../src/cli.ts';
+import { err, formatMs, out, printDeployEvents, runCommand, target, type CommandSpec, type Options } from '../src/cli.ts';
 import { KitError } from '../src/errors.ts';
-import { describeBlocker } from '../src/migrations/production/blockers.ts';
-import { deploy, type DeployEvent } from '../src/migrations/production/deploy.ts';
-import { assertDeployable, assertLockfile, displayPath, readHistory } from '../src/migrations/production/history.ts';
-import { describeHolder, lockTimeoutMs } from '../src/migrations/production/lock.ts';
-import { readStatus, recoveryHint, type MigrationStatus } from '../src/migrations/production/status.ts';
+import { deploy } from '../src/runtime/deploy.ts';
+import { assertDeployable, assertLockfile, displayPath, readHistory } from '../src/runtime/history.ts';
+import { lockTimeoutMs } from '../src/runtime/lock.ts';
+import { recoveryHint } from '../src/runtime/recovery.ts';
+import { readStatus, type MigrationStatus } from '../src/runtime/status.ts';
 
 const DB_ENV = ['DATABASE_URL  the database (default file:./data/rastar.db); credentials are never printed', 'DB_CONNECT_TIMEOUT  seconds to retry an unreachable server (default 5)'];
 
@@ -40,7 +40,7 @@ const commands: Record<string, { spec: CommandSpec<Options>; run: (values: Recor
       const conn = await openConnection(target(), { applicationName: 'rastar-migrate' });
       try {
         const started = performance.now();
-        const result = await deploy(conn, history, { lockTimeoutMs: lockTimeoutMs(), onEvent: printDeployEvent });
+        const result = await deploy(conn, history, { lockTimeoutMs: lockTimeoutMs(), onEvent: printDeployEvents() });
         const byOthers = result.appliedByOthers.length ? ` (${result.appliedByOthers.length} applied by another migrator)` : '';
         if (result.applied.length === 0) out(byOthers ? `Database is up to date${byOthers}.` : 'No pending migrations. Database is up to date.');
         else out(`Database is now up to date! ${result.applied.length} migration${result.applied.length === 1 ? '' : 's'} applied in ${formatMs(performance.now() - started)}${byOthers}.`);
@@ -95,7 +95,7 @@ const commands: Record<string, { spec: CommandSpec<Options>; run: (values: Recor
       announce();
       const name = (applied ?? rolledBack) as string;
       // The engine-backed commands load on demand: deploy and status start without them.
-      const { resolveMigration } = await import('../src/migrations/authoring/resolve.ts');
+      const { resolveMigration } = await import('../src/authoring/resolve.ts');
       await resolveMigration(target(), readHistory(target().provider), name, applied ? 'applied' : 'rolled-back');
       out(applied ? `Migration ${name} marked as applied.` : `Migration ${name} marked as rolled back; run make deploy to apply it again.`);
       return 0;
@@ -115,7 +115,7 @@ const commands: Record<string, { spec: CommandSpec<Options>; run: (values: Recor
       examples: ['make wait', 'node dist/scripts/migrate.js wait   # in a container, before exec-ing the app'],
     },
     async run(values) {
-      const { waitForDatabase, waitForSchema } = await import('../src/migrations/production/gate.ts');
+      const { waitForDatabase, waitForSchema } = await import('../src/runtime/gate.ts');
       const { secondsFromEnv } = await import('../src/env.ts');
       const t = target();
       const heartbeat = (seconds: number, reason: string) => err(`… ${reason} (${seconds}s)`);
@@ -157,7 +157,7 @@ const commands: Record<string, { spec: CommandSpec<Options>; run: (values: Recor
       const name = (values.name as string | undefined) ?? (await askName());
       if (!name) throw new KitError('BAD_USAGE', 'A migration name is required: make migrate NAME=add_something (or --name add_something)');
       announce(); // also arms the masking of this target's password in every later line
-      const { createMigration } = await import('../src/migrations/authoring/create.ts');
+      const { createMigration } = await import('../src/authoring/create.ts');
       const result = await createMigration({
         name,
         createOnly: Boolean(values['create-only']),
@@ -185,46 +185,6 @@ async function askName(): Promise<string | undefined> {
     return (await prompt.question('Enter a name for the new migration: ')).trim() || undefined;
   } finally {
     prompt.close();
-  }
-}
-
-const POOLER_NOTE =
-  'Note: a transaction pooler sits between the kit and the database (PgBouncer in transaction mode or alike): no session lock is taken; each migration takes the migration lock inside its own transaction, waiting migrators cannot name the holder, and the gate polls. Set DIRECT_DATABASE_URL to the server itself for the direct path.';
-const waitingFor = new Set<string>();
-
-function printDeployEvent(event: DeployEvent): void {
-  switch (event.event) {
-    case 'waiting-for-lock':
-      err(`Waiting for the migration lock, held by ${describeHolder(event.holder)}…`);
-      break;
-    case 'applying':
-      err(`Applying migration \`${event.name}\``);
-      break;
-    case 'no-transaction':
-      err(`Note: ${event.name} cannot run in a transaction (${event.reason}); running it statement by statement.`);
-      break;
-    case 'applied':
-      out(`✓ Migration applied: ${event.name} (${formatMs(event.ms)})`);
-      break;
-    case 'applied-by-other':
-      out(`✓ Migration applied by another migrator: ${event.name}`);
-      break;
-    case 'transaction-pooler':
-      err(POOLER_NOTE);
-      break;
-    case 'lock-wait':
-      err(`Migration ${event.name} waited ${event.waitedMs / 1000}s for its table locks (attempt ${event.attempt} of ${event.of})${event.blockers.length ? `, blocked by ${event.blockers.map(describeBlocker).join('; ')}` : ''}; rolled back, retrying in ${event.retryInMs / 1000}s…`);
-      break;
-    case 'waiting-for-migrator':
-      if (!waitingFor.has(event.name)) err(`Waiting for another migrator running ${event.name} without a transaction…`);
-      waitingFor.add(event.name);
-      break;
-    case 'edited':
-      err(`Warning: applied migration${event.names.length > 1 ? 's were' : ' was'} edited after being applied (checksum differs): ${event.names.join(', ')}`);
-      break;
-    case 'unknown':
-      err(`Note: the database has migrations this folder does not: ${event.names.join(', ')} (a newer release deployed them)`);
-      break;
   }
 }
 

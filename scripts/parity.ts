@@ -1,6 +1,6 @@
 /** `make parity`: the two histories are in lockstep and each yields the source schema. */
 import { err, out, runCommand } from '../src/cli.ts';
-import { checkParity } from '../src/migrations/authoring/parity.ts';
+import { checkParity } from '../src/authoring/parity.ts';
 
 await runCommand(
   {

@@ -1,13 +1,13 @@
 /**
  * `make repair` / `npm run db:repair`: realign the checksums of applied history rows
  * with the migration files, after proving there is no drift.
- * Thin: src/migrations/authoring/repair.ts does the work.
+ * Thin: src/authoring/repair.ts does the work.
  */
 import { describeDatasource, maskUrl } from '../src/db.ts';
 import { err, out, runCommand, target } from '../src/cli.ts';
-import { repairHistory } from '../src/migrations/authoring/repair.ts';
-import { readHistory } from '../src/migrations/production/history.ts';
-import { SHADOW_ENV_HELP } from '../src/migrations/authoring/shadow.ts';
+import { repairHistory } from '../src/authoring/repair.ts';
+import { readHistory } from '../src/runtime/history.ts';
+import { SHADOW_ENV_HELP } from '../src/authoring/shadow.ts';
 
 await runCommand(
   {

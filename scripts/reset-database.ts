@@ -1,10 +1,10 @@
 /** `make reset`: re-create the dev database from the history. */
 import { describeTarget, openConnection } from '../src/db.ts';
-import { err, out, runCommand, target } from '../src/cli.ts';
-import { deploy } from '../src/migrations/production/deploy.ts';
-import { readHistory } from '../src/migrations/production/history.ts';
-import { lockTimeoutMs } from '../src/migrations/production/lock.ts';
-import { assertResetAllowed, dropEverything } from '../src/migrations/authoring/reset.ts';
+import { err, out, printDeployEvents, runCommand, target } from '../src/cli.ts';
+import { deploy } from '../src/runtime/deploy.ts';
+import { readHistory } from '../src/runtime/history.ts';
+import { lockTimeoutMs } from '../src/runtime/lock.ts';
+import { assertResetAllowed, dropEverything } from '../src/runtime/reset.ts';
 
 await runCommand(
   {
@@ -23,8 +23,7 @@ await runCommand(
     await dropEverything(t);
     const conn = await openConnection(t, { applicationName: 'rastar-reset' });
     try {
-      const result = await deploy(conn, readHistory(t.provider), { lockTimeoutMs: lockTimeoutMs() });
-      for (const applied of result.applied) out(`✓ Migration applied: ${applied.name}`);
+      await deploy(conn, readHistory(t.provider), { lockTimeoutMs: lockTimeoutMs(), onEvent: printDeployEvents() });
     } finally {
       await conn.close();
     }

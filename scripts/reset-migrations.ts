@@ -4,11 +4,10 @@
  * database lost. PostgreSQL: report only, unless --fix.
  */
 import { describeTarget } from '../src/db.ts';
-import { err, out, runCommand, target } from '../src/cli.ts';
-import { displayPath, readHistory } from '../src/migrations/production/history.ts';
-import { lockTimeoutMs } from '../src/migrations/production/lock.ts';
-import { statementLine } from '../src/migrations/production/sql-script.ts';
-import { verifyDatabase } from '../src/migrations/authoring/verify.ts';
+import { err, out, printDeployEvents, printLines, runCommand, target } from '../src/cli.ts';
+import { displayPath, readHistory } from '../src/runtime/history.ts';
+import { lockTimeoutMs } from '../src/runtime/lock.ts';
+import { verifyDatabase, verifyReport } from '../src/authoring/verify.ts';
 
 await runCommand(
   {
@@ -28,29 +27,13 @@ await runCommand(
     const result = await verifyDatabase(t, history, {
       fix,
       lockTimeoutMs: lockTimeoutMs(),
-      onEvent: (event) => {
-        if (event.event === 'applied' && !values.json) out(`✓ Migration applied: ${event.name}`);
-      },
+      onEvent: printDeployEvents({ json: Boolean(values.json) }),
     });
     if (values.json) {
       out(JSON.stringify({ provider: t.provider, fix, ...result }, null, 2));
       return result.ok ? 0 : 1;
     }
-    const { status } = result;
-    out(`${status.pending.length ? '✗' : '✓'} _prisma_migrations: ${status.applied.length} applied, ${status.pending.length} pending, ${status.failed.length} failed`);
-    if (status.pending.length) out(`  pending: ${status.pending.join(', ')}${fix ? '' : ' (apply with: make deploy)'}`);
-    if (result.restored.length) {
-      out(`${fix ? '✓ Restored' : '✗ Missing'} (recorded as applied, absent from the database):`);
-      for (const statement of result.restored) out(`  ${statementLine(statement)}`);
-      if (!fix) out('  repair with: make verify FIX=1');
-    }
-    if (result.unrepaired.length) {
-      out('✗ Differences verify does not repair (they would drop or rewrite data):');
-      for (const statement of result.unrepaired) out(`  ${statementLine(statement)}`);
-      out('  create a migration for them (make migrate NAME=…) or fix the database by hand; see make check for the full drift report');
-    }
-    out(`✓ ${result.tables.length} tables present: ${result.tables.join(', ')}`);
-    out(result.ok ? 'Database verified.' : 'Database needs attention (see above).');
+    printLines(verifyReport(result, fix));
     return result.ok ? 0 : 1;
   },
 );

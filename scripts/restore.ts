@@ -2,7 +2,7 @@
 import { describeTarget } from '../src/db.ts';
 import { err, out, runCommand, target } from '../src/cli.ts';
 import { KitError } from '../src/errors.ts';
-import { restoreDatabase } from '../src/migrations/production/backup.ts';
+import { restoreDatabase } from '../src/runtime/backup.ts';
 
 await runCommand(
   {

@@ -1,10 +1,10 @@
 /**
  * The schema engine executable for the official `prisma` CLI (bin/schema-engine runs
  * it; prisma.config.ts points PRISMA_SCHEMA_ENGINE_BINARY there). Thin: arguments,
- * then the protocol of src/migrations/authoring/cli-engine.ts.
+ * then the protocol of src/authoring/cli-engine.ts.
  */
 import { loadDotenv } from '../src/cli.ts';
-import { errorLog, parseEngineArgs, runOneShot, serve, versionLine } from '../src/migrations/authoring/cli-engine.ts';
+import { errorLog, parseEngineArgs, runOneShot, serve, versionLine } from '../src/authoring/cli-engine.ts';
 
 loadDotenv();
 try {

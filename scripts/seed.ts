@@ -1,7 +1,7 @@
 /** `make seed`: the first admin user and the default pack, created only when missing. */
-import { err, out, runCommand, target } from '../src/cli.ts';
+import { printLines, runCommand, target } from '../src/cli.ts';
 import { createClient } from '../src/db.ts';
-import { seedDatabase } from '../src/seed.ts';
+import { seedDatabase, seedOptionsFromEnv, seedReport } from '../src/seed.ts';
 
 await runCommand(
   {
@@ -19,17 +19,10 @@ await runCommand(
   },
   process.argv.slice(2),
   async () => {
-    const adminUsername = process.env.ADMIN_USERNAME?.trim() || 'admin';
-    const defaultPackName = process.env.DEFAULT_PACK_NAME?.trim() || 'Default';
+    const options = seedOptionsFromEnv();
     const client = await createClient(target());
     try {
-      const result = await seedDatabase(client, { adminUsername, adminPassword: process.env.ADMIN_PASSWORD || undefined, defaultPackName });
-      if (result.admin === 'created') out(`✓ Admin user ${adminUsername} created`);
-      else if (result.admin === 'exists') out(`Admin user ${adminUsername} exists`);
-      else err('ADMIN_PASSWORD is not set: skipping the admin user');
-      if (result.pack === 'created') out(`✓ Default pack ${result.packName} created`);
-      else if (result.pack === 'made-default') out(`✓ Pack ${result.packName} is now the default pack`);
-      else out(`Default pack ${result.packName} exists`);
+      printLines(seedReport(await seedDatabase(client, options), options));
       return 0;
     } finally {
       await client.$disconnect();

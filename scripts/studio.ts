@@ -12,9 +12,9 @@ import { pathToFileURL } from 'node:url';
 import { out, runCommand, target } from '../src/cli.ts';
 import { describeDatasource, describeTarget, projectRoot } from '../src/db.ts';
 import { KitError } from '../src/errors.ts';
-import { prismaCli, prismaCliEnv } from '../src/migrations/authoring/generate.ts';
+import { prismaCli, prismaCliEnv } from '../src/authoring/generate.ts';
 
-// The same file src/migrations/authoring/generate.ts runs for `prisma generate`.
+// The same file src/authoring/generate.ts runs for `prisma generate`.
 // Studio's own default is 51212; the team's workflow documents localhost:5555.
 const DEFAULT_PORT = 5555;
 

@@ -2,13 +2,17 @@
  * What every script shares: argument parsing with `--help`, the exit-code
  * contract, masked one-line errors. Scripts stay thin: parse, call, print, exit.
  */
-import { fileURLToPath } from 'node:url';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { existsSync, realpathSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { maskSecrets, migrationTarget, parseDatabaseUrl, projectRoot, type DatabaseTarget } from './db.ts';
 import { KitError, errorMessage } from './errors.ts';
+import type { Line } from './lines.ts';
+import type { DeployEvent } from './runtime/deploy.ts';
+import { deployEventRenderer } from './runtime/deploy-events.ts';
+
+export { formatMs } from './runtime/deploy-events.ts';
 
 export const EXIT_CODES = `Exit codes:
   0  success
@@ -135,17 +139,29 @@ export function reportError(error: unknown): number {
   return 1;
 }
 
-export function formatMs(ms: number): string {
-  return ms < 1000 ? `${Math.round(ms)}ms` : `${(ms / 1000).toFixed(2)}s`;
+/**
+ * The onEvent of a deploy, printed: progress on stdout and waits on stderr, or all on
+ * stderr when stdout carries JSON.
+ */
+export function printDeployEvents(options: { json?: boolean } = {}): (event: DeployEvent) => void {
+  const render = deployEventRenderer();
+  return (event) => {
+    const line = render(event);
+    if (line) printLines([options.json ? { ...line, stream: 'err' } : line]);
+  };
 }
 
-/** True when the module at `moduleUrl` is the process's entry point (as .ts under tsx or compiled .js). */
-export function isMainModule(moduleUrl: string): boolean {
-  if (!process.argv[1]) return false;
-  const strip = (path: string) => path.replace(/\.(ts|js|mjs)$/, '');
-  try {
-    return strip(realpathSync(fileURLToPath(moduleUrl))) === strip(realpathSync(process.argv[1]));
-  } catch {
-    return strip(fileURLToPath(moduleUrl)) === strip(process.argv[1]);
-  }
+export function printLines(lines: Line[]): void {
+  for (const line of lines) (line.stream === 'out' ? out : err)(line.text);
+}
+
+/** Resolves on the first SIGINT or SIGTERM: a long-running app's cue to stop. */
+export function untilSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const stop = (signal: NodeJS.Signals) => {
+      process.off('SIGINT', stop).off('SIGTERM', stop);
+      resolve(signal);
+    };
+    process.on('SIGINT', stop).on('SIGTERM', stop);
+  });
 }

@@ -11,8 +11,8 @@ import type Database from 'better-sqlite3';
 import type pg from 'pg';
 import { secondsFromEnv } from './env.ts';
 import { KitError, errorMessage } from './errors.ts';
-import { parseScript, type Statement } from './migrations/production/sql-script.ts';
-import { legacyStringName, runSqliteScript, StatementError } from './migrations/production/sqlite-script.ts';
+import { parseScript, type Statement } from './runtime/sql-script.ts';
+import { legacyStringName, runSqliteScript, StatementError } from './runtime/sqlite-script.ts';
 
 export type Provider = 'sqlite' | 'postgresql';
 

@@ -2,11 +2,13 @@
  * The seed: the first admin user and the default pack, created only when
  * missing. Safe to run from every container at every start, even several at
  * once: the unique constraints (`AdminUser.username`, `Pack.name`) decide the
- * race, and the loser re-reads instead of failing. Never prints, never exits.
+ * race, and the loser re-reads instead of failing. Never prints, never exits:
+ * seedReport says what happened, the script prints it.
  */
 import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 import type { AppClient } from './db.ts';
 import { KitError, errorMessage } from './errors.ts';
+import { errLine, outLine, type Line } from './lines.ts';
 
 export interface SeedOptions {
   adminUsername: string;
@@ -21,6 +23,18 @@ export interface SeedResult {
   pack: 'created' | 'exists' | 'made-default';
   /** The default pack's name (the existing default may have another name than asked). */
   packName: string;
+}
+
+/** ADMIN_USERNAME, ADMIN_PASSWORD, DEFAULT_PACK_NAME, with their defaults. */
+export function seedOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): SeedOptions {
+  return { adminUsername: env.ADMIN_USERNAME?.trim() || 'admin', adminPassword: env.ADMIN_PASSWORD || undefined, defaultPackName: env.DEFAULT_PACK_NAME?.trim() || 'Default' };
+}
+
+/** What the seed did, one line per record (never the password). */
+export function seedReport(result: SeedResult, { adminUsername }: SeedOptions): Line[] {
+  const admin = { created: outLine(`✓ Admin user ${adminUsername} created`), exists: outLine(`Admin user ${adminUsername} exists`), 'skipped-no-password': errLine('ADMIN_PASSWORD is not set: skipping the admin user') }[result.admin];
+  const pack = { created: outLine(`✓ Default pack ${result.packName} created`), 'made-default': outLine(`✓ Pack ${result.packName} is now the default pack`), exists: outLine(`Default pack ${result.packName} exists`) }[result.pack];
+  return [admin, pack];
 }
 
 export async function seedDatabase(client: AppClient, options: SeedOptions): Promise<SeedResult> {

@@ -14,9 +14,9 @@ import { delimiter, join } from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import { promisify } from 'node:util';
 import { openConnection, parseDatabaseUrl, withDatabase, type DatabaseTarget, type SqlConnection } from '../src/db.ts';
-import { freePort } from '../src/migrations/authoring/embedded-postgres.ts';
-import { readHistory } from '../src/migrations/production/history.ts';
-import { copyPrismaDir, runScript, tempDir, testDatabase, TEST_PASSWORD_MARKER, type RunResult } from './helpers.ts';
+import { freePort } from '../src/authoring/embedded-postgres.ts';
+import { readHistory } from '../src/runtime/history.ts';
+import { copyPrismaDir, runScript, serverPassword, tempDir, testDatabase, type RunResult } from './helpers.ts';
 import { appCommand, historyRows, readStarts, runEntrypoint, tableNames, workDir } from './entrypoint/harness.ts';
 
 const run = promisify(execFile);
@@ -336,7 +336,7 @@ describe('backup and restore on PostgreSQL (Debian\'s newest installed server, p
     assert.match(result.stderr, new RegExp(`^Error: pg_dump ${server.major} cannot back up a PostgreSQL ${serverVersion} server: server version mismatch`, 'm'));
     assert.match(result.stderr, new RegExp(`postgresql-client-${serverVersion}`), 'the hint names the client to install');
     assert.deepEqual(backups(dir), [], 'no partial file left');
-    assertNoSecret(result, TEST_PASSWORD_MARKER);
+    assertNoSecret(result, serverPassword());
   });
 });
 
@@ -351,7 +351,7 @@ describe('backups required on PostgreSQL without pg_dump', () => {
     assert.equal(result.code, 1, result.stderr);
     assert.match(result.stderr, /^Error: pg_dump is not installed \(not found on PATH\)/m);
     assert.match(result.stderr, /postgresql-client/);
-    assertNoSecret(result, TEST_PASSWORD_MARKER);
+    assertNoSecret(result, serverPassword());
 
     const starts = join(workDir(t), 'starts.log');
     const entry = await runEntrypoint(t, appCommand(starts), { DATABASE_URL: db.url, PATH: path, RUN_MIGRATIONS: 'true', BACKUP_BEFORE_MIGRATE: 'true', BACKUP_DIR: dir });
@@ -361,6 +361,6 @@ describe('backups required on PostgreSQL without pg_dump', () => {
     assert.deepEqual(await applied(db.target), MIGRATIONS.slice(0, 2), 'nothing applied');
     assert.deepEqual(readStarts(starts), [], 'the app did not start');
     assert.deepEqual(backups(dir), []);
-    assertNoSecret(entry, TEST_PASSWORD_MARKER);
+    assertNoSecret(entry, serverPassword());
   });
 });

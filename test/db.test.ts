@@ -4,8 +4,8 @@ import { join, relative } from 'node:path';
 import { describe, test } from 'node:test';
 import { DEFAULT_DATABASE_URL, maskSecrets, maskUrl, parseDatabaseUrl, projectRoot, type DatabaseTarget } from '../src/db.ts';
 import { KitError } from '../src/errors.ts';
-import { freePort } from '../src/migrations/authoring/embedded-postgres.ts';
-import { readHistory } from '../src/migrations/production/history.ts';
+import { freePort } from '../src/authoring/embedded-postgres.ts';
+import { readHistory } from '../src/runtime/history.ts';
 import { assertCleanFailure, errorLines, hasHistoryTable, migrate, output, tables } from './fixtures/kit.ts';
 import { copyPrismaDir, serverUrl, tempDir, testDatabase } from './helpers.ts';
 

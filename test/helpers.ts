@@ -11,12 +11,22 @@ import type { TestContext } from 'node:test';
 import { openConnection, parseDatabaseUrl, projectRoot, withDatabase, type DatabaseTarget, type Provider, type SqlConnection } from '../src/db.ts';
 
 export const PROVIDERS: Provider[] = ['sqlite', 'postgresql'];
-export const TEST_PASSWORD_MARKER = 'embedded';
 
 export function serverUrl(): string {
   const url = process.env.TEST_DATABASE_URL;
   if (!url) throw new Error('TEST_DATABASE_URL is not set: run the tests with npm test (it starts an embedded PostgreSQL)');
   return url;
+}
+
+/**
+ * The test server's password, to look for in output that must not show it. An
+ * external server without one has nothing to leak: the checks then fail loudly
+ * rather than pass on an empty string.
+ */
+export function serverPassword(): string {
+  const password = decodeURIComponent(new URL(serverUrl()).password);
+  if (password.length < 6) throw new Error('TEST_DATABASE_URL needs a password of 6 characters or more: the tests check that it never appears in any output');
+  return password;
 }
 
 let counter = 0;

@@ -10,7 +10,7 @@ import { cpSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync 
 import { basename, join } from 'node:path';
 import { test } from 'node:test';
 import { projectRoot } from '../src/db.ts';
-import { readHistory } from '../src/migrations/production/history.ts';
+import { readHistory } from '../src/runtime/history.ts';
 import { tempDir, testDatabase, type RunResult } from './helpers.ts';
 import { output, rows } from './fixtures/kit.ts';
 

@@ -9,7 +9,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { parseDatabaseUrl, type DatabaseTarget } from '../src/db.ts';
-import { freePort } from '../src/migrations/authoring/embedded-postgres.ts';
+import { freePort } from '../src/authoring/embedded-postgres.ts';
 import { serverUrl, tempDir } from './helpers.ts';
 
 const PGBOUNCER = '/usr/sbin/pgbouncer';

@@ -7,8 +7,8 @@ import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { maskUrl, projectRoot } from '../src/db.ts';
-import { startEmbeddedPostgres, type EmbeddedServer } from '../src/migrations/authoring/embedded-postgres.ts';
-import { generateClients } from '../src/migrations/authoring/generate.ts';
+import { startEmbeddedPostgres, type EmbeddedServer } from '../src/authoring/embedded-postgres.ts';
+import { generateClients } from '../src/authoring/generate.ts';
 
 function testFiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true })

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { readHistory } from '../src/migrations/production/history.ts';
+import { readHistory } from '../src/runtime/history.ts';
 import { PROVIDERS, runScript, testDatabase } from './helpers.ts';
 import { exitWithin, freePort, startScript, waitForHttp } from './processes.ts';
 

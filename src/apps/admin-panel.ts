@@ -7,10 +7,9 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describeDatasource, maskSecrets, openConnection, parseDatabaseUrl, type DatabaseTarget } from '../db.ts';
-import { err, isMainModule, loadDotenv, out, reportError, target } from '../cli.ts';
 import { KitError, errorMessage } from '../errors.ts';
-import { displayPath, readHistory, type History } from '../migrations/production/history.ts';
-import { readStatus, type MigrationStatus } from '../migrations/production/status.ts';
+import { displayPath, readHistory, type History } from '../runtime/history.ts';
+import { readStatus, type MigrationStatus } from '../runtime/status.ts';
 
 export interface AdminPanelOptions {
   /** 0 picks a free port (tests). */
@@ -165,31 +164,6 @@ ${rows || '<tr><td colspan="2">no migrations</td></tr>'}
 `;
 }
 
-// ---------------------------------------------------------------------------
-// Entry point: `tsx src/apps/admin-panel.ts` or `node dist/src/apps/admin-panel.js`
-
-
-async function main(): Promise<void> {
-  loadDotenv();
-  let panel: AdminPanel;
-  try {
-    const port = parsePort(process.env.PORT);
-    // target() remembers the target so that out/err mask its password.
-    panel = await startAdminPanel({ port, target: target() });
-  } catch (error) {
-    process.exit(reportError(error));
-  }
-  out(`Datasource: ${describeDatasource(target())}`);
-  out(`Admin panel listening on ${panel.url}`);
-  const stop = async () => {
-    process.off('SIGINT', stop).off('SIGTERM', stop);
-    await panel.close().catch((error) => err(`Error while stopping: ${errorMessage(error)}`));
-    out('Admin panel stopped');
-    process.exit(0);
-  };
-  process.on('SIGINT', stop).on('SIGTERM', stop);
-}
-
 /** PORT from the environment: default 3000, an integer 0–65535 otherwise a usage error. */
 export function parsePort(raw: string | undefined, fallback = 3000): number {
   if (raw === undefined || raw.trim() === '') return fallback;
@@ -199,5 +173,3 @@ export function parsePort(raw: string | undefined, fallback = 3000): number {
   }
   return port;
 }
-
-if (isMainModule(import.meta.url)) await main();

@@ -10,8 +10,7 @@
  * itself refuses a second concurrent getUpdates with 409 Conflict).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createClient, describeDatasource, maskSecrets, maskUrl, parseDatabaseUrl, type DatabaseTarget } from '../db.ts';
-import { err, isMainModule, loadDotenv, out, reportError, target } from '../cli.ts';
+import { createClient, maskSecrets, maskUrl, parseDatabaseUrl, type DatabaseTarget } from '../db.ts';
 import { KitError, errorMessage } from '../errors.ts';
 
 export const DEFAULT_API_URL = 'https://api.telegram.org';
@@ -30,8 +29,8 @@ export interface TelegramBotOptions {
   target?: DatabaseTarget;
   /** How long Telegram holds an empty getUpdates open, in seconds (default 25). */
   pollTimeoutSeconds?: number;
-  /** Where the bot's lines go (default stdout / stderr); lines arrive already masked. */
-  log?: { info(line: string): void; error(line: string): void };
+  /** Where the bot's lines go (the script: stdout / stderr); lines arrive already masked. */
+  log: { info(line: string): void; error(line: string): void };
 }
 
 export interface TelegramBot {
@@ -107,7 +106,7 @@ export async function startTelegramBot(options: TelegramBotOptions): Promise<Tel
   const pollTimeout = options.pollTimeoutSeconds ?? DEFAULT_POLL_TIMEOUT_SECONDS;
   // The token is part of every API URL, so any error text may carry it (raw or percent-encoded).
   const mask = (text: string) => maskSecrets(text.split(token).join('***').split(encodeURIComponent(token)).join('***'), db);
-  const log = options.log ?? { info: out, error: err };
+  const { log } = options;
   const client = await createClient(db);
   const stopping = new AbortController();
 
@@ -241,29 +240,3 @@ export async function startTelegramBot(options: TelegramBotOptions): Promise<Tel
 function lastLine(text: string): string {
   return (text.split('\n').map((line) => line.trim()).filter(Boolean).at(-1) ?? 'unknown error').replace(/\.$/, '');
 }
-
-// ---------------------------------------------------------------------------
-// Entry point: `tsx src/apps/telegram-bot.ts` or `node dist/src/apps/telegram-bot.js`
-
-
-async function main(): Promise<void> {
-  loadDotenv();
-  let bot: TelegramBot;
-  try {
-    const options = telegramBotOptionsFromEnv(); // the token first: without it nothing else matters
-    // target() remembers the target so that out/err mask its password.
-    out(`Datasource: ${describeDatasource(target())}`);
-    bot = await startTelegramBot({ ...options, target: target() });
-  } catch (error) {
-    process.exit(reportError(error));
-  }
-  const stop = async () => {
-    process.off('SIGINT', stop).off('SIGTERM', stop);
-    await bot.stop();
-    process.exit(0);
-  };
-  process.on('SIGINT', stop).on('SIGTERM', stop);
-  bot.finished.catch((error) => process.exit(reportError(error)));
-}
-
-if (isMainModule(import.meta.url)) await main();

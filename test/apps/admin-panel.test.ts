@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import { startAdminPanel, type AdminPanel, type AdminPanelOptions } from '../../src/apps/admin-panel.ts';
 import { parseDatabaseUrl } from '../../src/db.ts';
-import { readHistory } from '../../src/migrations/production/history.ts';
+import { readHistory } from '../../src/runtime/history.ts';
 import { copyPrismaDir, PROVIDERS, runScript, testDatabase, type TestDatabase } from '../helpers.ts';
 import { freePort } from '../processes.ts';
 

@@ -7,7 +7,7 @@ import { startTelegramBot, type TelegramBot } from '../../src/apps/telegram-bot.
 import { createClient, projectRoot, type AppClient, type Provider } from '../../src/db.ts';
 import { seedDatabase } from '../../src/seed.ts';
 import { startFakeTelegram, type FakeTelegram } from '../fixtures/fake-telegram.ts';
-import { PROVIDERS, runScript, TEST_PASSWORD_MARKER, tempDir, testDatabase, type TestDatabase } from '../helpers.ts';
+import { PROVIDERS, runScript, serverPassword, tempDir, testDatabase, type TestDatabase } from '../helpers.ts';
 import { exitWithin, freePort, type Running } from '../processes.ts';
 
 const TSX_LOADER = import.meta.resolve('tsx');
@@ -204,7 +204,7 @@ interface BotProcess extends Running {
 function startBotProcess(t: TestContext, env: NodeJS.ProcessEnv): BotProcess {
   const fullEnv: NodeJS.ProcessEnv = { ...process.env, NODE_OPTIONS: '', ...env };
   for (const [key, value] of Object.entries(fullEnv)) if (value === undefined) delete fullEnv[key];
-  const child = spawn(process.execPath, ['--import', TSX_LOADER, join(projectRoot, 'src', 'apps', 'telegram-bot.ts')], { cwd: tmpdir(), env: fullEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', TSX_LOADER, join(projectRoot, 'scripts', 'telegram-bot.ts')], { cwd: tmpdir(), env: fullEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   let output = '';
@@ -245,7 +245,7 @@ describe('telegram bot process', () => {
       assert.match(bot.stdout(), /Telegram bot stopped\n$/);
       assert.equal(bot.stderr(), '');
       assert.ok(!bot.output().includes(fake.token), 'the token is never printed');
-      if (provider === 'postgresql') assert.ok(!bot.output().includes(`:${TEST_PASSWORD_MARKER}@`), 'nor the database password');
+      if (provider === 'postgresql') assert.ok(!bot.output().includes(serverPassword()), 'nor the database password');
 
       const conn = await db.connect();
       assert.deepEqual((await conn.query<{ content: string }>('SELECT "content" FROM "Message"')).map((r) => r.content), ['Through the process']);

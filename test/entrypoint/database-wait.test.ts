@@ -7,14 +7,15 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { openConnection, parseDatabaseUrl } from '../../src/db.ts';
-import { freePort, startEmbeddedPostgres } from '../../src/migrations/authoring/embedded-postgres.ts';
+import { freePort, startEmbeddedPostgres } from '../../src/authoring/embedded-postgres.ts';
 import { appCommand, assertAppliedOnce, finished, lastFinished, readStarts, runEntrypoint, sleep, startEntrypoint, syntheticPrismaDir, workDir } from './harness.ts';
 import { errorLines } from '../fixtures/kit.ts';
 
 describe('the database starts after the containers', () => {
   test('a migrator and two waiters started 5 s before PostgreSQL: heartbeat, then migrate once and start', async (t) => {
     const port = await freePort();
-    const url = `postgresql://postgres:embedded@127.0.0.1:${port}/postgres`;
+    const password = 'late-server-pw';
+    const url = `postgresql://postgres:${password}@127.0.0.1:${port}/postgres`;
     const history = syntheticPrismaDir(t, 10);
     const starts = join(workDir(t), 'starts.log');
     const env = { DATABASE_URL: url, PRISMA_DIR: history.dir, DB_WAIT_TIMEOUT: '90', MIGRATION_WAIT_TIMEOUT: '90' };
@@ -25,7 +26,7 @@ describe('the database starts after the containers', () => {
     ];
     await sleep(5000);
     for (const run of runs) assert.equal(run.output().includes('Starting application'), false, 'nothing started without a database');
-    const server = await startEmbeddedPostgres({ port });
+    const server = await startEmbeddedPostgres({ port, password });
     t.after(() => server.stop());
 
     const exits = await Promise.all(runs.map((run) => finished(run, 120_000)));

@@ -8,8 +8,10 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { openConnection, type Provider } from '../../src/db.ts';
-import { MIGRATIONS_CHANNEL } from '../../src/migrations/production/gate.ts';
-import { readHistory } from '../../src/migrations/production/history.ts';
+import { MIGRATIONS_CHANNEL } from '../../src/runtime/table.ts';
+import { readHistory } from '../../src/runtime/history.ts';
+import { deploy } from '../../src/runtime/deploy.ts';
+import { waitForSchema } from '../../src/runtime/gate.ts';
 import { copyPrismaDir, PROVIDERS, runScript, testDatabase } from '../helpers.ts';
 import { addMigration, appCommand, finished, historyRows, lastFinished, readStarts, runEntrypoint, startEntrypoint, syntheticPrismaDir, until, workDir } from './harness.ts';
 import { errorLines } from '../fixtures/kit.ts';
@@ -98,6 +100,22 @@ describe('the gate wakes when the migrator is done', () => {
     const { delayMs, notifications } = await wakeDelay(t, 'postgresql');
     t.diagnostic(`app started ${delayMs}ms after the last commit; NOTIFY on ${MIGRATIONS_CHANNEL} observed: ${notifications > 0 ? `yes (${notifications})` : 'no'}`);
     assert.ok(delayMs < 3000, `started ${delayMs}ms after the last commit`);
+  });
+
+  test('on PostgreSQL the NOTIFY alone wakes the gate: with polling pushed out to 60 s it still opens within 3 s of the commit', async (t) => {
+    const db = await testDatabase(t, 'postgresql');
+    const history = readHistory('postgresql');
+    const waiter = await openConnection(db.target, { applicationName: 'test-waiter' });
+    t.after(() => waiter.close());
+    const gate = waitForSchema(waiter, history, { timeoutMs: 120_000, pollMs: 60_000 });
+    await new Promise((done) => setTimeout(done, 500)); // settled in its wait: the first read found everything pending
+    const migrator = await openConnection(db.target, { applicationName: 'test-migrator' });
+    t.after(() => migrator.close());
+    await deploy(migrator, history, { lockTimeoutMs: 10_000 });
+    const committed = Date.now();
+    const opened = await Promise.race([gate.then(() => Date.now()), new Promise<never>((_, fail) => setTimeout(() => fail(new Error('the gate did not open within 10 s: no notification woke it')), 10_000))]);
+    assert.ok(opened - committed < 3000, `opened ${opened - committed}ms after the commit`);
+    assert.equal((await gate).status.upToDate, true);
   });
 
   test('on SQLite (polling): the waiting container starts within ~3 s of the last commit', async (t) => {

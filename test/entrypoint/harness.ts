@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { projectRoot, type SqlConnection } from '../../src/db.ts';
-import { ADVISORY_LOCK_KEY } from '../../src/migrations/production/lock.ts';
+import { ADVISORY_LOCK_KEY } from '../../src/runtime/lock.ts';
 import { copyPrismaDir, tempDir } from '../helpers.ts';
 
 export const ENTRYPOINT = join(projectRoot, 'scripts', 'docker-entrypoint.sh');

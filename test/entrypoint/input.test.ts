@@ -8,7 +8,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test, type TestContext } from 'node:test';
 import { openConnection, parseDatabaseUrl, withDatabase, type DatabaseTarget } from '../../src/db.ts';
-import { readHistory } from '../../src/migrations/production/history.ts';
+import { readHistory } from '../../src/runtime/history.ts';
 import { verifyPassword } from '../../src/seed.ts';
 import { serverUrl, testDatabase } from '../helpers.ts';
 import { appCommand, assertAppliedOnce, countingServer, finished, readStarts, runEntrypoint, startEntrypoint, until, workDir, type EntrypointResult } from './harness.ts';

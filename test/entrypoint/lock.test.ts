@@ -5,12 +5,12 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { openConnection, projectRoot } from '../../src/db.ts';
-import { ADVISORY_LOCK_KEY } from '../../src/migrations/production/lock.ts';
+import { ADVISORY_LOCK_KEY } from '../../src/runtime/lock.ts';
 import { testDatabase, TSX_LOADER } from '../helpers.ts';
 import { appCommand, assertAppliedOnce, historyRows, readStarts, runEntrypoint, syntheticPrismaDir, tableNames, workDir } from './harness.ts';
 import { errorLines } from '../fixtures/kit.ts';
@@ -119,7 +119,7 @@ describe('the SQLite migration lock file', () => {
   test('a live migrator in another process is respected, named in the error; the moment it is killed, the next migrator proceeds', async (t) => {
     const db = await testDatabase(t, 'sqlite');
     const lock = `${(db.target as { file: string }).file}.migrate.lock`;
-    const holderScript = `import { acquireFileLock } from ${JSON.stringify(join(projectRoot, 'src', 'migrations', 'production', 'lock.ts'))};
+    const holderScript = `import { acquireFileLock } from ${JSON.stringify(join(projectRoot, 'src', 'runtime', 'lock.ts'))};
 await acquireFileLock(process.argv[1], { timeoutMs: 5000 });
 console.log('held');
 setInterval(() => {}, 1000);`;

@@ -7,11 +7,11 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import { createMigrationAdapterFactory, openConnection, parseDatabaseUrl, projectRoot, withDatabase, type DatabaseTarget, type Provider, type SqlConnection } from '../../src/db.ts';
-import { deploy } from '../../src/migrations/production/deploy.ts';
-import { NO_FILTER, diff, engineError, engineVersion, openEngine } from '../../src/migrations/authoring/engine.ts';
-import { checksumOf, lockfileText, readHistory, toMigrationList, type History } from '../../src/migrations/production/history.ts';
-import { schemaFor } from '../../src/migrations/authoring/schema.ts';
-import { ensureTable } from '../../src/migrations/production/table.ts';
+import { deploy } from '../../src/runtime/deploy.ts';
+import { NO_FILTER, diff, engineError, engineVersion, openEngine, toMigrationList } from '../../src/authoring/engine.ts';
+import { checksumOf, lockfileText, readHistory, type History } from '../../src/runtime/history.ts';
+import { schemaFor } from '../../src/authoring/schema.ts';
+import { ensureTable } from '../../src/runtime/table.ts';
 import { PROVIDERS, copyPrismaDir, serverUrl, testDatabase } from '../helpers.ts';
 import { writeMigration } from '../fixtures/kit.ts';
 

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { lockfileText, readHistory } from '../../src/migrations/production/history.ts';
-import { insertRowSql } from '../../src/migrations/production/table.ts';
+import { lockfileText, readHistory } from '../../src/runtime/history.ts';
+import { insertRowSql } from '../../src/runtime/table.ts';
 import {
   EXTRA,
   HALF_WAY_SQL,

@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { createMigrationAdapterFactory, openConnection, parseDatabaseUrl } from '../../src/db.ts';
 import { KitError } from '../../src/errors.ts';
-import { NO_FILTER, openEngine } from '../../src/migrations/authoring/engine.ts';
-import { checksumMatches, checksumOf, lockfileProvider, lockfileText, readHistory, toMigrationList, type History } from '../../src/migrations/production/history.ts';
+import { NO_FILTER, openEngine, toMigrationList } from '../../src/authoring/engine.ts';
+import { checksumMatches, checksumOf, lockfileProvider, lockfileText, readHistory, type History } from '../../src/runtime/history.ts';
 import { migrate, migrationNames, output } from '../fixtures/kit.ts';
 import { PROVIDERS, copyPrismaDir, tempDir } from '../helpers.ts';
 

@@ -9,8 +9,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import type { Provider } from '../../src/db.ts';
-import { lintMigration } from '../../src/migrations/authoring/lint.ts';
-import { RULES, type RuleId } from '../../src/migrations/authoring/lint-rules.ts';
+import { lintMigration } from '../../src/authoring/lint.ts';
+import { RULES, type RuleId } from '../../src/authoring/lint-rules.ts';
 import { migrate, migrationNames, output, writeMigration } from '../fixtures/kit.ts';
 import { copyPrismaDir, PROVIDERS, runScript, serverUrl, tempDir, testDatabase } from '../helpers.ts';
 

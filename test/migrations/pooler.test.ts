@@ -7,9 +7,9 @@
 import assert from 'node:assert/strict';
 import { describe, test, type TestContext } from 'node:test';
 import { openConnection, parseDatabaseUrl, type DatabaseTarget } from '../../src/db.ts';
-import { ADVISORY_LOCK_KEY } from '../../src/migrations/production/lock.ts';
-import { readHistory } from '../../src/migrations/production/history.ts';
-import { ensureTable, insertRowSql } from '../../src/migrations/production/table.ts';
+import { ADVISORY_LOCK_KEY } from '../../src/runtime/lock.ts';
+import { readHistory } from '../../src/runtime/history.ts';
+import { ensureTable, insertRowSql } from '../../src/runtime/table.ts';
 import { assertCleanFailure, migrate, output, rows, writeMigration } from '../fixtures/kit.ts';
 import { copyPrismaDir, runScript, serverUrl, testDatabase, type RunResult } from '../helpers.ts';
 import { startPgBouncer } from '../pgbouncer.ts';

@@ -9,7 +9,7 @@ import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { openConnection, parseDatabaseUrl, projectRoot } from '../../src/db.ts';
-import { readHistory } from '../../src/migrations/production/history.ts';
+import { readHistory } from '../../src/runtime/history.ts';
 import { HALF_WAY_SQL, hasHistoryTable, migrate, output, rows, tables, writeMigration } from '../fixtures/kit.ts';
 import { copyPrismaDir, PROVIDERS, serverUrl, tempDir, testDatabase, type RunResult } from '../helpers.ts';
 

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { existsSync, writeFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
-import { readHistory } from '../../src/migrations/production/history.ts';
-import { EXTRA, HALF_WAY_SQL, MARKER_SQL, assertCleanFailure, errorLines, hasHistoryTable, migrate, migrationFile, output, rows, tables, writeMigration } from '../fixtures/kit.ts';
+import { readHistory } from '../../src/runtime/history.ts';
+import { EXTRA, HALF_WAY_SQL, MARKER_SQL, assertCleanFailure, errorLines, hasHistoryTable, migrate, output, rows, tables, writeMigration } from '../fixtures/kit.ts';
 import { PROVIDERS, copyPrismaDir, testDatabase } from '../helpers.ts';
 
 for (const provider of PROVIDERS) {

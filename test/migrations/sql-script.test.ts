@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { riskMessage, riskySteps } from '../../src/migrations/authoring/data-loss.ts';
-import { splitAdditive } from '../../src/migrations/authoring/drift.ts';
-import { parseScript, scriptMode, statementLine } from '../../src/migrations/production/sql-script.ts';
+import { riskMessage, riskySteps } from '../../src/authoring/data-loss.ts';
+import { splitAdditive } from '../../src/authoring/drift.ts';
+import { parseScript, scriptMode, statementLine } from '../../src/runtime/sql-script.ts';
 
 describe('reading migration SQL', () => {
   test('a ; inside comments, strings, quoted names, $$ bodies and BEGIN ATOMIC does not end a statement', () => {

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { readHistory } from '../../src/migrations/production/history.ts';
-import type { MigrationStatus } from '../../src/migrations/production/status.ts';
+import { readHistory } from '../../src/runtime/history.ts';
+import type { MigrationStatus } from '../../src/runtime/status.ts';
 import { EXTRA, HALF_WAY_SQL, MARKER_SQL, hasHistoryTable, migrate, migrationFile, output, removeMigration, writeMigration } from '../fixtures/kit.ts';
 import { PROVIDERS, copyPrismaDir, tempDir, testDatabase } from '../helpers.ts';
 

@@ -1,0 +1,148 @@
+/**
+ * One schema change -> one migration, written in both dialects under the same
+ * name: SQLite SQL from an in-memory shadow, PostgreSQL SQL from a real
+ * PostgreSQL shadow. Then (unless create-only) applied to the dev database.
+ */
+import { mkdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { describeTarget, openConnection, parseDatabaseUrl, type DatabaseTarget, type Provider } from '../db.ts';
+import { KitError } from '../errors.ts';
+import { deploy } from '../runtime/deploy.ts';
+import { evaluateDataLoss, type DataLoss } from './data-loss.ts';
+import { diff, historyTarget, withSchemaEngine } from './engine.ts';
+import { generateClients } from './generate.ts';
+import { lintMigration } from './lint.ts';
+import { PROVIDERS, lockfileText, migrationsDir, readHistory, type History } from '../runtime/history.ts';
+import { lockTimeoutMs } from '../runtime/lock.ts';
+import { assertPortableSource } from './portability.ts';
+import { readSourceSchema } from './schema.ts';
+import { withPostgresServer } from './shadow.ts';
+
+export interface CreateOptions {
+  name: string;
+  createOnly: boolean;
+  acceptDataLoss: boolean;
+  /** Write a change the lint rules call breaking (the release still running would fail). */
+  allowBreaking?: boolean;
+  onProgress?: (line: string) => void;
+}
+
+export interface CreateResult {
+  /** `<timestamp>_<name>`, or null when the schema has no changes. */
+  name: string | null;
+  folders: string[];
+  applied: boolean;
+}
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,200}$/;
+
+export function validateName(name: string): void {
+  if (!NAME.test(name)) {
+    throw new KitError('BAD_USAGE', `Invalid migration name "${name}": use letters, digits, _ and - only (no spaces or slashes), e.g. add_tool_logs_table`);
+  }
+}
+
+/** `20260106123456`: UTC, second precision, like Prisma. */
+export function migrationTimestamp(date = new Date()): string {
+  return date.toISOString().replace(/[-:T]/g, '').slice(0, 14);
+}
+
+export async function createMigration(options: CreateOptions): Promise<CreateResult> {
+  validateName(options.name);
+  assertPortableSource(readSourceSchema());
+  const dev = parseDatabaseUrl();
+  const histories = Object.fromEntries(PROVIDERS.map((p) => [p, readHistory(p)])) as Record<Provider, History>;
+  const progress = options.onProgress ?? (() => {});
+
+  progress('Computing the SQLite migration (in-memory shadow database)…');
+  const sqlite = await draft(histories.sqlite, parseDatabaseUrl('file::memory:'));
+  progress('Computing the PostgreSQL migration (shadow database)…');
+  const postgresql =
+    dev.provider === 'postgresql'
+      ? await draft(histories.postgresql, dev)
+      : await withPostgresServer((server) => draft(histories.postgresql, server), progress);
+
+  if (!sqlite && !postgresql) return { name: null, folders: [], applied: false };
+  if (!sqlite || !postgresql) {
+    const missing = sqlite ? 'PostgreSQL' : 'SQLite';
+    throw new KitError('HISTORY', `The change yields SQL for one provider only (none for ${missing}); the histories are out of lockstep. Run make parity to see where.`);
+  }
+
+  const loss = await dataLossOnDev(dev, postgresql);
+  if (loss.warnings.length && !options.acceptDataLoss) {
+    throw new KitError('DATA_LOSS', `This change may lose data in ${describeTarget(dev)}:\n${loss.warnings.map((w) => `  • ${w}`).join('\n')}`, {
+      hint: `Nothing was written. If that is intended, run again with --accept-data-loss (make migrate NAME=${options.name} ACCEPT_DATA_LOSS=1).`,
+    });
+  }
+  if (loss.unexecutable.length && !options.createOnly) {
+    throw new KitError('DATA_LOSS', `This change cannot be applied to the existing data:\n${loss.unexecutable.map((w) => `  • ${w}`).join('\n')}`, {
+      hint: `Nothing was written. Write the data migration by hand: make migrate NAME=${options.name} CREATE_ONLY=1, edit both migration.sql files, then make deploy.`,
+    });
+  }
+
+  const breaking = (['sqlite', 'postgresql'] as const).flatMap((provider) =>
+    lintMigration({ name: options.name, script: provider === 'sqlite' ? sqlite : postgresql }, provider).filter((f) => f.breaking && f.allowed === undefined),
+  );
+  if (breaking.length && !options.allowBreaking) {
+    const steps = [...new Map(breaking.map((f) => [f.rule, f])).values()];
+    throw new KitError('REFUSED', `This change breaks the release still running during a deploy:\n${breaking.map((f) => `  • ${f.dialect}: ${f.rule}: ${f.statement} (${f.why})`).join('\n')}`, {
+      hint: [
+        'Nothing was written. Keep the previous release working with expand/contract:',
+        ...steps.map((f) => `  ${f.rule}: ${f.instead}`),
+        `If that is intended (nothing runs the old code), run again with --allow-breaking (make migrate NAME=${options.name} ALLOW_BREAKING=1).`,
+      ].join('\n'),
+    });
+  }
+
+  const name = `${migrationTimestamp()}_${options.name}`;
+  const folders: string[] = [];
+  try {
+    for (const [provider, script] of [['sqlite', sqlite], ['postgresql', postgresql]] as const) {
+      const dir = migrationsDir(provider);
+      const folder = join(dir, name);
+      if (existsSync(folder)) throw new KitError('HISTORY', `Migration folder ${folder} already exists; wait a second and run again`);
+      mkdirSync(folder, { recursive: true });
+      folders.push(folder);
+      writeFileSync(join(folder, 'migration.sql'), script);
+      if (!existsSync(join(dir, 'migration_lock.toml'))) writeFileSync(join(dir, 'migration_lock.toml'), lockfileText(provider));
+    }
+  } catch (error) {
+    for (const folder of folders) rmSync(folder, { recursive: true, force: true });
+    throw error;
+  }
+  if (options.createOnly) return { name, folders, applied: false };
+
+  const conn = await openConnection(dev, { applicationName: 'rastar-migrate' });
+  try {
+    await deploy(conn, readHistory(dev.provider), { lockTimeoutMs: lockTimeoutMs() });
+  } finally {
+    await conn.close();
+  }
+  progress('Regenerating the Prisma clients…');
+  await generateClients();
+  return { name, folders, applied: true };
+}
+
+/** The next migration of one provider: Prisma's diff from the replayed history (on a shadow) to the schema; null when empty. */
+async function draft(history: History, engineTarget: DatabaseTarget): Promise<string | null> {
+  return withSchemaEngine(engineTarget, {}, async (engine, { datamodel }) => {
+    const result = await diff(engine, historyTarget(history), datamodel, true);
+    return result.changed ? result.output : null;
+  });
+}
+
+async function dataLossOnDev(dev: DatabaseTarget, postgresScript: string): Promise<DataLoss> {
+  let conn;
+  try {
+    conn = await openConnection(dev, { readonly: true, applicationName: 'rastar-migrate' });
+  } catch (error) {
+    // No dev database yet: no data to lose. Any other failure is not a reason to go on.
+    if (error instanceof KitError && error.prismaCode === 'P1003') return { warnings: [], unexecutable: [] };
+    throw error;
+  }
+  try {
+    return await evaluateDataLoss(postgresScript, conn);
+  } finally {
+    await conn.close();
+  }
+}

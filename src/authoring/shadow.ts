@@ -1,0 +1,28 @@
+/**
+ * Where PostgreSQL SQL is computed: a server on which throw-away shadow
+ * databases are created and dropped. SHADOW_DATABASE_URL names one (any
+ * database on it; the role needs CREATEDB); otherwise an embedded PostgreSQL
+ * is started for the occasion.
+ */
+import { parseDatabaseUrl, type DatabaseTarget } from '../db.ts';
+import { KitError } from '../errors.ts';
+import { startEmbeddedPostgres } from './embedded-postgres.ts';
+
+/** The --help line of every command that replays a history on a shadow. */
+export const SHADOW_ENV_HELP = 'SHADOW_DATABASE_URL  PostgreSQL server (never the target) on which the history is replayed; default: an embedded PostgreSQL where the dev dependencies are installed';
+
+export async function withPostgresServer<T>(work: (server: DatabaseTarget & { provider: 'postgresql' }) => Promise<T>, onProgress?: (line: string) => void): Promise<T> {
+  const configured = process.env.SHADOW_DATABASE_URL;
+  if (configured) {
+    const server = parseDatabaseUrl(configured, 'SHADOW_DATABASE_URL');
+    if (server.provider !== 'postgresql') throw new KitError('BAD_URL', 'SHADOW_DATABASE_URL must be a postgresql:// URL');
+    return work(server);
+  }
+  onProgress?.('Starting an embedded PostgreSQL for the shadow database (set SHADOW_DATABASE_URL to use a server of yours)…');
+  const embedded = await startEmbeddedPostgres();
+  try {
+    return await work(parseDatabaseUrl(embedded.url) as DatabaseTarget & { provider: 'postgresql' });
+  } finally {
+    await embedded.stop();
+  }
+}

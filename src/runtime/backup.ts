@@ -1,0 +1,242 @@
+/**
+ * Backups before migrating, and restores by hand. PostgreSQL: pg_dump's custom
+ * format (pg_restore reads it); SQLite: the online backup API, consistent
+ * while the app keeps writing. Named after the last applied migration and the
+ * time, so a file says which schema it holds.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { accessSync, closeSync, constants, copyFileSync, existsSync, mkdirSync, openSync, readSync, renameSync, rmSync, statSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { connectTimeoutMs, maskSecrets, projectRoot, type DatabaseTarget } from '../db.ts';
+import { KitError, errorMessage } from '../errors.ts';
+import { sqlLiteral } from './sql-script.ts';
+
+type PgTarget = DatabaseTarget & { provider: 'postgresql' };
+
+export function backupDir(): string {
+  return resolve(projectRoot, process.env.BACKUP_DIR || 'backups');
+}
+
+/** The folder must exist (or be creatable) and be writable: checked before anything is migrated. */
+export function assertWritableDir(dir: string): void {
+  try {
+    mkdirSync(dir, { recursive: true });
+    accessSync(dir, constants.W_OK);
+    const probe = join(dir, `.write-test-${process.pid}`);
+    copyFileSync(join(projectRoot, 'package.json'), probe); // root ignores mode bits: really try
+    rmSync(probe);
+  } catch (error) {
+    throw new KitError('IO', `BACKUP_DIR ${dir} is not writable: ${errorMessage(error)}`, { hint: 'Point BACKUP_DIR at a writable folder (a mounted volume in containers).' });
+  }
+}
+
+function stamp(date = new Date()): string {
+  return date.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+}
+
+/** `<label>_<UTC time><ext>`; a second backup within the same second gets `-2`, … instead of replacing the first. */
+function backupPath(dir: string, label: string, ext: string): string {
+  const base = `${label}_${stamp()}`;
+  let file = join(dir, `${base}${ext}`);
+  for (let n = 2; existsSync(file) || existsSync(`${file}.partial`); n++) file = join(dir, `${base}-${n}${ext}`);
+  return file;
+}
+
+/** libpq's environment for the client tools: the password never travels on a command line. */
+function pgEnv(target: PgTarget, applicationName: string): NodeJS.ProcessEnv {
+  const { host, port, user, password, database, ssl } = target.config;
+  // The URL's own sslmode when it names one libpq knows (node-pg's `no-verify` is libpq's `require`).
+  const asked = new URL(target.url).searchParams.get('sslmode');
+  const sslmode = asked === 'no-verify' ? 'require' : asked && ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'].includes(asked) ? asked : ssl ? 'require' : 'prefer';
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    PGHOST: host,
+    PGPORT: String(port),
+    PGUSER: user,
+    PGPASSWORD: password,
+    PGDATABASE: database,
+    PGSSLMODE: sslmode,
+    PGAPPNAME: applicationName,
+    PGCONNECT_TIMEOUT: String(Math.max(2, Math.ceil(connectTimeoutMs() / 1000))),
+  };
+  if (!password) delete env.PGPASSWORD;
+  return env;
+}
+
+/** Write a backup of the whole database; returns its path. `label`: the last applied migration. */
+export async function backupDatabase(target: DatabaseTarget, dir: string, label: string): Promise<string> {
+  assertWritableDir(dir);
+  if (target.provider === 'sqlite') {
+    const file = backupPath(dir, label, '.db');
+    const Database = (await import('better-sqlite3')).default;
+    const db = new Database(target.file, { readonly: true, fileMustExist: true });
+    try {
+      await db.backup(`${file}.partial`);
+    } catch (error) {
+      rmSync(`${file}.partial`, { force: true });
+      throw new KitError('IO', `The backup of ${target.file} failed: ${errorMessage(error)}`, { cause: error });
+    } finally {
+      db.close();
+    }
+    renameSync(`${file}.partial`, file); // a backup file either is complete or does not exist
+    return file;
+  }
+  const file = backupPath(dir, label, '.dump');
+  const args = ['--format=custom', '--no-owner', '--file', `${file}.partial`, ...(target.schema !== 'public' ? ['--schema', target.schema] : [])];
+  const result = await runTool('pg_dump', args, pgEnv(target, 'rastar-backup'), target);
+  if (result.code !== 0) {
+    rmSync(`${file}.partial`, { force: true });
+    throw pgToolError('pg_dump', result.stderr, target);
+  }
+  renameSync(`${file}.partial`, file);
+  return file;
+}
+
+/** Put a backup back: the database becomes exactly what the file holds. */
+export async function restoreDatabase(target: DatabaseTarget, file: string): Promise<void> {
+  if (!existsSync(file) || !statSync(file).isFile()) throw new KitError('BAD_USAGE', `No backup file at ${file}`);
+  if (target.provider === 'sqlite') {
+    if (!file.endsWith('.db') || !hasHeader(file, 'SQLite format 3\u0000')) throw new KitError('BAD_USAGE', `${basename(file)} is not a SQLite backup (.db)`);
+    mkdirSync(dirname(target.file), { recursive: true });
+    copyFileSync(file, `${target.file}.restoring`);
+    // A journal or WAL of the old database must not be replayed onto the restored one.
+    for (const suffix of ['-journal', '-wal', '-shm']) rmSync(target.file + suffix, { force: true });
+    renameSync(`${target.file}.restoring`, target.file);
+    return;
+  }
+  if (!file.endsWith('.dump') || !hasHeader(file, 'PGDMP')) throw new KitError('BAD_USAGE', `${basename(file)} is not a PostgreSQL backup (.dump, pg_dump custom format)`);
+  await pgRestore(target, file);
+}
+
+function hasHeader(file: string, magic: string): boolean {
+  const fd = openSync(file, 'r');
+  try {
+    const buffer = Buffer.alloc(magic.length);
+    return readSync(fd, buffer, 0, magic.length, 0) === magic.length && buffer.toString('latin1') === magic;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Empties the target schema of everything the application made (tables, views,
+ * sequences, routines, types; not what extensions own) inside the restore's
+ * transaction: `pg_restore --clean` alone only drops what the dump holds, so a
+ * table created by a later migration (and foreign keys pointing into the dump's
+ * tables) would survive and make the restore fail, or leave a database that is
+ * not the backup.
+ */
+function emptySchemaSql(schema: string): string {
+  const notExtension = (catalog: string, alias: string) => `NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = '${catalog}'::regclass AND d.objid = ${alias}.oid AND d.deptype = 'e')`;
+  const ns = sqlLiteral(schema);
+  return `DO $rastar_restore$
+DECLARE r record;
+BEGIN
+  FOR r IN SELECT format('DROP %s IF EXISTS %I.%I CASCADE', CASE c.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW' WHEN 'S' THEN 'SEQUENCE' WHEN 'f' THEN 'FOREIGN TABLE' ELSE 'TABLE' END, n.nspname, c.relname) AS stmt
+      FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+     WHERE n.nspname = ${ns} AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') AND ${notExtension('pg_class', 'c')}
+  LOOP EXECUTE r.stmt; END LOOP;
+  FOR r IN SELECT format('DROP ROUTINE IF EXISTS %s CASCADE', p.oid::regprocedure) AS stmt
+      FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+     WHERE n.nspname = ${ns} AND ${notExtension('pg_proc', 'p')}
+  LOOP EXECUTE r.stmt; END LOOP;
+  FOR r IN SELECT format('DROP %s IF EXISTS %I.%I CASCADE', CASE t.typtype WHEN 'd' THEN 'DOMAIN' ELSE 'TYPE' END, n.nspname, t.typname) AS stmt
+      FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
+     WHERE n.nspname = ${ns} AND t.typtype IN ('e', 'd', 'r', 'c')
+       AND (t.typrelid = 0 OR (SELECT c.relkind FROM pg_catalog.pg_class c WHERE c.oid = t.typrelid) = 'c')
+       AND ${notExtension('pg_type', 't')}
+  LOOP EXECUTE r.stmt; END LOOP;
+END
+$rastar_restore$;
+`;
+}
+
+/**
+ * `pg_restore --file=-` piped into `psql`, all in ONE transaction that is
+ * committed only when pg_restore read the whole file and psql ran every
+ * statement: a truncated file, a wrong version or a failing statement leaves the
+ * database exactly as it was.
+ */
+async function pgRestore(target: PgTarget, file: string): Promise<void> {
+  const env = pgEnv(target, 'rastar-restore');
+  const psql = spawn('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1'], { env, stdio: ['pipe', 'ignore', 'pipe'] });
+  const psqlDone = collect(psql);
+  psql.stdin!.on('error', () => {}); // psql stops reading at the first error: its exit code says so
+  if (!(await spawned(psql))) throw pgToolError('psql', (await psqlDone).stderr, target, true);
+  const restore = spawn('pg_restore', ['--clean', '--if-exists', '--no-owner', '--file=-', file], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const restoreDone = collect(restore);
+  if (!(await spawned(restore))) {
+    psql.stdin!.end();
+    await psqlDone;
+    throw pgToolError('pg_restore', (await restoreDone).stderr, target, true);
+  }
+  void psqlDone.then(() => restore.kill()); // psql gave up: pg_restore has nobody to write to
+  psql.stdin!.write(`BEGIN;\nSET lock_timeout = '30s';\n${emptySchemaSql(target.schema)}`);
+  restore.stdout!.pipe(psql.stdin!, { end: false });
+  const restored = await restoreDone;
+  // Without the COMMIT, psql ends inside the transaction and the server rolls it back.
+  psql.stdin!.end(restored.code === 0 ? 'COMMIT;\n' : '');
+  const replayed = await psqlDone;
+  if (replayed.code !== 0) throw pgToolError('psql', replayed.stderr, target);
+  if (restored.code !== 0) throw pgToolError('pg_restore', restored.stderr, target);
+}
+
+interface ToolResult {
+  code: number;
+  stderr: string;
+  /** The tool could not be started (not installed). */
+  missing: boolean;
+}
+
+function collect(child: ChildProcess): Promise<ToolResult> {
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk));
+  return new Promise((resolve) => {
+    let missing = false;
+    child.once('error', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT' || error.code === 'EACCES') missing = true;
+      stderr ||= errorMessage(error);
+      if (child.pid === undefined) resolve({ code: 127, stderr, missing });
+    });
+    child.once('close', (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), stderr, missing }));
+  });
+}
+
+/** True once the process runs; false when it could not be started. */
+function spawned(child: ChildProcess): Promise<boolean> {
+  return new Promise((resolve) => {
+    child.once('spawn', () => resolve(true));
+    child.once('error', () => resolve(false));
+  });
+}
+
+async function runTool(tool: string, args: string[], env: NodeJS.ProcessEnv, target: PgTarget): Promise<ToolResult> {
+  const child = spawn(tool, args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  const done = collect(child);
+  if (!(await spawned(child))) throw pgToolError(tool, (await done).stderr, target, true);
+  return done;
+}
+
+function pgToolError(tool: string, stderr: string, target: PgTarget, missing = false): KitError {
+  const clientHint = (major?: string) =>
+    `Install the PostgreSQL ${major ?? '<server major>'} client tools (Debian/Ubuntu: postgresql-client-${major ?? '<major>'} from apt.postgresql.org; Alpine: postgresql${major ?? '<major>'}-client): pg_dump must be at least as new as the server. Or set BACKUP_BEFORE_MIGRATE=false.`;
+  if (missing) {
+    return new KitError('IO', `${tool} is not installed (not found on PATH), and a ${tool === 'pg_dump' ? 'backup' : 'restore'} of PostgreSQL needs it`, { hint: clientHint() });
+  }
+  const text = maskSecrets(stderr, target).trim();
+  const lines = text.split('\n').map((line) => line.trim()).filter(Boolean);
+  // pg_dump: "error: aborting because of server version mismatch" + "detail: server version: 18.4; pg_dump version: 15.18 (Debian …)"
+  const versions = /server version: (\d+)(?:\.\d+)*[^;]*; \S+ version: (\d+)(?:\.\d+)*/.exec(text);
+  if (versions || /server version mismatch/.test(text)) {
+    const [server, client] = [versions?.[1], versions?.[2]];
+    return new KitError('IO', `${tool} ${client ?? '(older)'} cannot back up a PostgreSQL ${server ?? '(newer)'} server: server version mismatch (pg_dump must be at least as new as the server)`, { hint: clientHint(server) });
+  }
+  // pg_restore reading a dump written by a newer pg_dump: "unsupported version (1.16) in file header"
+  if (/unsupported version .* in file header/.test(text)) {
+    return new KitError('IO', `${tool} is older than the pg_dump that wrote this backup: ${lines.find((line) => /unsupported version/.test(line))}`, { hint: clientHint() });
+  }
+  const message = lines.find((line) => /\b(error|fatal|ERROR|FATAL)\b/.test(line)) ?? lines[0] ?? 'exited with an error';
+  const detail = lines.find((line) => /\b(detail|DETAIL|hint|HINT):/.test(line));
+  const lockHint = /lock timeout/.test(text) ? 'Another session holds the tables: stop the apps (and any open session) first, then restore again.' : undefined;
+  return new KitError('IO', `${tool} failed: ${message}${detail ? ` (${detail.replace(/^\S+:\s*/, '')})` : ''}`, { hint: lockHint });
+}

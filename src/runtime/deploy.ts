@@ -1,0 +1,417 @@
+/**
+ * Apply pending migrations, each in one transaction together with its
+ * `_prisma_migrations` row: a process killed at any instant leaves the database
+ * exactly before or exactly after a migration. Never creates or resets anything
+ * but the history table.
+ */
+import type { SqlConnection } from '../db.ts';
+import { KitError, errorMessage } from '../errors.ts';
+import { assertDeployable, type History, type Migration } from './history.ts';
+import { describeBlocker, watchBlockers, type Blocker } from './blockers.ts';
+import { ALREADY_IN_HISTORY, acquireMigrationLock, ddlLockTimeoutMs, lockHolder, lockTimeoutError, MOVED_BACKEND, statementTimeoutMs, transactionLockSql, TRANSACTION_LOCK_TIMEOUT, type LockHolder } from './lock.ts';
+import { behindTransactionPooler } from './pooler.ts';
+import { parseScript, scriptMode, sqlLiteral, statementLine, type Statement } from './sql-script.ts';
+import { StatementError } from './sqlite-script.ts';
+import { assertNoFailed, baselineNeeded, failedMigrationBlocks, recoveryHint } from './recovery.ts';
+import { compareHistory, readStatus, type MigrationStatus } from './status.ts';
+import { ensureTable, historyTable, insertRowSql, notifySql, readRows, RUNNING_LOGS, tableExists, timestamp, userTables, type MigrationRow } from './table.ts';
+
+export type DeployEvent =
+  | { event: 'waiting-for-lock'; holder: LockHolder | null }
+  | { event: 'applying'; name: string }
+  | { event: 'no-transaction'; name: string; reason: string }
+  | { event: 'applied'; name: string; ms: number }
+  | { event: 'applied-by-other'; name: string }
+  | { event: 'transaction-pooler' }
+  | { event: 'waiting-for-migrator'; name: string }
+  /** PostgreSQL: the migration's statements waited MIGRATION_DDL_LOCK_TIMEOUT for a table lock; rolled back, retried after `retryInMs`. */
+  | { event: 'lock-wait'; name: string; attempt: number; of: number; retryInMs: number; waitedMs: number; blockers: Blocker[] }
+  | { event: 'edited'; names: string[] }
+  | { event: 'unknown'; names: string[] };
+
+export interface DeployOptions {
+  lockTimeoutMs: number;
+  /** PostgreSQL: lock_timeout of each migration's statements (default MIGRATION_DDL_LOCK_TIMEOUT, 5 s; 0: none). */
+  ddlLockTimeoutMs?: number;
+  /** PostgreSQL: statement_timeout of each migration (default MIGRATION_STATEMENT_TIMEOUT; unset: the server's). */
+  statementTimeoutMs?: number;
+  onEvent?: (event: DeployEvent) => void;
+}
+
+export interface DeployResult {
+  applied: { name: string; ms: number }[];
+  /** Pending when this migrator looked, then applied by another one (never recorded twice). */
+  appliedByOthers: string[];
+  status: MigrationStatus;
+}
+
+export async function deploy(conn: SqlConnection, history: History, options: DeployOptions): Promise<DeployResult> {
+  const emit = options.onEvent ?? (() => {});
+  assertDeployable(history);
+  const script = { lockTimeoutMs: options.ddlLockTimeoutMs ?? ddlLockTimeoutMs(), statementTimeoutMs: options.statementTimeoutMs ?? statementTimeoutMs() };
+  // Fast path, no lock: nothing to do is the common case at every container start.
+  const before = await readStatus(conn, history).catch((error) => (isSqliteBusy(conn, error) ? null : Promise.reject(error)));
+  if (before?.hasTable && before.pending.length === 0 && before.failed.length === 0) {
+    report(before, emit);
+    return { applied: [], appliedByOthers: [], status: before };
+  }
+
+  // Through a transaction pooler a session lock would stay behind on whichever server
+  // connection took it: the lock each migration takes in its own transaction is the lock then.
+  const pooled = await behindTransactionPooler(conn);
+  if (pooled) emit({ event: 'transaction-pooler' });
+  const lock = pooled ? { release: async () => {} } : await acquireMigrationLock(conn, { timeoutMs: options.lockTimeoutMs, onWait: (holder) => emit({ event: 'waiting-for-lock', holder }) });
+  const session: Session = { conn, lockTimeoutMs: options.lockTimeoutMs, backend: lock.backend, emit, script };
+  try {
+    await useWriteAheadLog(conn);
+    let status = await underTransactionLock(session, async () => {
+      // Another migrator may have created the tables (and the history) meanwhile.
+      if (!(await tableExists(conn))) await assertEmptyOrBaselined(conn, history);
+      await ensureTable(conn);
+      return compareHistory(history.migrations, await readRows(conn));
+    });
+    if (pooled) status = await whileOthersRun(session, history, status);
+    assertNoFailed(status);
+    report(status, emit);
+    const applied: DeployResult['applied'] = [];
+    const appliedByOthers: string[] = [];
+    for (const migration of history.migrations.filter((m) => status.pending.includes(m.name))) {
+      emit({ event: 'applying', name: migration.name });
+      const ms = await applyOne(session, migration);
+      if (ms === null) {
+        appliedByOthers.push(migration.name);
+        emit({ event: 'applied-by-other', name: migration.name });
+        continue;
+      }
+      applied.push({ name: migration.name, ms });
+      emit({ event: 'applied', name: migration.name, ms });
+    }
+    return { applied, appliedByOthers, status: compareHistory(history.migrations, await readRows(conn)) };
+  } finally {
+    await lock.release();
+  }
+}
+
+interface Session {
+  conn: SqlConnection;
+  lockTimeoutMs: number;
+  /** The backend holding the session lock (direct path). */
+  backend?: number;
+  emit: (event: DeployEvent) => void;
+  /** Timeouts of the migrations' own statements (PostgreSQL). */
+  script: { lockTimeoutMs: number; statementTimeoutMs?: number };
+}
+
+/** The first statement of each transaction that writes history (see transactionLockSql); `forScript`: a migration's script follows. */
+function lockSql(session: Session, guard?: string, forScript = false): string {
+  return transactionLockSql(session.conn.target, { timeoutMs: session.lockTimeoutMs, guard, backend: session.backend, script: forScript ? session.script : undefined });
+}
+
+/** PostgreSQL: run `work` in a transaction holding the migration lock (SQLite: the lock file is held). */
+async function underTransactionLock<T>(session: Session, work: () => Promise<T>): Promise<T> {
+  const { conn } = session;
+  if (conn.target.provider !== 'postgresql') return work();
+  try {
+    await conn.exec(`BEGIN;\n${lockSql(session)}`);
+    const result = await work();
+    await conn.exec('COMMIT');
+    return result;
+  } catch (error) {
+    await conn.exec('ROLLBACK').catch(() => {});
+    throw await guardError(session, error);
+  }
+}
+
+/** The guard's lock errors (timeout, moved backend) as the kit's; any other error as it is. */
+async function guardError(session: Session, error: unknown): Promise<unknown> {
+  const code = (error as { code?: string }).code;
+  if (code === MOVED_BACKEND) {
+    return new KitError('CONNECTION', `A transaction pooler moved this migrator off the server connection holding its migration lock (pid ${session.backend}); it stopped before writing anything more`, {
+      hint: 'Set DIRECT_DATABASE_URL to the PostgreSQL server itself, then run make deploy again. Until the pooler closes that connection, the lock may stay with it.',
+    });
+  }
+  if (code !== TRANSACTION_LOCK_TIMEOUT) return error;
+  return lockTimeoutError(session.lockTimeoutMs, await lockHolder(session.conn).catch(() => null));
+}
+
+/**
+ * Behind a pooler, another migrator may be running a migration that runs without a
+ * transaction (its claim row reads as unfinished): wait for it to end, as the
+ * session lock would have made this migrator wait.
+ */
+async function whileOthersRun(session: Session, history: History, status: MigrationStatus): Promise<MigrationStatus> {
+  const deadline = Date.now() + session.lockTimeoutMs;
+  while (status.failed.length && status.failed.every((f) => f.running)) {
+    const running = (status.failed[0] as { name: string }).name;
+    if (Date.now() >= deadline) throw runningTooLong(running, session.lockTimeoutMs);
+    session.emit({ event: 'waiting-for-migrator', name: running });
+    await new Promise((done) => setTimeout(done, 500));
+    status = compareHistory(history.migrations, await readRows(session.conn));
+  }
+  return status;
+}
+
+function runningTooLong(name: string, timeoutMs: number): KitError {
+  return new KitError('LOCK_TIMEOUT', `Migration ${name} has been running in another migrator (without a transaction) for more than ${timeoutMs / 1000}s`, {
+    hint: `If no migrator is running any more, it died part-way through ${name}: ${recoveryHint(name).split('\n').join('; ')}. Else raise MIGRATION_LOCK_TIMEOUT.`,
+  });
+}
+
+/**
+ * Another migrator's row for `name` appeared after this one read the history: applied
+ * (null: move on), failed (that failure blocks, and is not recorded twice), or still
+ * running without a transaction (wait for it).
+ */
+async function othersRow(session: Session, name: string): Promise<null> {
+  const deadline = Date.now() + session.lockTimeoutMs;
+  for (;;) {
+    const row = await liveRow(session.conn, name);
+    if (!row || row.finished_at) return null;
+    if (row.logs !== RUNNING_LOGS) {
+      throw failedMigrationBlocks(name, row.logs);
+    }
+    if (Date.now() >= deadline) throw runningTooLong(name, session.lockTimeoutMs);
+    session.emit({ event: 'waiting-for-migrator', name });
+    await new Promise((done) => setTimeout(done, 200));
+  }
+}
+
+async function liveRow(conn: SqlConnection, name: string): Promise<MigrationRow | undefined> {
+  return (await readRows(conn, name))[0];
+}
+
+/** A second migrator may find a SQLite file busy before it takes the lock: it then waits for the lock. */
+function isSqliteBusy(conn: SqlConnection, error: unknown): boolean {
+  return conn.target.provider === 'sqlite' && /^SQLITE_(BUSY|LOCKED)/.test(String((error as { code?: string }).code));
+}
+
+/**
+ * SQLite: put the database in WAL mode (persistent, like most SQLite apps run).
+ * A commit then appends to the log instead of waiting for the fsyncs of a rollback
+ * journal, and readers (the app, a waiting container) never block the migrator nor
+ * the other way round. Each migration still commits atomically with its row.
+ * Not possible while another connection holds the file: the deploy then runs in
+ * the file's own mode.
+ */
+async function useWriteAheadLog(conn: SqlConnection): Promise<void> {
+  if (conn.target.provider !== 'sqlite' || conn.target.file === ':memory:') return;
+  await conn.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL').catch(() => {});
+}
+
+function report(status: MigrationStatus, emit: (event: DeployEvent) => void): void {
+  if (status.edited.length) emit({ event: 'edited', names: status.edited });
+  if (status.unknown.length) emit({ event: 'unknown', names: status.unknown });
+}
+
+async function assertEmptyOrBaselined(conn: SqlConnection, history: History): Promise<void> {
+  const tables = await userTables(conn);
+  if (tables.length > 0) throw baselineNeeded(tables, history);
+}
+
+/**
+ * PostgreSQL: whatever a migration changed in the session (`SET search_path`,
+ * `statement_timeout`, `ROLE`, …) goes back to the connection's start-up values,
+ * so the next migration and the kit's own statements start from the same state.
+ */
+const RESET_SESSION = 'SET SESSION AUTHORIZATION DEFAULT;\nRESET ALL';
+
+/** The statements the kit sends before a migration's script in its one round trip (PostgreSQL): BEGIN and the guard. */
+const PG_PREFIX_STATEMENTS = 2;
+
+/** Apply one migration; its duration in ms, or null when another migrator applied it first. */
+async function applyOne(session: Session, migration: Migration): Promise<number | null> {
+  const { conn } = session;
+  const provider = conn.target.provider;
+  const mode = scriptMode(migration.script, provider);
+  const startedAt = new Date();
+  const started = performance.now();
+  if (mode.kind !== 'transactional') {
+    const done = await applyStatementByStatement(session, migration, startedAt, mode.kind === 'self-managed' ? 'it manages its own transactions' : mode.reason);
+    return done ? performance.now() - started : null;
+  }
+  const prefix = provider === 'postgresql' ? `BEGIN;\n${lockSql(session, migration.name, true)};\n` : '';
+  try {
+    if (provider === 'sqlite') {
+      // Foreign keys off for the connection: a table redefinition (copy, drop, rename) must not cascade.
+      await conn.exec('PRAGMA foreign_keys = OFF; BEGIN IMMEDIATE');
+      if (await liveRow(conn, migration.name)) {
+        await conn.exec('ROLLBACK; PRAGMA foreign_keys = ON');
+        return othersRow(session, migration.name);
+      }
+      await conn.exec(migration.script);
+      const violations = await conn.query('PRAGMA foreign_key_check');
+      if (violations.length) throw new Error(`foreign key check failed after the migration (${violations.length} violation(s))`);
+      const row = insertRowSql(conn.target, { name: migration.name, checksum: migration.checksum, startedAt, finishedAt: new Date(), logs: null, appliedSteps: 1 });
+      await conn.exec(`${row};\nCOMMIT;\nPRAGMA foreign_keys = ON`);
+    } else {
+      // One round trip: the server parses the whole string before running any of it
+      // (an unterminated quote, comment or $$ body fails it all), and skips the rest
+      // after the first error, so the row and the COMMIT run only if the script did.
+      // The guard first: the transaction's lock, and no row of another migrator yet.
+      // A failed transaction undoes the script's SETs too; after a COMMIT the reset does.
+      // The server stamps the row: started_at when the transaction began, finished_at when the script is done.
+      const rowSql = insertRowSql(conn.target, { name: migration.name, checksum: migration.checksum, startedAt, finishedAt: startedAt, logs: null, appliedSteps: 1, serverClock: true });
+      await withLockRetries(session, migration.name, () => conn.exec(`${prefix}${migration.script}\n;\n${rowSql};\n${notifySql(conn.target.provider, migration.name)}COMMIT;\n${RESET_SESSION}`));
+    }
+  } catch (error) {
+    await conn.exec(provider === 'sqlite' ? 'ROLLBACK; PRAGMA foreign_keys = ON' : 'ROLLBACK').catch(() => {});
+    if (error instanceof KitError && error.code === 'LOCK_TIMEOUT') throw error; // pending, not failed: no row
+    if ((error as { code?: string }).code === ALREADY_IN_HISTORY) return othersRow(session, migration.name);
+    const lockError = await guardError(session, error);
+    if (lockError !== error) throw lockError;
+    // A tool that takes no lock (or an older migrator) may have applied it meanwhile: its
+    // row explains the failure (the tables already exist), which is then no failure at all.
+    if (await liveRow(conn, migration.name)) return othersRow(session, migration.name);
+    const reason = failureReason(error, migration, provider, prefix);
+    const consequence = 'Nothing of it was applied: it ran in a transaction that was rolled back.';
+    const logs = `${reason}\n${consequence}`;
+    const row = insertRowSql(conn.target, { name: migration.name, checksum: migration.checksum, startedAt, finishedAt: null, logs, appliedSteps: 0 });
+    // Recorded under the guard: never beside the row of a migrator that applied it meanwhile.
+    const recorded = await writeGuarded(session, migration.name, `${row};\n${notifySql(conn.target.provider, migration.name)}`).catch((e) => (e instanceof KitError ? Promise.reject(e) : true));
+    if (!recorded) return null;
+    throw migrationFailed(migration.name, reason, consequence);
+  }
+  return performance.now() - started;
+}
+
+const LOCK_NOT_AVAILABLE = '55P03';
+/** Waits between the attempts of a migration that timed out on its table locks. */
+const RETRY_DELAYS_MS = [1000, 2000, 4000];
+
+/**
+ * PostgreSQL: one migration's transaction, attempted again when its statements timed out
+ * waiting for a table lock (lock_timeout: the transaction rolled back, so nothing of it
+ * stays and no row is written). The application's queries queue behind a waiting
+ * ALTER for at most that long. The sessions in the way are named; after the last
+ * attempt the migration stays pending.
+ */
+async function withLockRetries(session: Session, name: string, attempt: () => Promise<void>): Promise<void> {
+  const timeoutMs = session.script.lockTimeoutMs;
+  const attempts = RETRY_DELAYS_MS.length + 1;
+  for (let n = 1; ; n++) {
+    const watch = session.backend && timeoutMs ? watchBlockers(session.conn.target, session.backend, Math.min(1000, timeoutMs / 2)) : undefined;
+    try {
+      await attempt();
+      await watch?.stop();
+      return;
+    } catch (error) {
+      const blockers = (await watch?.stop()) ?? [];
+      if ((error as { code?: string }).code !== LOCK_NOT_AVAILABLE || !timeoutMs) throw error;
+      await session.conn.exec('ROLLBACK').catch(() => {});
+      const retryInMs = RETRY_DELAYS_MS[n - 1];
+      if (retryInMs === undefined) throw ddlLockTimeoutError(name, timeoutMs, attempts, blockers);
+      session.emit({ event: 'lock-wait', name, attempt: n, of: attempts, retryInMs, waitedMs: timeoutMs, blockers });
+      await new Promise((done) => setTimeout(done, retryInMs));
+    }
+  }
+}
+
+function ddlLockTimeoutError(name: string, timeoutMs: number, attempts: number, blockers: Blocker[]): KitError {
+  const by = blockers.length ? `; blocked by ${blockers.map(describeBlocker).join('; ')}` : '';
+  return new KitError('LOCK_TIMEOUT', `Migration ${name} could not take its table locks within ${timeoutMs / 1000}s, ${attempts} attempts${by}. It stays pending: nothing of it was applied and no failed row was written.`, {
+    hint: 'Wait for the blocking sessions to end (or end them: SELECT pg_terminate_backend(<pid>)), or raise MIGRATION_DDL_LOCK_TIMEOUT (0: wait without limit); then deploy again.',
+  });
+}
+
+/**
+ * The error, and which statement of the migration raised it. SQLite names it (a
+ * StatementError of the migration's own script, not of the kit's BEGIN). PostgreSQL
+ * gives the error's position in the text it was sent (syntax and name errors, found
+ * before anything runs), or else the count of statements it completed, the kit's first.
+ */
+function failureReason(error: unknown, migration: Migration, provider: 'sqlite' | 'postgresql', prefix: string): string {
+  const reason = errorMessage(error).split('\n')[0] as string;
+  const statements = parseScript(migration.script, provider);
+  let index: number | null = null;
+  if (error instanceof StatementError) index = statements[error.index - 1]?.text === error.statement.text ? error.index - 1 : null;
+  else {
+    const { position, completedStatements } = error as { position?: string; completedStatements?: number };
+    const offset = Number(position) - 1 - prefix.length;
+    if (position !== undefined && offset >= 0 && offset < migration.script.length) index = lastStartingBefore(statements, offset);
+    else if (typeof completedStatements === 'number') index = completedStatements - PG_PREFIX_STATEMENTS;
+  }
+  if (index === null || index < 0) return reason;
+  const statement = statements[index];
+  if (!statement) return `${reason} (after its last statement, when the kit recorded it or committed: a deferred constraint?)`;
+  return `${reason} ${where(statement, index, statements.length)}`;
+}
+
+function lastStartingBefore(statements: Statement[], offset: number): number {
+  let index = -1;
+  while (index + 1 < statements.length && (statements[index + 1] as Statement).start <= offset) index++;
+  return index;
+}
+
+/** `(statement 3 of 7, line 12: UPDATE "Config" SET …)`: where in migration.sql it failed. */
+function where(statement: Statement, index: number, total: number): string {
+  return `(statement ${index + 1} of ${total}, line ${statement.line}: ${statementLine(statement, 80)})`;
+}
+
+/**
+ * For scripts PostgreSQL cannot run in a transaction: first a claim row (under the
+ * transaction lock and the guard, like any row), then statement by statement like
+ * psql, then the claim becomes the finished row. False when another migrator had it.
+ */
+async function applyStatementByStatement(session: Session, migration: Migration, startedAt: Date, why: string): Promise<boolean> {
+  const { conn } = session;
+  const provider = conn.target.provider;
+  const statements = parseScript(migration.script, provider);
+  const resetSession = provider === 'postgresql' ? `${RESET_SESSION};\n` : '';
+  const id = globalThis.crypto.randomUUID();
+  const claim = insertRowSql(conn.target, { id, name: migration.name, checksum: migration.checksum, startedAt, finishedAt: null, logs: RUNNING_LOGS, appliedSteps: 0 });
+  if (!(await writeGuarded(session, migration.name, `${claim};\n`))) return false;
+  session.emit({ event: 'no-transaction', name: migration.name, reason: why });
+  const timeouts = provider === 'postgresql' ? sessionTimeoutsSql(session) : '';
+  if (timeouts) await conn.exec(timeouts);
+  const table = historyTable(conn.target);
+  let done = 0;
+  try {
+    for (const statement of statements) {
+      await conn.exec(statement.text);
+      done++;
+    }
+  } catch (error) {
+    await conn.exec('ROLLBACK').catch(() => {}); // a failed statement may leave the script's own transaction open
+    await conn.exec(resetSession).catch(() => {});
+    const statement = statements[done] as Statement;
+    const reason = `${errorMessage(error).split('\n')[0]} ${where(statement, done, statements.length)}`;
+    const consequence = `It ran without a transaction: statements 1-${done} of ${statements.length} remain applied; statement ${done + 1} failed.`;
+    await conn.exec(`UPDATE ${table} SET logs = ${sqlLiteral(`${reason}\n${consequence}`)}, applied_steps_count = ${done} WHERE id = ${sqlLiteral(id)};\n${notifySql(conn.target.provider, migration.name)}`).catch(() => {});
+    throw migrationFailed(migration.name, reason, consequence);
+  }
+  const now = provider === 'postgresql' ? 'clock_timestamp()' : sqlLiteral(timestamp(new Date()));
+  await conn.exec(`${resetSession}UPDATE ${table} SET finished_at = ${now}, logs = NULL, applied_steps_count = ${statements.length} WHERE id = ${sqlLiteral(id)};\n${notifySql(conn.target.provider, migration.name)}`);
+  return true;
+}
+
+/**
+ * Write history rows in a transaction of their own, under the transaction lock and the
+ * guard for `name` (PostgreSQL; SQLite: the lock file is held and the row checked).
+ * False, with nothing written, when another migrator's row for `name` is there.
+ */
+async function writeGuarded(session: Session, name: string, sql: string): Promise<boolean> {
+  const { conn } = session;
+  if (conn.target.provider === 'sqlite') {
+    if (await liveRow(conn, name)) return othersRow(session, name).then(() => false);
+    await conn.exec(sql);
+    return true;
+  }
+  try {
+    await conn.exec(`BEGIN;\n${lockSql(session, name)};\n${sql}COMMIT`);
+    return true;
+  } catch (error) {
+    await conn.exec('ROLLBACK').catch(() => {});
+    if ((error as { code?: string }).code === ALREADY_IN_HISTORY) return othersRow(session, name).then(() => false);
+    throw await guardError(session, error);
+  }
+}
+
+/** The migration timeouts for a migration run statement by statement (undone by RESET_SESSION after it). */
+function sessionTimeoutsSql(session: Session): string {
+  const { lockTimeoutMs, statementTimeoutMs } = session.script;
+  return [lockTimeoutMs ? `SET lock_timeout = ${Math.round(lockTimeoutMs)}` : '', statementTimeoutMs ? `SET statement_timeout = ${Math.round(statementTimeoutMs)}` : ''].filter(Boolean).join(';\n');
+}
+
+function migrationFailed(name: string, reason: string, consequence: string): KitError {
+  return new KitError('MIGRATION_FAILED', `Migration ${name} failed: ${reason}. ${consequence}`, { prismaCode: 'P3018', hint: recoveryHint(name) });
+}

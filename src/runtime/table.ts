@@ -1,0 +1,170 @@
+/**
+ * Prisma's `_prisma_migrations` table, in its exact shape per provider, so that
+ * a database deployed by the kit reads as a normal Prisma database.
+ */
+import { randomUUID } from 'node:crypto';
+import type { DatabaseTarget, Provider, SqlConnection } from '../db.ts';
+import { sqlIdentifier, sqlLiteral } from './sql-script.ts';
+
+export const TABLE = '_prisma_migrations';
+
+/** The channel the migrator notifies after each committed migration (PostgreSQL): the gate listens on it. */
+export const MIGRATIONS_CHANNEL = 'rastar_migrations';
+
+/** Sent inside a migration's transaction, the notification is delivered exactly when its row commits. */
+export function notifySql(provider: Provider, name: string): string {
+  return provider === 'postgresql' ? `SELECT pg_notify(${sqlLiteral(MIGRATIONS_CHANNEL)}, ${sqlLiteral(name)});\n` : '';
+}
+
+/** Byte-for-byte the DDL Prisma's schema engine runs (see the contract test). */
+const CREATE_TABLE: Record<Provider, string> = {
+  sqlite: `CREATE TABLE "_prisma_migrations" (
+    "id"                    TEXT PRIMARY KEY NOT NULL,
+    "checksum"              TEXT NOT NULL,
+    "finished_at"           DATETIME,
+    "migration_name"        TEXT NOT NULL,
+    "logs"                  TEXT,
+    "rolled_back_at"        DATETIME,
+    "started_at"            DATETIME NOT NULL DEFAULT current_timestamp,
+    "applied_steps_count"   INTEGER UNSIGNED NOT NULL DEFAULT 0
+)`,
+  postgresql: `CREATE TABLE "_prisma_migrations" (
+    "id"                    VARCHAR(36) PRIMARY KEY NOT NULL,
+    "checksum"              VARCHAR(64) NOT NULL,
+    "finished_at"           TIMESTAMPTZ,
+    "migration_name"        VARCHAR(255) NOT NULL,
+    "logs"                  TEXT,
+    "rolled_back_at"        TIMESTAMPTZ,
+    "started_at"            TIMESTAMPTZ NOT NULL DEFAULT now(),
+    "applied_steps_count"   INTEGER NOT NULL DEFAULT 0
+)`,
+};
+
+export interface MigrationRow {
+  id: string;
+  checksum: string;
+  migration_name: string;
+  logs: string | null;
+  started_at: Date;
+  finished_at: Date | null;
+  rolled_back_at: Date | null;
+  applied_steps_count: number;
+}
+
+export function provider(conn: SqlConnection): Provider {
+  return conn.target.provider;
+}
+
+/**
+ * The table as the kit's own statements name it: schema-qualified on PostgreSQL,
+ * so a migration that changes `search_path` cannot make the kit miss it.
+ */
+export function historyTable(target: DatabaseTarget): string {
+  return target.provider === 'postgresql' ? `${sqlIdentifier(target.schema)}.${sqlIdentifier(TABLE)}` : sqlIdentifier(TABLE);
+}
+
+/** The PostgreSQL schema the kit's history lives in (`?schema=`, default public). */
+function schemaOf(conn: SqlConnection): string {
+  return conn.target.provider === 'postgresql' ? conn.target.schema : 'main';
+}
+
+export async function tableExists(conn: SqlConnection): Promise<boolean> {
+  const rows =
+    provider(conn) === 'sqlite'
+      ? await conn.query(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = $1`, [TABLE])
+      : await conn.query(`SELECT 1 FROM pg_catalog.pg_tables WHERE schemaname = $1 AND tablename = $2`, [schemaOf(conn), TABLE]);
+  return rows.length > 0;
+}
+
+/** Names of the user's tables (everything but the history table and SQLite internals). */
+export async function userTables(conn: SqlConnection): Promise<string[]> {
+  const rows =
+    provider(conn) === 'sqlite'
+      ? await conn.query<{ name: string }>(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> $1 ORDER BY name`, [TABLE])
+      : await conn.query<{ name: string }>(`SELECT tablename AS name FROM pg_catalog.pg_tables WHERE schemaname = $1 AND tablename <> $2 ORDER BY tablename`, [schemaOf(conn), TABLE]);
+  return rows.map((row) => row.name);
+}
+
+/** Create the schema (PostgreSQL `?schema=`) and the table if missing. */
+export async function ensureTable(conn: SqlConnection): Promise<void> {
+  if (conn.target.provider === 'postgresql' && conn.target.schema !== 'public') {
+    await conn.exec(`CREATE SCHEMA IF NOT EXISTS "${conn.target.schema.replace(/"/g, '""')}"`);
+  }
+  if (!(await tableExists(conn))) {
+    try {
+      await conn.exec(CREATE_TABLE[provider(conn)]);
+    } catch (error) {
+      // Else another migrator created it first. Inside a failed transaction the re-check fails too: the original error tells why.
+      if (!(await tableExists(conn).catch(() => false))) throw error;
+    }
+  }
+}
+
+/** Every row, or only the live (not rolled back) rows of one migration. */
+export async function readRows(conn: SqlConnection, liveOf?: string): Promise<MigrationRow[]> {
+  if (!(await tableExists(conn))) return [];
+  const where = liveOf === undefined ? '' : ' WHERE migration_name = $1 AND rolled_back_at IS NULL';
+  const rows = await conn.query<Record<string, unknown>>(`SELECT * FROM ${historyTable(conn.target)}${where} ORDER BY started_at, migration_name`, liveOf === undefined ? [] : [liveOf]);
+  return rows.map((row) => ({
+    id: String(row.id),
+    checksum: String(row.checksum),
+    migration_name: String(row.migration_name),
+    logs: row.logs === null ? null : String(row.logs),
+    started_at: toDate(row.started_at) ?? new Date(0),
+    finished_at: toDate(row.finished_at),
+    rolled_back_at: toDate(row.rolled_back_at),
+    applied_steps_count: Number(row.applied_steps_count),
+  }));
+}
+
+function toDate(value: unknown): Date | null {
+  if (value === null || value === undefined) return null;
+  if (value instanceof Date) return value;
+  if (typeof value === 'number' || typeof value === 'bigint') return new Date(Number(value));
+  return new Date(String(value).replace(' ', 'T'));
+}
+
+/** Timestamps as Prisma's engine writes them through the adapters: ISO 8601 with `+00:00`. */
+export function timestamp(date: Date): string {
+  return date.toISOString().replace('Z', '+00:00');
+}
+
+/**
+ * The logs of the row a migrator writes before it runs a migration that cannot run
+ * in a transaction: the claim that keeps a second migrator off it. Replaced when it
+ * ends (finished, or the failure); left as is, its migrator died.
+ */
+export const RUNNING_LOGS = 'Running without a transaction (started by a migrator; if none is running any more, it died part-way: resolve it)';
+
+export function isRunningRow(row: Pick<MigrationRow, 'finished_at' | 'logs'>): boolean {
+  return row.finished_at === null && row.logs === RUNNING_LOGS;
+}
+
+export interface RowValues {
+  /** Default: a new UUID. */
+  id?: string;
+  name: string;
+  checksum: string;
+  startedAt: Date;
+  finishedAt: Date | null;
+  logs: string | null;
+  appliedSteps: number;
+  /** PostgreSQL, in the migration's own transaction: stamp started_at with its start and finished_at with the server's clock when the row is written (the dates are ignored). */
+  serverClock?: boolean;
+}
+
+/** The INSERT as SQL text, so it can travel in the same round trip as the COMMIT. */
+export function insertRowSql(target: DatabaseTarget, values: RowValues): string {
+  const ts = (date: Date | null) => (date ? sqlLiteral(timestamp(date)) : 'NULL');
+  const [startedAt, finishedAt] = values.serverClock ? ['now()', 'clock_timestamp()'] : [ts(values.startedAt), ts(values.finishedAt)];
+  return `INSERT INTO ${historyTable(target)} ("id", "checksum", "finished_at", "migration_name", "logs", "rolled_back_at", "started_at", "applied_steps_count") VALUES (${sqlLiteral(values.id ?? randomUUID())}, ${sqlLiteral(values.checksum)}, ${finishedAt}, ${sqlLiteral(values.name)}, ${sqlLiteral(values.logs)}, NULL, ${startedAt}, ${values.appliedSteps})`;
+}
+
+/** Prisma's `migrate resolve --rolled-back`: the failed row stays, marked rolled back. */
+export async function markRolledBack(conn: SqlConnection, name: string): Promise<number> {
+  const rows = await conn.query<{ id: string }>(
+    `UPDATE ${historyTable(conn.target)} SET rolled_back_at = $1 WHERE migration_name = $2 AND finished_at IS NULL AND rolled_back_at IS NULL RETURNING id`,
+    [timestamp(new Date()), name],
+  );
+  return rows.length;
+}

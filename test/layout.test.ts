@@ -1,0 +1,98 @@
+/**
+ * The layout is the architecture: src/runtime/ is what a container runs at start
+ * and never loads Prisma's WebAssembly engine; src/authoring/ is everything that
+ * may. These tests hold the split, statically and by observing real runs.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { describe, test } from 'node:test';
+import { projectRoot } from '../src/db.ts';
+import { readHistory } from '../src/runtime/history.ts';
+import { PROVIDERS, runScript, tempDir, testDatabase } from './helpers.ts';
+
+const SRC = join(projectRoot, 'src');
+const ENGINE_SIDE = /(^|\/)authoring\/|schema-engine-wasm/;
+
+function modules(dir: string): string[] {
+  return readdirSync(join(SRC, dir)).filter((f) => f.endsWith('.ts')).map((f) => join(dir, f));
+}
+
+/** Every module specifier a file imports: static, type-only and dynamic alike. */
+function imports(file: string): string[] {
+  const text = readFileSync(join(SRC, file), 'utf8');
+  return [...text.matchAll(/^(?:import|export)\b[^;]*? from '([^']+)'|import\('([^']+)'\)/gm)].map((m) => (m[1] ?? m[2]) as string);
+}
+
+describe('the layout', () => {
+  test('no runtime module (nor what it shares with the rest: db, cli, env, errors, lines) imports the engine side or @prisma/schema-engine-wasm', () => {
+    const runtime = [...modules('runtime'), ...modules('.').filter((f) => !f.includes('seed'))];
+    assert.ok(runtime.includes('runtime/deploy.ts') && runtime.includes('db.ts'));
+    const crossing = runtime.flatMap((file) => imports(file).filter((spec) => ENGINE_SIDE.test(spec)).map((spec) => `${file} imports ${spec}`));
+    assert.deepEqual(crossing, []);
+  });
+
+  test('the rule sees a crossing: authoring modules do import the engine', () => {
+    const engineUsers = modules('authoring').filter((file) => imports(file).some((spec) => spec.includes('schema-engine-wasm') || spec === './engine.ts'));
+    assert.ok(engineUsers.length >= 5, engineUsers.join(', '));
+  });
+
+  test('nothing under src/ but cli.ts prints or exits', () => {
+    const all = ['.', 'runtime', 'authoring', 'apps'].flatMap(modules).filter((f) => f !== 'cli.ts');
+    const offenders = all.filter((file) => /console\.|process\.exit\b|process\.(stdout|stderr)\.write|from '\.\.?\/cli\.ts'/.test(readFileSync(join(SRC, file), 'utf8')));
+    assert.deepEqual(offenders, []);
+  });
+
+  test("the README's layout section names every folder and module of src/, and nothing that is not there", () => {
+    const readme = readFileSync(join(projectRoot, 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('## Layout'));
+    const block = section.slice(section.indexOf('```') + 3, section.indexOf('```', section.indexOf('```') + 3));
+    const named = new Set([...block.matchAll(/^src\/([\w.-]+)/gm)].map((m) => m[1]));
+    const present = readdirSync(SRC).filter((name) => name !== 'generated');
+    assert.deepEqual([...named].sort(), present.sort());
+  });
+});
+
+describe('the production path never loads the WebAssembly engine (observed)', () => {
+  const recorder = pathToFileURL(join(projectRoot, 'test', 'fixtures', 'record-loads.mjs')).href;
+
+  /** Run a script with every loaded module recorded; returns the result and the loaded files, relative to the project. */
+  async function recorded(t: import('node:test').TestContext, script: string, args: string[], env: NodeJS.ProcessEnv) {
+    const file = join(tempDir(t), 'loads.txt');
+    const result = await runScript(script, args, { env: { ...env, RECORD_LOADS: file, NODE_OPTIONS: `--import ${recorder}` } });
+    const loads = readFileSync(file, 'utf8').split('\n').filter(Boolean).map((url) => url.replace(pathToFileURL(projectRoot).href + '/', ''));
+    return { result, loads };
+  }
+
+  for (const provider of PROVIDERS) {
+    test(`deploy, status, wait, seed${provider === 'sqlite' ? ' and backup --if-pending' : ''} on ${provider}`, async (t) => {
+      const db = await testDatabase(t, provider);
+      const runs: [string, string[]][] = [
+        // pg_dump 15 here cannot dump the embedded PostgreSQL 18: the backup module is observed on SQLite.
+        ...(provider === 'sqlite' ? [['backup', ['--if-pending']] as [string, string[]]] : []),
+        ['migrate', ['deploy']],
+        ['seed', []],
+        ['migrate', ['status']],
+        ['migrate', ['wait']],
+      ];
+      for (const [script, args] of runs) {
+        const { result, loads } = await recorded(t, script, args, { DATABASE_URL: db.url, BACKUP_DIR: tempDir(t), ADMIN_PASSWORD: 'x' });
+        const what = `${script} ${args.join(' ')}`;
+        assert.equal(result.code, 0, `${what}: ${result.stderr}`);
+        assert.ok(loads.includes(`scripts/${script}.ts`), `${what}: the recorder saw the script itself`);
+        assert.deepEqual(loads.filter((url) => ENGINE_SIDE.test(url)), [], `${what} loaded the engine side`);
+      }
+      const { result } = await recorded(t, 'migrate', ['status'], { DATABASE_URL: db.url });
+      assert.match(result.stdout, new RegExp(`Applied: ${readHistory(provider).migrations.length}  Pending: 0`));
+    });
+  }
+
+  test('the recorder sees the engine when a command loads it (resolve)', async (t) => {
+    const db = await testDatabase(t, 'sqlite');
+    const [first] = readHistory('sqlite').migrations;
+    const { result, loads } = await recorded(t, 'migrate', ['resolve', '--applied', first!.name], { DATABASE_URL: db.url });
+    assert.equal(result.code, 0, result.stderr);
+    assert.ok(loads.some((url) => url.includes('@prisma/schema-engine-wasm/')), loads.join('\n'));
+  });
+});
