@@ -90,19 +90,30 @@ export interface RunResult {
   stderr: string;
 }
 
+/**
+ * A child's environment: `base` (default: the test runner's) without NODE_OPTIONS, with
+ * `overrides`; an override of undefined removes the variable.
+ */
+export function childEnv(overrides: NodeJS.ProcessEnv = {}, base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...base, NODE_OPTIONS: '', ...overrides };
+  for (const [key, value] of Object.entries(env)) if (value === undefined) delete env[key];
+  return env;
+}
+
+/** Run a command to its end and capture what it printed; `pid` is its process. */
+export function execCapture(command: string, args: string[], options: { env: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number; input?: string }): { pid: number; done: Promise<RunResult> } {
+  let pid = 0;
+  const done = new Promise<RunResult>((resolve) => {
+    const child = execFile(command, args, { env: options.env, cwd: options.cwd ?? tmpdir(), timeout: options.timeoutMs ?? 120_000, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
+      resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout: String(stdout), stderr: String(stderr) });
+    });
+    pid = child.pid as number;
+    if (options.input !== undefined) child.stdin?.end(options.input);
+  });
+  return { pid, done };
+}
+
 /** Run `scripts/<name>.ts` as a user would (through tsx), from `cwd` (default: a directory outside the project). */
 export function runScript(script: string, args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {}): Promise<RunResult> {
-  const env: NodeJS.ProcessEnv = { ...process.env, NODE_OPTIONS: '', ...options.env };
-  for (const [key, value] of Object.entries(env)) if (value === undefined) delete env[key];
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      ['--import', TSX_LOADER, join(projectRoot, 'scripts', `${script}.ts`), ...args],
-      { env, cwd: options.cwd ?? tmpdir(), timeout: options.timeoutMs ?? 120_000, maxBuffer: 16 * 1024 * 1024 },
-      (error, stdout, stderr) => {
-        const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
-        resolve({ code, stdout: String(stdout), stderr: String(stderr) });
-      },
-    );
-  });
+  return execCapture(process.execPath, ['--import', TSX_LOADER, join(projectRoot, 'scripts', `${script}.ts`), ...args], { ...options, env: childEnv(options.env) }).done;
 }

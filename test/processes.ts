@@ -2,50 +2,45 @@
  * Long-running scripts in tests (dev, studio): start one as the user would,
  * wait until it answers over HTTP, signal it, and never leave it behind.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { projectRoot } from '../src/db.ts';
-
-const TSX_LOADER = import.meta.resolve('tsx');
+import { childEnv, TSX_LOADER } from './helpers.ts';
 
 export interface Running {
   child: ChildProcess;
+  stdout(): string;
+  stderr(): string;
   /** Everything printed so far, stdout and stderr interleaved. */
   output(): string;
-  /** Resolves with the exit code (or signal name) when the process ends. */
+  /** Resolves with the exit code (or signal name) once the process ended and its output is read. */
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Spawn a process whose stdout and stderr are captured, apart and interleaved. */
+export function spawnCapture(command: string, args: string[], options: SpawnOptions): Running {
+  const child = spawn(command, args, { ...options, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  let output = '';
+  child.stdout?.on('data', (chunk) => ((stdout += chunk), (output += chunk)));
+  child.stderr?.on('data', (chunk) => ((stderr += chunk), (output += chunk)));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
+  return { child, stdout: () => stdout, stderr: () => stderr, output: () => output, exited };
 }
 
 /** Start `scripts/<script>.ts`; killed (SIGKILL) after the test if still running. */
 export function startScript(t: TestContext, script: string, args: string[], env: NodeJS.ProcessEnv): Running {
-  const fullEnv: NodeJS.ProcessEnv = { ...process.env, NODE_OPTIONS: '', ...env };
-  for (const [key, value] of Object.entries(fullEnv)) if (value === undefined) delete fullEnv[key];
-  const child = spawn(process.execPath, ['--import', TSX_LOADER, join(projectRoot, 'scripts', `${script}.ts`), ...args], {
-    cwd: tmpdir(),
-    env: fullEnv,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout?.on('data', (chunk) => (output += chunk));
-  child.stderr?.on('data', (chunk) => (output += chunk));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  const running = spawnCapture(process.execPath, ['--import', TSX_LOADER, join(projectRoot, 'scripts', `${script}.ts`), ...args], { cwd: tmpdir(), env: childEnv(env) });
   t.after(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    if (running.child.exitCode === null && running.child.signalCode === null) running.child.kill('SIGKILL');
   });
-  return { child, output: () => output, exited };
+  return running;
 }
 
-/** A port nothing listens on right now. */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
+export { freePort } from '../src/authoring/embedded-postgres.ts';
 
 /** Poll `url` until `accept(response)` holds; fails early if `running` exits. */
 export async function waitForHttp(url: string, accept: (res: Response) => boolean, options: { timeoutMs?: number; running?: Running } = {}): Promise<Response> {

@@ -1,16 +1,13 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import { startTelegramBot, type TelegramBot } from '../../src/apps/telegram-bot.ts';
-import { createClient, projectRoot, type AppClient, type Provider } from '../../src/db.ts';
+import { createClient, type AppClient, type Provider } from '../../src/db.ts';
 import { seedDatabase } from '../../src/seed.ts';
 import { startFakeTelegram, type FakeTelegram } from '../fixtures/fake-telegram.ts';
 import { PROVIDERS, runScript, serverPassword, tempDir, testDatabase, type TestDatabase } from '../helpers.ts';
-import { exitWithin, freePort, type Running } from '../processes.ts';
+import { exitWithin, freePort, startScript, type Running } from '../processes.ts';
 
-const TSX_LOADER = import.meta.resolve('tsx');
 /** Above 2^32 and negative ids: Telegram's ids need BigInt columns. */
 const ADA = { id: 7_000_000_001, is_bot: false, first_name: 'Ada', last_name: 'Lovelace', username: 'ada', language_code: 'en' };
 const GROUP_CHAT = -1_001_234_567_890;
@@ -196,25 +193,8 @@ describe('telegram bot when something fails', () => {
 // ---------------------------------------------------------------------------
 // The real process, as the container runs it
 
-interface BotProcess extends Running {
-  stdout(): string;
-  stderr(): string;
-}
-
-function startBotProcess(t: TestContext, env: NodeJS.ProcessEnv): BotProcess {
-  const fullEnv: NodeJS.ProcessEnv = { ...process.env, NODE_OPTIONS: '', ...env };
-  for (const [key, value] of Object.entries(fullEnv)) if (value === undefined) delete fullEnv[key];
-  const child = spawn(process.execPath, ['--import', TSX_LOADER, join(projectRoot, 'scripts', 'telegram-bot.ts')], { cwd: tmpdir(), env: fullEnv, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  let output = '';
-  child.stdout.on('data', (chunk) => ((stdout += chunk), (output += chunk)));
-  child.stderr.on('data', (chunk) => ((stderr += chunk), (output += chunk)));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
-  t.after(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  });
-  return { child, exited, output: () => output, stdout: () => stdout, stderr: () => stderr };
+function startBotProcess(t: TestContext, env: NodeJS.ProcessEnv): Running {
+  return startScript(t, 'telegram-bot', [], env);
 }
 
 async function waitForOutput(running: Running, pattern: RegExp, timeoutMs = 30_000): Promise<void> {

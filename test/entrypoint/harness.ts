@@ -6,7 +6,6 @@
  * half-way, and the assertions every test of this folder shares.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -14,7 +13,8 @@ import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { projectRoot, type SqlConnection } from '../../src/db.ts';
 import { ADVISORY_LOCK_KEY } from '../../src/runtime/lock.ts';
-import { copyPrismaDir, tempDir } from '../helpers.ts';
+import { childEnv, copyPrismaDir, tempDir } from '../helpers.ts';
+import { spawnCapture } from '../processes.ts';
 
 export const ENTRYPOINT = join(projectRoot, 'scripts', 'docker-entrypoint.sh');
 export const RECORD_START = join(projectRoot, 'test', 'fixtures', 'entrypoint', 'record-start.mjs');
@@ -39,39 +39,17 @@ export interface Entrypoint {
 
 /** Environment of a "container": only what a container would have, never the test runner's. */
 function containerEnv(env: Record<string, string | undefined>): NodeJS.ProcessEnv {
-  const base: NodeJS.ProcessEnv = {
-    PATH: process.env.PATH,
-    HOME: process.env.HOME ?? tmpdir(),
-    LANG: process.env.LANG ?? 'C.UTF-8',
-    TMPDIR: process.env.TMPDIR,
-    KIT_FROM_SOURCE: 'true',
-    NODE_OPTIONS: '',
-    ...env,
-  };
-  for (const [key, value] of Object.entries(base)) if (value === undefined) delete base[key];
-  return base;
+  const base = { PATH: process.env.PATH, HOME: process.env.HOME ?? tmpdir(), LANG: process.env.LANG ?? 'C.UTF-8', TMPDIR: process.env.TMPDIR, KIT_FROM_SOURCE: 'true' };
+  return childEnv(env, base);
 }
 
 /** Start the real entrypoint with `args` (e.g. appCommand(...)); killed with its children after the test. */
 export function startEntrypoint(t: TestContext, args: string[], env: Record<string, string | undefined>, options: { cwd?: string } = {}): Entrypoint {
-  const child = spawn('bash', [ENTRYPOINT, ...args], {
+  const { child, stdout, stderr, output, exited } = spawnCapture('bash', [ENTRYPOINT, ...args], {
     cwd: options.cwd ?? tmpdir(),
     env: containerEnv(env),
     detached: true, // its own process group, so that a kill reaches node under bash
-    stdio: ['ignore', 'pipe', 'pipe'],
   });
-  let stdout = '';
-  let stderr = '';
-  let output = '';
-  child.stdout.on('data', (chunk: Buffer) => {
-    stdout += chunk;
-    output += chunk;
-  });
-  child.stderr.on('data', (chunk: Buffer) => {
-    stderr += chunk;
-    output += chunk;
-  });
-  const exited = new Promise<Exit>((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
   const pid = child.pid as number;
   let leaderGone = false;
   const killGroup = () => {
@@ -94,7 +72,7 @@ export function startEntrypoint(t: TestContext, args: string[], env: Record<stri
     await Promise.race([exited, new Promise((done) => (timer = setTimeout(done, 5000)))]);
     clearTimeout(timer);
   });
-  return { pid, stdout: () => stdout, stderr: () => stderr, output: () => output, exited, killGroup };
+  return { pid, stdout, stderr, output, exited, killGroup };
 }
 
 export interface EntrypointResult extends Exit {

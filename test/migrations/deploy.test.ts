@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { readHistory } from '../../src/runtime/history.ts';
-import { PROVIDERS, runScript, testDatabase } from '../helpers.ts';
+import { copyPrismaDir, PROVIDERS, runScript, serverUrl, testDatabase } from '../helpers.ts';
+import { writeMigration } from '../fixtures/kit.ts';
 
 for (const provider of PROVIDERS) {
   describe(`deploy on ${provider}`, () => {
@@ -20,3 +21,26 @@ for (const provider of PROVIDERS) {
     });
   });
 }
+
+describe('every command that deploys tells the same story', () => {
+  test('deploy, verify --fix and reset --confirm each announce a migration that runs without a transaction, then its success (PostgreSQL)', async (t) => {
+    const prisma = copyPrismaDir(t);
+    const name = '20991231000000_concurrent_index';
+    writeMigration(prisma, 'postgresql', name, 'CREATE INDEX CONCURRENTLY "Pack_name_concurrent_idx" ON "Pack" ("name");\n');
+    const runs: [string, string[]][] = [
+      ['migrate', ['deploy']],
+      ['reset-database', ['--confirm']], // drops everything, deploys again
+    ];
+    for (const [script, args] of runs) {
+      const db = await testDatabase(t, 'postgresql');
+      const result = await runScript(script, args, { env: { DATABASE_URL: db.url, PRISMA_DIR: prisma } });
+      assert.equal(result.code, 0, `${script}: ${result.stderr}`);
+      assert.match(result.stderr, new RegExp(`^Note: ${name} cannot run in a transaction \\([^)]*CONCURRENTLY\\); running it statement by statement\\.$`, 'm'), script);
+      assert.match(result.stdout, new RegExp(`^✓ Migration applied: ${name} \\(\\d+(ms|\\.\\d+s)\\)$`, 'm'), script);
+    }
+    const db = await testDatabase(t, 'postgresql');
+    const verified = await runScript('reset-migrations', ['--fix'], { env: { DATABASE_URL: db.url, PRISMA_DIR: prisma, SHADOW_DATABASE_URL: serverUrl() } });
+    assert.match(verified.stderr, new RegExp(`^Note: ${name} cannot run in a transaction`, 'm'), verified.stderr);
+    assert.match(verified.stdout, new RegExp(`^✓ Migration applied: ${name} \\(`, 'm'), verified.stdout);
+  });
+});

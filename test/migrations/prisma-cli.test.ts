@@ -4,14 +4,14 @@
  * user reads them; what the database holds afterwards, read directly.
  */
 import assert from 'node:assert/strict';
-import { execFile, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { openConnection, parseDatabaseUrl, projectRoot } from '../../src/db.ts';
 import { readHistory } from '../../src/runtime/history.ts';
 import { HALF_WAY_SQL, hasHistoryTable, migrate, output, rows, tables, writeMigration } from '../fixtures/kit.ts';
-import { copyPrismaDir, PROVIDERS, serverUrl, tempDir, testDatabase, type RunResult } from '../helpers.ts';
+import { childEnv, copyPrismaDir, execCapture, PROVIDERS, serverUrl, tempDir, testDatabase, type RunResult } from '../helpers.ts';
 
 const CLI = join(projectRoot, 'node_modules', 'prisma', 'build', 'index.js');
 
@@ -19,16 +19,7 @@ const CLI = join(projectRoot, 'node_modules', 'prisma', 'build', 'index.js');
 function startPrisma(args: string[], env: NodeJS.ProcessEnv, input?: string): { pid: number; done: Promise<RunResult> } {
   // prisma.config.ts sets PRISMA_SCHEMA_ENGINE_BINARY, as in a user's shell, unless `env` names one.
   const { PRISMA_SCHEMA_ENGINE_BINARY, ...parent } = process.env;
-  const childEnv: NodeJS.ProcessEnv = { ...parent, NODE_OPTIONS: '', PRISMA_HIDE_UPDATE_MESSAGE: '1', ...env };
-  for (const [key, value] of Object.entries(childEnv)) if (value === undefined) delete childEnv[key];
-  let child: ChildProcess | undefined;
-  const done = new Promise<RunResult>((resolve) => {
-    child = execFile(process.execPath, [CLI, ...args], { cwd: projectRoot, env: childEnv, timeout: 120_000, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
-      resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout: String(stdout), stderr: String(stderr) });
-    });
-    if (input !== undefined) child.stdin?.end(input);
-  });
-  return { pid: child?.pid as number, done };
+  return execCapture(process.execPath, [CLI, ...args], { cwd: projectRoot, env: childEnv({ PRISMA_HIDE_UPDATE_MESSAGE: '1', ...env }, parent), input });
 }
 
 function prisma(args: string[], env: NodeJS.ProcessEnv, input?: string): Promise<RunResult> {
