@@ -65,7 +65,7 @@ const commands: Record<string, { spec: CommandSpec<Options>; run: (values: Recor
       assertLockfile(history); // P3019, like prisma migrate status: this history does not describe this database
       const conn = await openConnection(target(), { applicationName: 'rastar-status', readonly: true }).catch((error) => {
         // A SQLite file that does not exist yet simply has everything pending.
-        if (target().provider === 'sqlite' && error instanceof KitError && /does not exist/.test(error.message)) return null;
+        if (target().provider === 'sqlite' && error instanceof KitError && error.prismaCode === 'P1003') return null;
         throw error;
       });
       let status: MigrationStatus;

@@ -11,7 +11,7 @@ import type Database from 'better-sqlite3';
 import type pg from 'pg';
 import { secondsFromEnv } from './env.ts';
 import { KitError, errorMessage } from './errors.ts';
-import { parseScript, type Statement } from './runtime/sql-script.ts';
+import { parseScript, sqlIdentifier, sqlLiteral, type Statement } from './runtime/sql-script.ts';
 import { legacyStringName, runSqliteScript, StatementError } from './runtime/sqlite-script.ts';
 
 export type Provider = 'sqlite' | 'postgresql';
@@ -216,9 +216,62 @@ export interface SqlConnection {
   close(): Promise<void>;
 }
 
+/**
+ * What differs between the two databases in the kit's own SQL, in one place: the
+ * rest of the kit asks its connection's dialect instead of testing the provider.
+ */
+export interface Dialect {
+  /** The product, for reports. */
+  readonly name: 'SQLite' | 'PostgreSQL';
+  /** One row `{ v }`: the server's version. */
+  readonly versionSql: string;
+  /** Every table of `schema` but the database's own, as rows `{ name }` in name order. */
+  tablesQuery(schema: string): { sql: string; params: unknown[] };
+  /** `name` quoted, in the target's schema: on PostgreSQL qualified, so a migration's `search_path` cannot redirect it. */
+  qualified(target: DatabaseTarget, name: string): string;
+  /** SQL that notifies `channel` when its transaction commits; '' where there are no notifications. */
+  notifySql(channel: string, payload: string): string;
+  /** Another connection held the database longer than the busy timeout (SQLite): "not yet", not a failure. */
+  isBusy(error: unknown): boolean;
+  /** What opens a write transaction (SQLite: IMMEDIATE takes the write lock at once). */
+  readonly begin: string;
+}
+
+const DIALECTS: Record<Provider, Dialect> = {
+  sqlite: {
+    name: 'SQLite',
+    versionSql: 'SELECT sqlite_version() AS v',
+    tablesQuery: () => ({ sql: `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name`, params: [] }),
+    qualified: (_target, name) => sqlIdentifier(name),
+    notifySql: () => '',
+    isBusy: (error) => /^SQLITE_(BUSY|LOCKED)/.test(String((error as { code?: unknown } | null)?.code)),
+    begin: 'BEGIN IMMEDIATE',
+  },
+  postgresql: {
+    name: 'PostgreSQL',
+    versionSql: "SELECT current_setting('server_version') AS v",
+    tablesQuery: (schema) => ({ sql: 'SELECT tablename AS name FROM pg_catalog.pg_tables WHERE schemaname = $1 ORDER BY tablename', params: [schema] }),
+    qualified: (target, name) => `${sqlIdentifier(target.provider === 'postgresql' ? target.schema : 'public')}.${sqlIdentifier(name)}`,
+    notifySql: (channel, payload) => `SELECT pg_notify(${sqlLiteral(channel)}, ${sqlLiteral(payload)});\n`,
+    isBusy: () => false,
+    begin: 'BEGIN',
+  },
+};
+
+export function dialectOf(target: DatabaseTarget): Dialect {
+  return DIALECTS[target.provider];
+}
+
+/** "SQLite 3.50.4", "PostgreSQL 18.1". */
+export async function serverVersion(conn: SqlConnection): Promise<string> {
+  const dialect = dialectOf(conn.target);
+  const [row] = await conn.query<{ v: string }>(dialect.versionSql);
+  return `${dialect.name} ${row?.v ?? '(unknown version)'}`;
+}
+
 /** `work` in one transaction (SQLite: BEGIN IMMEDIATE, the write lock at once): committed, or rolled back on failure. */
 export async function inTransaction<T>(conn: SqlConnection, work: () => Promise<T>): Promise<T> {
-  await conn.exec(conn.target.provider === 'sqlite' ? 'BEGIN IMMEDIATE' : 'BEGIN');
+  await conn.exec(dialectOf(conn.target).begin);
   try {
     const result = await work();
     await conn.exec('COMMIT');
@@ -277,6 +330,8 @@ async function openSqlite(target: DatabaseTarget & { provider: 'sqlite' }, optio
   let db: Database.Database;
   try {
     if (options.readonly) {
+      // Missing file or folder: the driver says so in two ways (a TypeError without a code for the folder).
+      if (target.file !== ':memory:' && !existsSync(target.file)) throw Object.assign(new Error('the file does not exist'), { code: 'SQLITE_CANTOPEN' });
       db = new Database(target.file, { readonly: true, fileMustExist: true });
     } else {
       mkdirSync(dirname(target.file), { recursive: true });

@@ -5,7 +5,7 @@
  * drift is computed against the schema, and telling drift from a missing migration
  * replays the history on a shadow that is never the target (drift.ts).
  */
-import { maskSecrets, openConnection, type DatabaseTarget } from '../db.ts';
+import { maskSecrets, openConnection, serverVersion, type DatabaseTarget } from '../db.ts';
 import { KitError, errorMessage } from '../errors.ts';
 import { explainDrift, liveDrift } from './drift.ts';
 import { lintMigration } from './lint.ts';
@@ -161,13 +161,4 @@ async function driftChecks(target: DatabaseTarget, history: History): Promise<Ch
         },
       ];
   }
-}
-
-async function serverVersion(conn: Awaited<ReturnType<typeof openConnection>>): Promise<string> {
-  if (conn.target.provider === 'sqlite') {
-    const [row] = await conn.query<{ v: string }>('SELECT sqlite_version() AS v');
-    return `SQLite ${row?.v}`;
-  }
-  const [row] = await conn.query<{ v: string }>("SELECT current_setting('server_version') AS v");
-  return `PostgreSQL ${row?.v}`;
 }

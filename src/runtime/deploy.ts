@@ -4,7 +4,7 @@
  * exactly before or exactly after a migration. Never creates or resets anything
  * but the history table.
  */
-import type { SqlConnection } from '../db.ts';
+import { dialectOf, type SqlConnection } from '../db.ts';
 import { KitError, errorMessage } from '../errors.ts';
 import { assertDeployable, type History, type Migration } from './history.ts';
 import { describeBlocker, watchBlockers, type Blocker } from './blockers.ts';
@@ -12,6 +12,7 @@ import { ALREADY_IN_HISTORY, acquireMigrationLock, ddlLockTimeoutMs, lockHolder,
 import { behindTransactionPooler } from './pooler.ts';
 import { parseScript, scriptMode, sqlLiteral, statementLine, type Statement } from './sql-script.ts';
 import { StatementError } from './sqlite-script.ts';
+import { pollUntil } from './poll.ts';
 import { assertNoFailed, baselineNeeded, failedMigrationBlocks, recoveryHint } from './recovery.ts';
 import { compareHistory, readStatus, type MigrationStatus } from './status.ts';
 import { ensureTable, historyTable, insertRowSql, notifySql, readRows, RUNNING_LOGS, tableExists, timestamp, userTables, type MigrationRow } from './table.ts';
@@ -140,15 +141,21 @@ async function guardError(session: Session, error: unknown): Promise<unknown> {
  * session lock would have made this migrator wait.
  */
 async function whileOthersRun(session: Session, history: History, status: MigrationStatus): Promise<MigrationStatus> {
-  const deadline = Date.now() + session.lockTimeoutMs;
-  while (status.failed.length && status.failed.every((f) => f.running)) {
-    const running = (status.failed[0] as { name: string }).name;
-    if (Date.now() >= deadline) throw runningTooLong(running, session.lockTimeoutMs);
-    session.emit({ event: 'waiting-for-migrator', name: running });
-    await new Promise((done) => setTimeout(done, 500));
-    status = compareHistory(history.migrations, await readRows(session.conn));
-  }
-  return status;
+  const running = () => (status.failed.length && status.failed.every((f) => f.running) ? (status.failed[0] as { name: string }).name : undefined);
+  if (!running()) return status;
+  return pollUntil(
+    async () => {
+      status = compareHistory(history.migrations, await readRows(session.conn));
+      return running() ? undefined : status;
+    },
+    {
+      timeoutMs: session.lockTimeoutMs,
+      intervalMs: 500,
+      onWait: () => session.emit({ event: 'waiting-for-migrator', name: running() as string }),
+      reportEveryMs: 0,
+      onTimeout: () => runningTooLong(running() as string, session.lockTimeoutMs),
+    },
+  );
 }
 
 function runningTooLong(name: string, timeoutMs: number): KitError {
@@ -163,17 +170,21 @@ function runningTooLong(name: string, timeoutMs: number): KitError {
  * running without a transaction (wait for it).
  */
 async function othersRow(session: Session, name: string): Promise<null> {
-  const deadline = Date.now() + session.lockTimeoutMs;
-  for (;;) {
-    const row = await liveRow(session.conn, name);
-    if (!row || row.finished_at) return null;
-    if (row.logs !== RUNNING_LOGS) {
-      throw failedMigrationBlocks(name, row.logs);
-    }
-    if (Date.now() >= deadline) throw runningTooLong(name, session.lockTimeoutMs);
-    session.emit({ event: 'waiting-for-migrator', name });
-    await new Promise((done) => setTimeout(done, 200));
-  }
+  return pollUntil(
+    async () => {
+      const row = await liveRow(session.conn, name);
+      if (!row || row.finished_at) return null;
+      if (row.logs !== RUNNING_LOGS) throw failedMigrationBlocks(name, row.logs);
+      return undefined;
+    },
+    {
+      timeoutMs: session.lockTimeoutMs,
+      intervalMs: 200,
+      onWait: () => session.emit({ event: 'waiting-for-migrator', name }),
+      reportEveryMs: 0,
+      onTimeout: () => runningTooLong(name, session.lockTimeoutMs),
+    },
+  );
 }
 
 async function liveRow(conn: SqlConnection, name: string): Promise<MigrationRow | undefined> {
@@ -182,7 +193,7 @@ async function liveRow(conn: SqlConnection, name: string): Promise<MigrationRow 
 
 /** A second migrator may find a SQLite file busy before it takes the lock: it then waits for the lock. */
 function isSqliteBusy(conn: SqlConnection, error: unknown): boolean {
-  return conn.target.provider === 'sqlite' && /^SQLITE_(BUSY|LOCKED)/.test(String((error as { code?: string }).code));
+  return dialectOf(conn.target).isBusy(error);
 }
 
 /**
@@ -251,7 +262,7 @@ async function applyOne(session: Session, migration: Migration): Promise<number 
       // A failed transaction undoes the script's SETs too; after a COMMIT the reset does.
       // The server stamps the row: started_at when the transaction began, finished_at when the script is done.
       const rowSql = insertRowSql(conn.target, { name: migration.name, checksum: migration.checksum, startedAt, finishedAt: startedAt, logs: null, appliedSteps: 1, serverClock: true });
-      await withLockRetries(session, migration.name, () => conn.exec(`${prefix}${migration.script}\n;\n${rowSql};\n${notifySql(conn.target.provider, migration.name)}COMMIT;\n${RESET_SESSION}`));
+      await withLockRetries(session, migration.name, () => conn.exec(`${prefix}${migration.script}\n;\n${rowSql};\n${notifySql(conn.target, migration.name)}COMMIT;\n${RESET_SESSION}`));
     }
   } catch (error) {
     await conn.exec(provider === 'sqlite' ? 'ROLLBACK; PRAGMA foreign_keys = ON' : 'ROLLBACK').catch(() => {});
@@ -267,7 +278,7 @@ async function applyOne(session: Session, migration: Migration): Promise<number 
     const logs = `${reason}\n${consequence}`;
     const row = insertRowSql(conn.target, { name: migration.name, checksum: migration.checksum, startedAt, finishedAt: null, logs, appliedSteps: 0 });
     // Recorded under the guard: never beside the row of a migrator that applied it meanwhile.
-    const recorded = await writeGuarded(session, migration.name, `${row};\n${notifySql(conn.target.provider, migration.name)}`).catch((e) => (e instanceof KitError ? Promise.reject(e) : true));
+    const recorded = await writeGuarded(session, migration.name, `${row};\n${notifySql(conn.target, migration.name)}`).catch((e) => (e instanceof KitError ? Promise.reject(e) : true));
     if (!recorded) return null;
     throw migrationFailed(migration.name, reason, consequence);
   }
@@ -376,11 +387,11 @@ async function applyStatementByStatement(session: Session, migration: Migration,
     const statement = statements[done] as Statement;
     const reason = `${errorMessage(error).split('\n')[0]} ${where(statement, done, statements.length)}`;
     const consequence = `It ran without a transaction: statements 1-${done} of ${statements.length} remain applied; statement ${done + 1} failed.`;
-    await conn.exec(`UPDATE ${table} SET logs = ${sqlLiteral(`${reason}\n${consequence}`)}, applied_steps_count = ${done} WHERE id = ${sqlLiteral(id)};\n${notifySql(conn.target.provider, migration.name)}`).catch(() => {});
+    await conn.exec(`UPDATE ${table} SET logs = ${sqlLiteral(`${reason}\n${consequence}`)}, applied_steps_count = ${done} WHERE id = ${sqlLiteral(id)};\n${notifySql(conn.target, migration.name)}`).catch(() => {});
     throw migrationFailed(migration.name, reason, consequence);
   }
   const now = provider === 'postgresql' ? 'clock_timestamp()' : sqlLiteral(timestamp(new Date()));
-  await conn.exec(`${resetSession}UPDATE ${table} SET finished_at = ${now}, logs = NULL, applied_steps_count = ${statements.length} WHERE id = ${sqlLiteral(id)};\n${notifySql(conn.target.provider, migration.name)}`);
+  await conn.exec(`${resetSession}UPDATE ${table} SET finished_at = ${now}, logs = NULL, applied_steps_count = ${statements.length} WHERE id = ${sqlLiteral(id)};\n${notifySql(conn.target, migration.name)}`);
   return true;
 }
 

@@ -4,10 +4,11 @@
  * folder, finished, none failed. It never starts against an older schema. On
  * PostgreSQL it wakes on the migrator's NOTIFY; polling covers a missed one.
  */
-import { describeTarget, openConnection, type DatabaseTarget, type SqlConnection } from '../db.ts';
+import { describeTarget, dialectOf, openConnection, type DatabaseTarget, type SqlConnection } from '../db.ts';
 import { KitError } from '../errors.ts';
 import type { History } from './history.ts';
 import { behindTransactionPooler } from './pooler.ts';
+import { pollUntil } from './poll.ts';
 import { assertNoFailed } from './recovery.ts';
 import { MIGRATIONS_CHANNEL } from './table.ts';
 import { readStatus, type MigrationStatus } from './status.ts';
@@ -22,31 +23,33 @@ export interface WaitOptions {
   pollMs?: number;
 }
 
-const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
+/** A waiting container says it is still waiting this often. */
+const HEARTBEAT_MS = 2000;
 
 /** Retry with backoff until the database answers, or fail with one line naming it. */
 export async function waitForDatabase(target: DatabaseTarget, options: WaitOptions & { applicationName?: string }): Promise<SqlConnection> {
-  const started = Date.now();
-  let lastBeat = started;
-  let delay = 100;
-  for (;;) {
-    try {
-      return await openConnection(target, { waitMs: 0, applicationName: options.applicationName ?? 'rastar-wait' });
-    } catch (error) {
-      if (!(error instanceof KitError) || error.code !== 'CONNECTION') throw error;
-      if (/authentication failed|does not exist/.test(error.message) && target.provider === 'postgresql') throw error; // waiting will not help
-      const waited = Date.now() - started;
-      if (waited >= options.timeoutMs) {
-        throw new KitError('CONNECTION', `Gave up after ${Math.round(waited / 1000)}s: ${error.message}`, { cause: error.cause, prismaCode: 'P1001', hint: 'Check DATABASE_URL (DIRECT_DATABASE_URL when set) and that the server is up; raise DB_WAIT_TIMEOUT for slow starts.' });
+  let last: KitError | undefined;
+  return pollUntil(
+    async () => {
+      try {
+        return await openConnection(target, { waitMs: 0, applicationName: options.applicationName ?? 'rastar-wait' });
+      } catch (error) {
+        if (!(error instanceof KitError) || error.code !== 'CONNECTION') throw error;
+        if (error.prismaCode === 'P1000' || error.prismaCode === 'P1003') throw error; // refused credentials, no such database: waiting will not help
+        last = error;
+        return undefined;
       }
-      if (Date.now() - lastBeat >= 2000) {
-        lastBeat = Date.now();
-        options.onHeartbeat?.(Math.round(waited / 1000), `waiting for ${describeTarget(target)}`);
-      }
-      await sleep(Math.min(delay, options.timeoutMs - waited));
-      delay = Math.min(delay * 2, 1000);
-    }
-  }
+    },
+    {
+      timeoutMs: options.timeoutMs,
+      intervalMs: (tries) => Math.min(100 * 2 ** tries, 1000),
+      onWait: (waited) => options.onHeartbeat?.(Math.round(waited / 1000), `waiting for ${describeTarget(target)}`),
+      reportEveryMs: HEARTBEAT_MS,
+      reportAtOnce: false,
+      onTimeout: (waited) =>
+        new KitError('CONNECTION', `Gave up after ${Math.round(waited / 1000)}s: ${last?.message}`, { cause: last?.cause, prismaCode: 'P1001', hint: 'Check DATABASE_URL (DIRECT_DATABASE_URL when set) and that the server is up; raise DB_WAIT_TIMEOUT for slow starts.' }),
+    },
+  );
 }
 
 export interface GateResult {
@@ -69,39 +72,44 @@ export async function waitForSchema(conn: SqlConnection, history: History, optio
   const pooled = await behindTransactionPooler(conn);
   if (pooled) options.onPooler?.();
   if (conn.listen && !pooled) await conn.listen(MIGRATIONS_CHANNEL, () => wake());
-  const pollMs = options.pollMs ?? (conn.target.provider === 'postgresql' ? 1000 : 100);
-  let lastBeat = started;
   let status: MigrationStatus | undefined;
-  for (;;) {
-    const read = await readStatusUnlessBusy(conn, history);
-    let waitingFor: string;
-    if (read) {
+  let waitingFor = '';
+  return pollUntil(
+    async () => {
+      const read = await readStatusUnlessBusy(conn, history);
+      if (!read) {
+        waitingFor = `the migrator to release the database (locked)${status ? `; ${status.pending.length} migration(s) pending` : ''}`;
+        return undefined;
+      }
       status = read;
       if (gateOpen(status)) return { status, newerInDatabase: status.unknown, waitedMs: Date.now() - started };
       const waitedFor = [...status.failed.map((f) => f.name), ...status.pending];
       waitingFor = `${waitedFor.length} migration(s): ${abbreviate(waitedFor)}`;
-    } else {
-      waitingFor = `the migrator to release the database (locked)${status ? `; ${status.pending.length} migration(s) pending` : ''}`;
-    }
-    const waited = Date.now() - started;
-    if (waited >= options.timeoutMs) {
-      const what = status ? `${status.pending.length} migration(s) to be applied: ${status.pending.join(', ')}` : 'the database, locked by a migrator all along';
-      throw new KitError('GATE_TIMEOUT', `Gave up after ${Math.round(waited / 1000)}s waiting for ${what}`, {
-        hint: 'Is a migrating container (RUN_MIGRATIONS=true) running and healthy? Check its logs; raise MIGRATION_WAIT_TIMEOUT for long migrations.',
-      });
-    }
-    if (Date.now() - lastBeat >= 2000) {
-      lastBeat = Date.now();
-      options.onHeartbeat?.(Math.round(waited / 1000), `waiting for ${waitingFor}`);
-    }
-    await new Promise<void>((done) => {
-      const timer = setTimeout(done, Math.min(pollMs, Math.max(0, options.timeoutMs - waited)));
-      wake = () => {
-        clearTimeout(timer);
-        done();
-      };
-    });
-  }
+      return undefined;
+    },
+    {
+      timeoutMs: options.timeoutMs,
+      intervalMs: options.pollMs ?? (conn.target.provider === 'postgresql' ? 1000 : 100),
+      onWait: (waited) => options.onHeartbeat?.(Math.round(waited / 1000), `waiting for ${waitingFor}`),
+      reportEveryMs: HEARTBEAT_MS,
+      reportAtOnce: false,
+      onTimeout: (waited) => {
+        const what = status ? `${status.pending.length} migration(s) to be applied: ${status.pending.join(', ')}` : 'the database, locked by a migrator all along';
+        return new KitError('GATE_TIMEOUT', `Gave up after ${Math.round(waited / 1000)}s waiting for ${what}`, {
+          hint: 'Is a migrating container (RUN_MIGRATIONS=true) running and healthy? Check its logs; raise MIGRATION_WAIT_TIMEOUT for long migrations.',
+        });
+      },
+      // A notification (the migrator committed) cuts the pause short.
+      sleep: (ms) =>
+        new Promise<void>((done) => {
+          const timer = setTimeout(done, ms);
+          wake = () => {
+            clearTimeout(timer);
+            done();
+          };
+        }),
+    },
+  );
 }
 
 /**
@@ -113,8 +121,7 @@ async function readStatusUnlessBusy(conn: SqlConnection, history: History): Prom
   try {
     return await readStatus(conn, history);
   } catch (error) {
-    const code = (error as { code?: unknown }).code;
-    if (conn.target.provider === 'sqlite' && typeof code === 'string' && /^SQLITE_(BUSY|LOCKED)/.test(code)) return null;
+    if (dialectOf(conn.target).isBusy(error)) return null;
     throw error;
   }
 }

@@ -11,6 +11,7 @@ import { inTransaction, openConnection, tryKernelLock, type DatabaseTarget, type
 import { secondsFromEnv } from '../env.ts';
 import { KitError } from '../errors.ts';
 import { sqlLiteral } from './sql-script.ts';
+import { pollUntil } from './poll.ts';
 import { historyTable } from './table.ts';
 
 export const ADVISORY_LOCK_KEY = 72707369;
@@ -131,28 +132,25 @@ export interface MigrationLock {
 /** Take the migration lock. */
 export async function acquireMigrationLock(conn: SqlConnection, options: LockOptions): Promise<MigrationLock> {
   if (conn.target.provider === 'sqlite') return { release: await acquireFileLock(`${conn.target.file}.migrate.lock`, options) };
-  const deadline = Date.now() + options.timeoutMs;
-  let nextReport = 0;
-  for (;;) {
-    const [row] = await conn.query<{ locked: boolean; pid: number }>('SELECT pg_try_advisory_lock($1) AS locked, pg_backend_pid() AS pid', [ADVISORY_LOCK_KEY]);
-    if (row?.locked) {
+  return pollUntil(
+    async () => {
+      const [row] = await conn.query<{ locked: boolean; pid: number }>('SELECT pg_try_advisory_lock($1) AS locked, pg_backend_pid() AS pid', [ADVISORY_LOCK_KEY]);
+      if (!row?.locked) return undefined;
       return {
         backend: row.pid,
         async release() {
           await conn.query('SELECT pg_advisory_unlock($1)', [ADVISORY_LOCK_KEY]).catch(() => {});
         },
       };
-    }
-    const now = Date.now();
-    if (now >= deadline) {
-      throw lockTimeoutError(options.timeoutMs, await lockHolder(conn));
-    }
-    if (now >= nextReport) {
-      options.onWait?.(await lockHolder(conn));
-      nextReport = now + 5000;
-    }
-    await new Promise((done) => setTimeout(done, Math.min(100, Math.max(0, deadline - now))));
-  }
+    },
+    {
+      timeoutMs: options.timeoutMs,
+      intervalMs: 100,
+      onWait: async () => options.onWait?.(await lockHolder(conn)),
+      reportEveryMs: 5000,
+      onTimeout: async () => lockTimeoutError(options.timeoutMs, await lockHolder(conn)),
+    },
+  );
 }
 
 /**
@@ -162,30 +160,29 @@ export async function acquireMigrationLock(conn: SqlConnection, options: LockOpt
  * lock is held, removed on release, ignored when the lock is free.
  */
 export async function acquireFileLock(path: string, options: LockOptions): Promise<() => Promise<void>> {
-  const deadline = Date.now() + options.timeoutMs;
-  let nextReport = 0;
-  for (;;) {
-    const unlock = await tryKernelLock(`${path}.sqlite`);
-    if (unlock) {
+  const holder = (): LockHolder | null => {
+    const file = readHolder(path);
+    return file ? { pid: file.pid, applicationName: `${file.applicationName} on ${file.host}`, clientAddress: null, since: new Date(file.since) } : null;
+  };
+  return pollUntil(
+    async () => {
+      const unlock = await tryKernelLock(`${path}.sqlite`);
+      if (!unlock) return undefined;
       const me: FileHolder = { pid: process.pid, host: hostname(), since: new Date().toISOString(), applicationName: 'rastar-migrate' };
       writeFileSync(path, JSON.stringify(me));
       return async () => {
         rmSync(path, { force: true });
         unlock();
       };
-    }
-    const holder = readHolder(path);
-    const asHolder: LockHolder | null = holder ? { pid: holder.pid, applicationName: `${holder.applicationName} on ${holder.host}`, clientAddress: null, since: new Date(holder.since) } : null;
-    const now = Date.now();
-    if (now >= deadline) {
-      throw lockTimeoutError(options.timeoutMs, asHolder, path);
-    }
-    if (now >= nextReport) {
-      options.onWait?.(asHolder);
-      nextReport = now + 5000;
-    }
-    await new Promise((done) => setTimeout(done, 50));
-  }
+    },
+    {
+      timeoutMs: options.timeoutMs,
+      intervalMs: 50,
+      onWait: () => options.onWait?.(holder()),
+      reportEveryMs: 5000,
+      onTimeout: () => lockTimeoutError(options.timeoutMs, holder(), path),
+    },
+  );
 }
 
 interface FileHolder {

@@ -3,8 +3,8 @@
  * a database deployed by the kit reads as a normal Prisma database.
  */
 import { randomUUID } from 'node:crypto';
-import type { DatabaseTarget, Provider, SqlConnection } from '../db.ts';
-import { sqlIdentifier, sqlLiteral } from './sql-script.ts';
+import { dialectOf, type DatabaseTarget, type Provider, type SqlConnection } from '../db.ts';
+import { sqlLiteral } from './sql-script.ts';
 
 export const TABLE = '_prisma_migrations';
 
@@ -12,8 +12,8 @@ export const TABLE = '_prisma_migrations';
 export const MIGRATIONS_CHANNEL = 'rastar_migrations';
 
 /** Sent inside a migration's transaction, the notification is delivered exactly when its row commits. */
-export function notifySql(provider: Provider, name: string): string {
-  return provider === 'postgresql' ? `SELECT pg_notify(${sqlLiteral(MIGRATIONS_CHANNEL)}, ${sqlLiteral(name)});\n` : '';
+export function notifySql(target: DatabaseTarget, name: string): string {
+  return dialectOf(target).notifySql(MIGRATIONS_CHANNEL, name);
 }
 
 /** Byte-for-byte the DDL Prisma's schema engine runs (see the contract test). */
@@ -60,29 +60,22 @@ export function provider(conn: SqlConnection): Provider {
  * so a migration that changes `search_path` cannot make the kit miss it.
  */
 export function historyTable(target: DatabaseTarget): string {
-  return target.provider === 'postgresql' ? `${sqlIdentifier(target.schema)}.${sqlIdentifier(TABLE)}` : sqlIdentifier(TABLE);
+  return dialectOf(target).qualified(target, TABLE);
 }
 
-/** The PostgreSQL schema the kit's history lives in (`?schema=`, default public). */
-function schemaOf(conn: SqlConnection): string {
-  return conn.target.provider === 'postgresql' ? conn.target.schema : 'main';
+/** Every table of the history's schema (PostgreSQL `?schema=`, default public), the history table included. */
+async function allTables(conn: SqlConnection): Promise<string[]> {
+  const { sql, params } = dialectOf(conn.target).tablesQuery(conn.target.provider === 'postgresql' ? conn.target.schema : 'main');
+  return (await conn.query<{ name: string }>(sql, params)).map((row) => row.name);
 }
 
 export async function tableExists(conn: SqlConnection): Promise<boolean> {
-  const rows =
-    provider(conn) === 'sqlite'
-      ? await conn.query(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = $1`, [TABLE])
-      : await conn.query(`SELECT 1 FROM pg_catalog.pg_tables WHERE schemaname = $1 AND tablename = $2`, [schemaOf(conn), TABLE]);
-  return rows.length > 0;
+  return (await allTables(conn)).includes(TABLE);
 }
 
-/** Names of the user's tables (everything but the history table and SQLite internals). */
+/** Names of the user's tables (everything but the history table and the database's own). */
 export async function userTables(conn: SqlConnection): Promise<string[]> {
-  const rows =
-    provider(conn) === 'sqlite'
-      ? await conn.query<{ name: string }>(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> $1 ORDER BY name`, [TABLE])
-      : await conn.query<{ name: string }>(`SELECT tablename AS name FROM pg_catalog.pg_tables WHERE schemaname = $1 AND tablename <> $2 ORDER BY tablename`, [schemaOf(conn), TABLE]);
-  return rows.map((row) => row.name);
+  return (await allTables(conn)).filter((name) => name !== TABLE);
 }
 
 /** Create the schema (PostgreSQL `?schema=`) and the table if missing. */
