@@ -6,7 +6,7 @@
  */
 import type { SqlConnection } from '../db.ts';
 import { userTables } from '../runtime/table.ts';
-import { findWord, nameAt, scanStatements, sqlIdentifier, startsWith, wordsAt, type Token } from '../runtime/sql-script.ts';
+import { alterActions, findWord, nameAt, scanStatements, sqlIdentifier, startsWith, wordsAt, type Token } from '../runtime/sql-script.ts';
 
 export interface DataLoss {
   /** Steps that lose data: refused without --accept-data-loss. */
@@ -58,7 +58,7 @@ export function riskySteps(postgresScript: string): RiskyStep[] {
     } else if (startsWith(tokens, 'ALTER', 'TABLE')) {
       const table = nameAt(tokens, skipWords(tokens, skipWords(tokens, 2, 'IF', 'EXISTS'), 'ONLY'));
       if (!table) continue;
-      for (const action of actions(tokens, table.next)) {
+      for (const action of alterActions(tokens, table.next)) {
         const step = alterStep(action, table.name);
         if (step) steps.push(step);
       }
@@ -100,20 +100,6 @@ function alterStep(action: Token[], table: string): RiskyStep | null {
 /** Skip the optional words at `k` when they are all there. */
 function skipWords(tokens: Token[], k: number, ...words: string[]): number {
   return wordsAt(tokens, k, ...words) ? k + words.length : k;
-}
-
-/** The comma-separated actions from token `from`, split at commas outside parentheses. */
-function actions(tokens: Token[], from: number): Token[][] {
-  const result: Token[][] = [[]];
-  let depth = 0;
-  for (let k = from; k < tokens.length; k++) {
-    const token = tokens[k] as Token;
-    if (token.kind === 'symbol' && token.value === '(') depth++;
-    else if (token.kind === 'symbol' && token.value === ')') depth--;
-    if (depth === 0 && token.kind === 'symbol' && token.value === ',') result.push([]);
-    else (result[result.length - 1] as Token[]).push(token);
-  }
-  return result;
 }
 
 /**

@@ -7,7 +7,7 @@
  * release reads them.
  */
 import type { Provider } from '../db.ts';
-import { addedEnumValue, findWord, nameAt, scanStatements, startsWith, wordsAt, type Statement, type Token } from '../runtime/sql-script.ts';
+import { addedEnumValue, alterActions, findWord, nameAt, scanStatements, startsWith, wordsAt, type Statement, type Token } from '../runtime/sql-script.ts';
 
 export type Level = 'error' | 'warning';
 
@@ -141,7 +141,7 @@ function alterTable(tokens: Token[], pg: boolean, context: Context, existing: (t
   if (context.rebuilt.has(table.name.replace(/^new_/, '')) && /^new_/.test(table.name)) return [];
   if (!existing(table.name)) return [];
   const rules = new Set<RuleId>();
-  for (const action of splitActions(tokens, table.next)) {
+  for (const action of alterActions(tokens, table.next)) {
     const word = (i: number) => (action[i]?.kind === 'word' ? (action[i] as Token).value : undefined);
     if (word(0) === 'DROP' && word(1) !== 'CONSTRAINT') rules.add('drop-column');
     else if (word(0) === 'RENAME' && word(1) !== 'CONSTRAINT') rules.add('rename');
@@ -180,20 +180,6 @@ function addAction(action: Token[], pg: boolean, rules: Set<RuleId>): void {
   const serial = SERIAL.has(word(at + 1) ?? '');
   if (notNull && defaultAt === -1 && !generated && !serial) rules.add('not-null-without-default');
   if (pg && (serial || (defaultAt !== -1 && action.slice(defaultAt).some((t) => t.kind === 'word' && VOLATILE.has(t.value))))) rules.add('volatile-default');
-}
-
-/** The actions of an ALTER TABLE, split at the commas outside parentheses. */
-function splitActions(tokens: Token[], from: number): Token[][] {
-  const actions: Token[][] = [[]];
-  let depth = 0;
-  for (let k = from; k < tokens.length; k++) {
-    const token = tokens[k] as Token;
-    if (token.kind === 'symbol' && token.value === '(') depth++;
-    if (token.kind === 'symbol' && token.value === ')') depth--;
-    if (depth === 0 && token.kind === 'symbol' && token.value === ',') actions.push([]);
-    else (actions.at(-1) as Token[]).push(token);
-  }
-  return actions.filter((a) => a.length > 0);
 }
 
 /** `CREATE [UNIQUE] INDEX [CONCURRENTLY] [IF NOT EXISTS] [name] ON [ONLY] table`. */
