@@ -10,8 +10,8 @@ import { createClient, describeDatasource, describeTarget, type DatabaseTarget }
 import { generateClients } from '../src/authoring/generate.ts';
 import { verifyDatabase, verifyReport } from '../src/authoring/verify.ts';
 import { displayPath, readHistory } from '../src/runtime/history.ts';
-import { lockTimeoutMs } from '../src/runtime/lock.ts';
 import { seedDatabase, seedOptionsFromEnv, seedReport } from '../src/seed.ts';
+import { lockTimeoutMs } from '../src/env.ts';
 
 const STEPS = 4;
 

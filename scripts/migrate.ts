@@ -7,9 +7,9 @@ import { err, formatMs, out, printDeployEvents, runCommand, target, type Command
 import { KitError } from '../src/errors.ts';
 import { deploy } from '../src/runtime/deploy.ts';
 import { assertDeployable, assertLockfile, displayPath, readHistory } from '../src/runtime/history.ts';
-import { lockTimeoutMs } from '../src/runtime/lock.ts';
 import { recoveryHint } from '../src/runtime/recovery.ts';
 import { readStatus, type MigrationStatus } from '../src/runtime/status.ts';
+import { lockTimeoutMs } from '../src/env.ts';
 
 const DB_ENV = ['DATABASE_URL  the database (default file:./data/rastar.db); credentials are never printed', 'DB_CONNECT_TIMEOUT  seconds to retry an unreachable server (default 5)'];
 
@@ -116,11 +116,11 @@ const commands: Record<string, { spec: CommandSpec<Options>; run: (values: Recor
     },
     async run(values) {
       const { waitForDatabase, waitForSchema } = await import('../src/runtime/gate.ts');
-      const { secondsFromEnv } = await import('../src/env.ts');
+      const { dbWaitTimeoutMs, gateTimeoutMs } = await import('../src/env.ts');
       const t = target();
       const heartbeat = (seconds: number, reason: string) => err(`… ${reason} (${seconds}s)`);
-      const dbTimeout = secondsFromEnv('DB_WAIT_TIMEOUT', 60);
-      const gateTimeout = secondsFromEnv('MIGRATION_WAIT_TIMEOUT', 300);
+      const dbTimeout = dbWaitTimeoutMs();
+      const gateTimeout = gateTimeoutMs();
       const conn = await waitForDatabase(t, { timeoutMs: dbTimeout, onHeartbeat: heartbeat });
       try {
         if (values['database-only']) {

@@ -3,8 +3,8 @@ import { describeTarget, openConnection } from '../src/db.ts';
 import { err, out, printDeployEvents, runCommand, target } from '../src/cli.ts';
 import { deploy } from '../src/runtime/deploy.ts';
 import { readHistory } from '../src/runtime/history.ts';
-import { lockTimeoutMs } from '../src/runtime/lock.ts';
 import { assertResetAllowed, dropEverything } from '../src/runtime/reset.ts';
+import { lockTimeoutMs } from '../src/env.ts';
 
 await runCommand(
   {

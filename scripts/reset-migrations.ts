@@ -6,8 +6,8 @@
 import { describeTarget } from '../src/db.ts';
 import { err, out, printDeployEvents, printLines, runCommand, target } from '../src/cli.ts';
 import { displayPath, readHistory } from '../src/runtime/history.ts';
-import { lockTimeoutMs } from '../src/runtime/lock.ts';
 import { verifyDatabase, verifyReport } from '../src/authoring/verify.ts';
+import { lockTimeoutMs } from '../src/env.ts';
 
 await runCommand(
   {

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import type { SqlDriverAdapter, SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapter-utils';
 import type Database from 'better-sqlite3';
 import type pg from 'pg';
-import { secondsFromEnv } from './env.ts';
+import { connectTimeoutMs } from './env.ts';
 import { KitError, errorMessage } from './errors.ts';
 import { parseScript, sqlIdentifier, sqlLiteral, type Statement } from './runtime/sql-script.ts';
 import { legacyStringName, runSqliteScript, StatementError } from './runtime/sqlite-script.ts';
@@ -289,10 +289,6 @@ export interface ConnectOptions {
   applicationName?: string;
   /** Read-only session: SQLite opened read-only (and never created), PostgreSQL default_transaction_read_only. */
   readonly?: boolean;
-}
-
-export function connectTimeoutMs(): number {
-  return secondsFromEnv('DB_CONNECT_TIMEOUT', 5);
 }
 
 export async function openConnection(target: DatabaseTarget, options: ConnectOptions = {}): Promise<SqlConnection> {

@@ -18,11 +18,12 @@ import { openConnection, parseDatabaseUrl, withDatabase, type DatabaseTarget, ty
 import { KitError } from '../errors.ts';
 import { deploy } from '../runtime/deploy.ts';
 import { assertDeployable, type History } from '../runtime/history.ts';
-import { lockTimeoutMs, writeUnderMigrationLock } from '../runtime/lock.ts';
+import { writeUnderMigrationLock } from '../runtime/lock.ts';
 import { ensureTable, insertRowSql, readRows, tableExists, userTables } from '../runtime/table.ts';
 import { diff, historyTarget, withDatabaseEngine } from './engine.ts';
 import { readShape, shapeDistance, type Shape } from './shape.ts';
 import { withPostgresServer } from './shadow.ts';
+import { lockTimeoutMs } from '../env.ts';
 
 export interface BaselineFinding {
   total: number;

@@ -13,11 +13,11 @@ import { createMigrationAdapterFactory, maskSecrets, openConnection, parseDataba
 import { KitError, errorMessage } from '../errors.ts';
 import { deploy } from '../runtime/deploy.ts';
 import { readHistory, type History } from '../runtime/history.ts';
-import { lockTimeoutMs } from '../runtime/lock.ts';
 import { readStatus } from '../runtime/status.ts';
 import { engineVersion, openEngine, type OpenEngine } from './engine.ts';
 import { dropEverything } from '../runtime/reset.ts';
 import { resolveMigration } from './resolve.ts';
+import { lockTimeoutMs } from '../env.ts';
 
 export interface EngineArgs {
   datamodels: string[];

@@ -13,10 +13,10 @@ import { diff, historyTarget, withSchemaEngine } from './engine.ts';
 import { generateClients } from './generate.ts';
 import { lintMigration } from './lint.ts';
 import { PROVIDERS, lockfileText, migrationsDir, readHistory, type History } from '../runtime/history.ts';
-import { lockTimeoutMs } from '../runtime/lock.ts';
 import { assertPortableSource } from './portability.ts';
 import { readSourceSchema } from './schema.ts';
 import { withPostgresServer } from './shadow.ts';
+import { lockTimeoutMs } from '../env.ts';
 
 export interface CreateOptions {
   name: string;

@@ -8,6 +8,7 @@ import { diff, historyTarget, withSchemaEngine } from './engine.ts';
 import type { History } from '../runtime/history.ts';
 import { withPostgresServer } from './shadow.ts';
 import { findWord, nameAt, scanStatements, startsWith, wordsAt, type Token } from '../runtime/sql-script.ts';
+import { shadowDatabaseUrl } from '../env.ts';
 
 export interface Drift {
   drifted: boolean;
@@ -52,7 +53,7 @@ export async function explainDrift(target: DatabaseTarget, history: History): Pr
       return { kind: 'database', summary: database.output.trim() };
     });
   if (target.provider === 'sqlite') return compare();
-  if (!process.env.SHADOW_DATABASE_URL && !(await embeddedPostgresInstalled())) {
+  if (!shadowDatabaseUrl() && !(await embeddedPostgresInstalled())) {
     return { kind: 'unknown', reason: 'no shadow database server to replay the history on (set SHADOW_DATABASE_URL to a PostgreSQL server of yours)' };
   }
   return withPostgresServer((server) => compare(server));

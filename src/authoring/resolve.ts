@@ -8,8 +8,9 @@ import { createMigrationAdapterFactory, openConnection, type DatabaseTarget } fr
 import { KitError } from '../errors.ts';
 import { openEngine, toMigrationList } from './engine.ts';
 import { assertLockfile, displayPath, type History } from '../runtime/history.ts';
-import { acquireFileLock, lockTimeoutMs } from '../runtime/lock.ts';
+import { acquireFileLock } from '../runtime/lock.ts';
 import { ensureTable, tableExists } from '../runtime/table.ts';
+import { lockTimeoutMs } from '../env.ts';
 
 export type Resolution = 'applied' | 'rolled-back';
 

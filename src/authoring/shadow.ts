@@ -7,12 +7,13 @@
 import { parseDatabaseUrl, type DatabaseTarget } from '../db.ts';
 import { KitError } from '../errors.ts';
 import { startEmbeddedPostgres } from './embedded-postgres.ts';
+import { shadowDatabaseUrl } from '../env.ts';
 
 /** The --help line of every command that replays a history on a shadow. */
 export const SHADOW_ENV_HELP = 'SHADOW_DATABASE_URL  PostgreSQL server (never the target) on which the history is replayed; default: an embedded PostgreSQL where the dev dependencies are installed';
 
 export async function withPostgresServer<T>(work: (server: DatabaseTarget & { provider: 'postgresql' }) => Promise<T>, onProgress?: (line: string) => void): Promise<T> {
-  const configured = process.env.SHADOW_DATABASE_URL;
+  const configured = shadowDatabaseUrl();
   if (configured) {
     const server = parseDatabaseUrl(configured, 'SHADOW_DATABASE_URL');
     if (server.provider !== 'postgresql') throw new KitError('BAD_URL', 'SHADOW_DATABASE_URL must be a postgresql:// URL');

@@ -7,14 +7,15 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, closeSync, constants, copyFileSync, existsSync, mkdirSync, openSync, readSync, renameSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { connectTimeoutMs, maskSecrets, projectRoot, type DatabaseTarget } from '../db.ts';
+import { maskSecrets, projectRoot, type DatabaseTarget } from '../db.ts';
 import { KitError, errorMessage } from '../errors.ts';
 import { sqlLiteral } from './sql-script.ts';
+import { backupDirSetting, connectTimeoutMs } from '../env.ts';
 
 type PgTarget = DatabaseTarget & { provider: 'postgresql' };
 
 export function backupDir(): string {
-  return resolve(projectRoot, process.env.BACKUP_DIR || 'backups');
+  return resolve(projectRoot, backupDirSetting() ?? 'backups');
 }
 
 /** The folder must exist (or be creatable) and be writable: checked before anything is migrated. */

@@ -8,7 +8,7 @@ import { dialectOf, type SqlConnection } from '../db.ts';
 import { KitError, errorMessage } from '../errors.ts';
 import { assertDeployable, type History, type Migration } from './history.ts';
 import { describeBlocker, watchBlockers, type Blocker } from './blockers.ts';
-import { ALREADY_IN_HISTORY, acquireMigrationLock, ddlLockTimeoutMs, lockHolder, lockTimeoutError, MOVED_BACKEND, statementTimeoutMs, transactionLockSql, TRANSACTION_LOCK_TIMEOUT, type LockHolder } from './lock.ts';
+import { ALREADY_IN_HISTORY, acquireMigrationLock, lockHolder, lockTimeoutError, MOVED_BACKEND, transactionLockSql, TRANSACTION_LOCK_TIMEOUT, type LockHolder } from './lock.ts';
 import { behindTransactionPooler } from './pooler.ts';
 import { parseScript, scriptMode, sqlLiteral, statementLine, type Statement } from './sql-script.ts';
 import { StatementError } from './sqlite-script.ts';
@@ -16,6 +16,7 @@ import { pollUntil } from './poll.ts';
 import { assertNoFailed, baselineNeeded, failedMigrationBlocks, recoveryHint } from './recovery.ts';
 import { compareHistory, readStatus, type MigrationStatus } from './status.ts';
 import { ensureTable, historyTable, insertRowSql, notifySql, readRows, RUNNING_LOGS, tableExists, timestamp, userTables, type MigrationRow } from './table.ts';
+import { ddlLockTimeoutMs, statementTimeoutMs } from '../env.ts';
 
 export type DeployEvent =
   | { event: 'waiting-for-lock'; holder: LockHolder | null }

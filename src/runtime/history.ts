@@ -7,6 +7,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { projectRoot, type Provider } from '../db.ts';
 import { KitError, errorMessage } from '../errors.ts';
+import { prismaDirSetting } from '../env.ts';
 
 export const PROVIDERS: readonly Provider[] = ['sqlite', 'postgresql'];
 
@@ -27,7 +28,8 @@ export interface History {
 
 /** The folder holding schema.prisma and migrations/ (PRISMA_DIR overrides, for tests and tools). */
 export function prismaDir(): string {
-  return process.env.PRISMA_DIR ? resolve(process.env.PRISMA_DIR) : join(projectRoot, 'prisma');
+  const configured = prismaDirSetting();
+  return configured ? resolve(configured) : join(projectRoot, 'prisma');
 }
 
 export function migrationsDir(provider: Provider): string {

@@ -8,7 +8,7 @@
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { inTransaction, openConnection, tryKernelLock, type DatabaseTarget, type SqlConnection } from '../db.ts';
-import { secondsFromEnv } from '../env.ts';
+import { lockTimeoutMs } from '../env.ts';
 import { KitError } from '../errors.ts';
 import { sqlLiteral } from './sql-script.ts';
 import { pollUntil } from './poll.ts';
@@ -101,20 +101,6 @@ export function lockTimeoutError(timeoutMs: number, holder: LockHolder | null, p
       ? 'Another migrator is running (the lock is freed the moment its process ends, on any host): wait for it, or raise MIGRATION_LOCK_TIMEOUT for long migrations.'
       : 'Another migrator is running. Wait for it, or raise MIGRATION_LOCK_TIMEOUT; if that session is stuck, end it with SELECT pg_terminate_backend(<pid>).',
   });
-}
-
-export function lockTimeoutMs(): number {
-  return secondsFromEnv('MIGRATION_LOCK_TIMEOUT', 120);
-}
-
-/** PostgreSQL: how long a migration's statements wait for a table lock before the attempt is rolled back and retried (0: no limit). */
-export function ddlLockTimeoutMs(): number {
-  return secondsFromEnv('MIGRATION_DDL_LOCK_TIMEOUT', 5);
-}
-
-/** PostgreSQL: a statement_timeout for migrations, only when set. */
-export function statementTimeoutMs(): number | undefined {
-  return process.env.MIGRATION_STATEMENT_TIMEOUT?.trim() ? secondsFromEnv('MIGRATION_STATEMENT_TIMEOUT', 0) : undefined;
 }
 
 export interface LockOptions {

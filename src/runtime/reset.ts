@@ -6,9 +6,10 @@
 import { existsSync, rmSync } from 'node:fs';
 import { openConnection, type DatabaseTarget } from '../db.ts';
 import { KitError } from '../errors.ts';
+import { isProduction } from '../env.ts';
 
 export function assertResetAllowed(target: DatabaseTarget, confirmed: boolean): void {
-  if (process.env.NODE_ENV === 'production') {
+  if (isProduction()) {
     throw new KitError('REFUSED', 'Refusing to reset: NODE_ENV is "production". Reset only re-creates development databases.');
   }
   if (target.provider === 'postgresql' && !confirmed) {

@@ -10,6 +10,7 @@ import { openConnection, parseDatabaseUrl } from '../../src/db.ts';
 import { freePort, startEmbeddedPostgres } from '../../src/authoring/embedded-postgres.ts';
 import { appCommand, assertAppliedOnce, finished, lastFinished, readStarts, runEntrypoint, sleep, startEntrypoint, syntheticPrismaDir, workDir } from './harness.ts';
 import { errorLines } from '../fixtures/kit.ts';
+import { runScript, testDatabase } from '../helpers.ts';
 
 describe('the database starts after the containers', () => {
   test('a migrator and two waiters started 5 s before PostgreSQL: heartbeat, then migrate once and start', async (t) => {
@@ -59,5 +60,26 @@ describe('the database starts after the containers', () => {
     assert.ok(elapsed >= 3000 && elapsed < 20_000, `gave up after about DB_WAIT_TIMEOUT (${elapsed}ms)`);
     assert.equal(run.output.includes(password), false, 'the password is never printed');
     assert.deepEqual(readStarts(starts), []);
+  });
+});
+
+describe('a database that answers "no" is not waited for', () => {
+  test('wrong password (P1000) or no such database (P1003): migrate wait fails at once, not after DB_WAIT_TIMEOUT, naming why', async (t) => {
+    const db = await testDatabase(t, 'postgresql');
+    const url = new URL(db.url);
+    url.password = 'certainly-not-the-password';
+    const wrongPassword = url.href;
+    const noDatabase = db.url.replace(/\/[^/?]+(\?|$)/, '/rastar_no_such_database$1');
+    for (const [what, databaseUrl, line] of [
+      ['wrong password', wrongPassword, /^Error: Cannot connect to database server at 127\.0\.0\.1:\d+ \(database "[^"]+"\): authentication failed for user "[^"]+" \(P1000\)$/],
+      ['no such database', noDatabase, /^Error: Database "rastar_no_such_database" does not exist on the server at 127\.0\.0\.1:\d+ \(P1003\)$/],
+    ] as const) {
+      const started = Date.now();
+      const result = await runScript('migrate', ['wait', '--database-only'], { env: { DATABASE_URL: databaseUrl, DB_WAIT_TIMEOUT: '60' } });
+      assert.equal(result.code, 1, `${what}: ${result.stderr}`);
+      assert.match(errorLines(result)[0] ?? '', line, what);
+      assert.ok(Date.now() - started < 15_000, `${what}: gave up after ${Date.now() - started}ms, not at once`);
+      assert.ok(!result.stderr.includes('certainly-not-the-password'), 'the password is never printed');
+    }
   });
 });
