@@ -67,7 +67,9 @@ function gateOpen(status: MigrationStatus): boolean {
 
 export async function waitForSchema(conn: SqlConnection, history: History, options: WaitOptions): Promise<GateResult> {
   const started = Date.now();
-  let wake: () => void = () => {};
+  // A notification that arrives while the history is being read is kept, so the next pause ends at once.
+  let notified = false;
+  let wake: () => void = () => (notified = true);
   // LISTEN through a transaction pooler hears nothing: polling alone then.
   const pooled = await behindTransactionPooler(conn);
   if (pooled) options.onPooler?.();
@@ -102,9 +104,17 @@ export async function waitForSchema(conn: SqlConnection, history: History, optio
       // A notification (the migrator committed) cuts the pause short.
       sleep: (ms) =>
         new Promise<void>((done) => {
-          const timer = setTimeout(done, ms);
+          if (notified) {
+            notified = false;
+            return done();
+          }
+          const timer = setTimeout(() => {
+            wake = () => (notified = true);
+            done();
+          }, ms);
           wake = () => {
             clearTimeout(timer);
+            wake = () => (notified = true);
             done();
           };
         }),
