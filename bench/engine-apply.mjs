@@ -4,8 +4,8 @@
 // the stock @prisma/adapter-pg splits scripts on every `;` and fails on this corpus.
 // Env: DATABASE_URL, PRISMA_DIR (migrations in $PRISMA_DIR/migrations/<provider>/).
 import { createMigrationAdapterFactory, parseDatabaseUrl } from '../dist/src/db.js';
-import { NO_FILTER, openEngine } from '../dist/src/authoring/engine.js';
-import { readHistory, toMigrationList } from '../dist/src/runtime/history.js';
+import { NO_FILTER, openEngine, toMigrationList } from '../dist/src/authoring/engine.js';
+import { readHistory } from '../dist/src/runtime/history.js';
 
 const target = parseDatabaseUrl();
 const history = readHistory(target.provider);
