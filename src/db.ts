@@ -12,7 +12,7 @@ import type pg from 'pg';
 import { connectTimeoutMs } from './env.ts';
 import { KitError, errorMessage } from './errors.ts';
 import { parseScript, sqlIdentifier, sqlLiteral, type Statement } from './runtime/sql-script.ts';
-import { legacyStringName, runSqliteScript, StatementError } from './runtime/sqlite-script.ts';
+import { acceptingLegacyStrings, legacyStringName, runSqliteScript, StatementError } from './runtime/sqlite-script.ts';
 
 export type Provider = 'sqlite' | 'postgresql';
 
@@ -539,11 +539,13 @@ export async function createMigrationAdapterFactory(
  * The engine's SQLite scripts run statement by statement, double-quoted strings
  * accepted as SQLite's own builds accept them (see sqlite-script.ts). It replays a
  * migration on a shadow through executeRaw, which prepares one statement only: a
- * script without parameters goes the script's way.
+ * script without parameters goes the script's way. Its own catalog queries need
+ * the same rule: it reads a partial index's definition with `name = "<index>"`.
  */
 function acceptScripts(adapter: SqlDriverAdapter): SqlDriverAdapter {
   const executeScript = adapter.executeScript.bind(adapter);
   const executeRaw = adapter.executeRaw.bind(adapter);
+  const queryRaw = adapter.queryRaw.bind(adapter);
   const runScript = async (script: string) => {
     try {
       await runSqliteScript(script, executeScript);
@@ -553,6 +555,7 @@ function acceptScripts(adapter: SqlDriverAdapter): SqlDriverAdapter {
   };
   return Object.assign(adapter, {
     executeScript: runScript,
+    queryRaw: (query: Parameters<SqlDriverAdapter['queryRaw']>[0]) => acceptingLegacyStrings(query.sql, (sql) => queryRaw({ ...query, sql })),
     async executeRaw(query: Parameters<SqlDriverAdapter['executeRaw']>[0]) {
       if (query.args.length > 0) return executeRaw(query);
       if (parseScript(query.sql, 'sqlite').length > 1) return runScript(query.sql).then(() => 0);

@@ -4,6 +4,7 @@
  * error live in one place. Read when asked, so a test's environment is honoured;
  * DATABASE_URL and DIRECT_DATABASE_URL are db.ts's (migrationTarget).
  */
+import { readFileSync } from 'node:fs';
 import { KitError } from './errors.ts';
 
 
@@ -37,3 +38,33 @@ export const statementTimeoutMs = () => (text('MIGRATION_STATEMENT_TIMEOUT') ? s
 export const dbWaitTimeoutMs = () => secondsFromEnv('DB_WAIT_TIMEOUT', 60);
 /** MIGRATION_WAIT_TIMEOUT: how long a container that does not migrate waits for the schema. */
 export const gateTimeoutMs = () => secondsFromEnv('MIGRATION_WAIT_TIMEOUT', 300);
+
+/** A yes/no switch: true/1/yes or false/0/no; unset gives `fallback`. */
+function switchFromEnv(name: string, fallback: boolean): boolean {
+  const raw = text(name)?.toLowerCase();
+  if (raw === undefined) return fallback;
+  if (['true', '1', 'yes'].includes(raw)) return true;
+  if (['false', '0', 'no'].includes(raw)) return false;
+  throw new KitError('BAD_USAGE', `${name} must be true or false, got "${process.env[name]}"`);
+}
+
+/** SESSION_SECRET, or the first line of the file SESSION_SECRET_FILE names (Docker secrets); undefined when neither is set. */
+export function sessionSecretSetting(): string | undefined {
+  const inline = process.env.SESSION_SECRET?.trim() || undefined;
+  const file = text('SESSION_SECRET_FILE');
+  if (inline && file) throw new KitError('BAD_USAGE', 'Set SESSION_SECRET or SESSION_SECRET_FILE, not both');
+  if (!file) return inline;
+  let content: string;
+  try {
+    content = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new KitError('BAD_USAGE', `SESSION_SECRET_FILE: cannot read ${file} (${(error as { code?: string }).code ?? 'error'})`);
+  }
+  return content.split(/\r?\n/)[0]?.trim() || undefined;
+}
+/** COOKIE_SECURE: mark the session cookie Secure even when the request does not say HTTPS (default: only over HTTPS). */
+export const cookieSecureSetting = () => switchFromEnv('COOKIE_SECURE', false);
+/** TRUST_PROXY: behind a reverse proxy, take the client's address and scheme from X-Forwarded-For / X-Forwarded-Proto. */
+export const trustProxySetting = () => switchFromEnv('TRUST_PROXY', false);
+/** SESSION_MAX_AGE: how long an admin session lasts after login. */
+export const sessionMaxAgeMs = () => secondsFromEnv('SESSION_MAX_AGE', 8 * 3600);

@@ -1,15 +1,29 @@
 /**
- * The admin panel process (the migrator's container in production). For now it
- * serves what operators and orchestrators need: liveness, readiness (database
- * reachable and holding every migration of this image) and a read-only page of
- * the migration history. node:http only; the database is never written.
+ * The admin panel (the migrator's container in production): liveness and
+ * readiness for orchestrators, and behind a login the pages of the bot's data and
+ * of the migrations. Routing, cookies and HTML escaping are Hono's; sessions,
+ * CSRF tokens and the login throttle are in ./admin/. Prints nothing: `log`
+ * receives one line per login, the script prints it.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { describeDatasource, maskSecrets, openConnection, parseDatabaseUrl, type DatabaseTarget } from '../db.ts';
+import { getRequestListener, type HttpBindings } from '@hono/node-server';
+import { Hono, type Context } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { secureHeaders } from 'hono/secure-headers';
+import { createClient, maskSecrets, parseDatabaseUrl, type DatabaseTarget } from '../db.ts';
+import { cookieSecureSetting, isProduction, sessionMaxAgeMs, sessionSecretSetting, trustProxySetting } from '../env.ts';
 import { KitError, errorMessage } from '../errors.ts';
-import { displayPath, readHistory, type History } from '../runtime/history.ts';
-import { readStatus, type MigrationStatus } from '../runtime/status.ts';
+import { readHistory } from '../runtime/history.ts';
+import { hashPassword, verifyPassword } from '../seed.ts';
+import type { CheckReport } from '../authoring/check.ts';
+import * as data from './admin/data.ts';
+import { notReadyReason, snapshot, type Snapshot } from './admin/migrations.ts';
+import { migrationsPage, packsPage, threadPage, toolLogsPage, userPage, usersPage } from './admin/pages.ts';
+import { BadRequest, booleanFilter, paging, recordId, textFilter } from './admin/params.ts';
+import { resolveSessionSecret, Sessions, type Session } from './admin/session.ts';
+import { LoginThrottle, type ThrottleOptions } from './admin/throttle.ts';
+import { errorPage, loginPage, STYLESHEET, type Viewer } from './admin/views.ts';
 
 export interface AdminPanelOptions {
   /** 0 picks a free port (tests). */
@@ -20,148 +34,260 @@ export interface AdminPanelOptions {
   target?: DatabaseTarget;
   /** The migrations folder to compare with (default: the provider's folder under PRISMA_DIR or prisma/). */
   migrationsDir?: string;
+  /** Default: SESSION_SECRET / SESSION_SECRET_FILE; in development a random one per start. */
+  sessionSecret?: string;
+  /** Default: SESSION_MAX_AGE. */
+  sessionMaxAgeMs?: number;
+  throttle?: Partial<ThrottleOptions>;
+  /** Logins and failed logins, one line each (never a password). */
+  log?: (line: string) => void;
 }
 
 export interface AdminPanel {
   server: Server;
   /** Where to open it, e.g. http://localhost:3000. */
   url: string;
+  /** What the operator should know about this start (a generated session secret). */
+  warnings: string[];
   close(): Promise<void>;
 }
 
-type MigrationState = 'applied' | 'pending' | 'failed' | 'edited' | 'unknown';
+type Env = { Bindings: HttpBindings; Variables: { session: Session; viewer: Viewer } };
 
-/** What one look at the database found; `error` when it could not be reached. */
-interface Snapshot {
-  history: History;
-  status?: MigrationStatus;
-  error?: string;
-}
+const PUBLIC = new Set(['/healthz', '/readyz', '/login', '/assets/panel.css']);
+const MAX_BODY = 64 * 1024;
+const MAX_USERNAME = 200;
+const MAX_PASSWORD = 1024;
 
 export async function startAdminPanel(options: AdminPanelOptions): Promise<AdminPanel> {
   const target = options.target ?? parseDatabaseUrl();
-  // Probes may arrive in bursts: concurrent requests share one look at the database,
-  // so the panel never holds more than one connection.
+  const secret = options.sessionSecret === undefined ? resolveSessionSecret(sessionSecretSetting(), isProduction()) : resolveSessionSecret(options.sessionSecret, false);
+  const trustProxy = trustProxySetting();
+  const forceSecure = cookieSecureSetting();
+  const sessions = new Sessions({
+    secret: secret.value,
+    maxAgeMs: options.sessionMaxAgeMs ?? sessionMaxAgeMs(),
+    secure: (c) => forceSecure || new URL(c.req.url).protocol === 'https:' || (trustProxy && c.req.header('x-forwarded-proto')?.split(',')[0]?.trim() === 'https'),
+  });
+  const throttle = new LoginThrottle(options.throttle);
+  const log = options.log ?? (() => {});
+  const client = await createClient(target);
+  // Compared against when the user name is unknown, so both answers take as long.
+  const decoyHash = hashPassword(crypto.randomUUID());
+
+  // Probes may arrive in bursts: concurrent requests share one look at the database.
   let inflight: Promise<Snapshot> | undefined;
   const look = () => (inflight ??= snapshot(target, options.migrationsDir).finally(() => (inflight = undefined)));
+  let checking: Promise<CheckReport | { error: string }> | undefined;
+  const runCheck = () =>
+    (checking ??= (async () => {
+      // Loaded on demand: the check needs the schema engine, the rest of the panel does not.
+      const { checkProduction } = await import('../authoring/check.ts');
+      return checkProduction(target, readHistory(target.provider, options.migrationsDir));
+    })()
+      .catch((error) => ({ error: maskSecrets(errorMessage(error), target) }))
+      .finally(() => (checking = undefined)));
 
-  const server = createServer((req, res) => {
-    handle(req, res, target, look).catch((error) => {
-      if (!res.headersSent) send(res, 500, 'text/plain; charset=utf-8', `internal error: ${maskSecrets(errorMessage(error), target)}\n`);
-      else res.destroy();
-    });
+  const address = (c: Context<Env>) => {
+    const forwarded = trustProxy ? c.req.header('x-forwarded-for')?.split(',').at(-1)?.trim() : undefined;
+    return forwarded || c.env.incoming.socket.remoteAddress || 'unknown';
+  };
+  const html = (c: Context<Env>, status: number, page: unknown) => c.html(page as string, status as 200);
+
+  const app = new Hono<Env>();
+  app.use(async (c, next) => {
+    await next();
+    c.header('Cache-Control', 'no-store');
   });
+  app.use(
+    secureHeaders({
+      contentSecurityPolicy: { defaultSrc: ["'self'"], formAction: ["'self'"], frameAncestors: ["'none'"], scriptSrc: ["'none'"] },
+      strictTransportSecurity: false, // the proxy that terminates TLS decides
+    }),
+  );
+  app.use(bodyLimit({ maxSize: MAX_BODY, onError: (c) => c.text('request body too large\n', 413) }));
+
+  app.all('/healthz', (c) => (isRead(c) ? c.text('ok\n') : notAllowed(c)));
+  app.all('/readyz', async (c) => {
+    if (!isRead(c)) return notAllowed(c);
+    const reason = notReadyReason(await look());
+    return c.json(reason ? { status: 'not-ready', reason } : { status: 'ready' }, reason ? 503 : 200);
+  });
+  app.get('/assets/panel.css', (c) => {
+    c.header('Content-Type', 'text/css; charset=utf-8');
+    return c.body(STYLESHEET);
+  });
+
+  // Everything else needs a session: pages send the browser to the login page, forms get 401.
+  app.use(async (c, next) => {
+    if (PUBLIC.has(c.req.path)) return next();
+    const session = await sessions.read(c);
+    const admin = session && (await data.findAdminById(client, session.adminId));
+    if (!session || !admin) {
+      if (session) sessions.end(c, session); // the admin was deleted
+      if (!isRead(c)) return c.text('login required\n', 401);
+      return c.redirect(`/login?next=${encodeURIComponent(c.req.path + new URL(c.req.url).search)}`, 302);
+    }
+    c.set('session', session);
+    c.set('viewer', { username: admin.username, csrf: sessions.csrfToken(session) });
+    if (c.req.method === 'POST') {
+      const form = await c.req.parseBody();
+      if (!sessions.validToken(session, form._csrf)) return html(c, 403, errorPage('Form refused', 'The form is missing its CSRF token or it is not valid: reload the page and try again.', c.get('viewer')));
+    }
+    return next();
+  });
+
+  app.get('/login', async (c) => {
+    if (await sessions.read(c)) return c.redirect(safeNext(c.req.query('next')), 302);
+    return html(c, 200, loginPage(await sessions.loginToken(c), { next: c.req.query('next') }));
+  });
+  app.post('/login', async (c) => {
+    const form = await c.req.parseBody();
+    const username = typeof form.username === 'string' ? form.username.trim() : '';
+    const password = typeof form.password === 'string' ? form.password : '';
+    const next = typeof form.next === 'string' ? form.next : undefined;
+    const again = async (status: number, error: string) => html(c, status, loginPage(await sessions.loginToken(c), { error, username: username.slice(0, MAX_USERNAME), next }));
+    if (!(await sessions.validLoginToken(c, form._csrf))) return again(403, 'The login form expired: please try again.');
+    if (!username || !password || username.length > MAX_USERNAME || password.length > MAX_PASSWORD) return again(400, 'Enter a user name and a password.');
+    const from = address(c);
+    const keys = [`user:${username.toLowerCase()}`, `address:${from}`];
+    const waitMs = throttle.waitMs(keys);
+    if (waitMs > 0) {
+      const seconds = Math.ceil(waitMs / 1000);
+      c.header('Retry-After', String(seconds));
+      return again(429, `Too many failed logins: try again in ${seconds} s.`);
+    }
+    const admin = await data.findAdmin(client, username);
+    const matches = await verifyPassword(password, admin?.passwordHash ?? (await decoyHash));
+    if (!admin || !matches) {
+      throttle.failed(keys);
+      log(`Failed login${admin ? ` for ${admin.username}` : ' (unknown user name)'} from ${from}`);
+      return again(401, 'Wrong user name or password.');
+    }
+    throttle.succeeded(keys);
+    await data.recordLogin(client, admin.id);
+    await sessions.start(c, admin.id);
+    log(`Admin ${admin.username} logged in from ${from}`);
+    return c.redirect(safeNext(next), 302);
+  });
+  app.post('/logout', (c) => {
+    sessions.end(c, c.get('session'));
+    return c.redirect('/login', 302);
+  });
+
+  app.get('/', (c) => c.redirect('/migrations', 302));
+  app.get('/migrations', async (c) => html(c, 200, migrationsPage(c.get('viewer'), target, await look())));
+  app.post('/migrations/check', async (c) => {
+    const [snap, check] = await Promise.all([look(), runCheck()]);
+    return html(c, 200, migrationsPage(c.get('viewer'), target, snap, check));
+  });
+
+  app.get('/users', async (c) => {
+    const q = textFilter(query(c), 'q');
+    return html(c, 200, usersPage(c.get('viewer'), q, await data.listUsers(client, target.provider, q, paging(query(c)))));
+  });
+  app.get('/users/:id', async (c) => {
+    const id = recordId(c.req.param('id'));
+    const user = id && (await data.userWithThreads(client, id));
+    return user ? html(c, 200, userPage(c.get('viewer'), user)) : notFound(c);
+  });
+  app.get('/threads/:id', async (c) => {
+    const id = recordId(c.req.param('id'));
+    const thread = id && (await data.threadWithMessages(client, id));
+    return thread ? html(c, 200, threadPage(c.get('viewer'), thread)) : notFound(c);
+  });
+
+  app.get('/tool-logs', async (c) => {
+    const rawMessage = c.req.query('message');
+    const message = rawMessage ? recordId(rawMessage) : undefined;
+    if (rawMessage && message === undefined) throw new BadRequest('message must be a message id');
+    const filter = { tool: textFilter(query(c), 'tool'), session: textFilter(query(c), 'session'), success: booleanFilter(query(c), 'success'), message };
+    return html(c, 200, toolLogsPage(c.get('viewer'), filter, await data.listToolLogs(client, filter, paging(query(c)))));
+  });
+
+  const packs = async (c: Context<Env>, status: number, form?: Parameters<typeof packsPage>[2]) => html(c, status, packsPage(c.get('viewer'), await data.listPacks(client), form));
+  const packInput = async (c: Context<Env>) => {
+    const form = await c.req.parseBody();
+    return { name: typeof form.name === 'string' ? form.name.trim() : '', description: typeof form.description === 'string' ? form.description.trim() : '' };
+  };
+  app.get('/packs', async (c) => {
+    const done = c.req.query('done');
+    return packs(c, 200, { flash: done ? `✓ ${done.slice(0, 200)}` : undefined });
+  });
+  app.post('/packs', async (c) => {
+    const input = await packInput(c);
+    const problem = data.packInputError(input);
+    const written = problem ? { ok: false as const, error: problem } : await data.createPack(client, input);
+    if (!written.ok) return packs(c, 400, { error: written.error, ...input });
+    return c.redirect(`/packs?done=${encodeURIComponent(`Pack ${input.name} created`)}`, 303);
+  });
+  app.post('/packs/:id', async (c) => {
+    const id = recordId(c.req.param('id'));
+    if (id === undefined) return notFound(c);
+    const input = await packInput(c);
+    const problem = data.packInputError(input);
+    const written = problem ? { ok: false as const, error: problem } : await data.updatePack(client, id, input);
+    if (!written) return notFound(c);
+    if (!written.ok) return packs(c, 400, { error: written.error, packId: id, ...input });
+    return c.redirect(`/packs?done=${encodeURIComponent(`Pack ${input.name} saved`)}`, 303);
+  });
+  app.post('/packs/:id/default', async (c) => {
+    const id = recordId(c.req.param('id'));
+    if (id === undefined || !(await data.setDefaultPack(client, id))) return notFound(c);
+    const pack = (await data.listPacks(client)).find((p) => p.id === id);
+    return c.redirect(`/packs?done=${encodeURIComponent(`${pack?.name ?? 'The pack'} is now the default pack`)}`, 303);
+  });
+
+  app.notFound((c) => notFound(c as Context<Env>));
+  app.onError((error, c) => {
+    if (error instanceof BadRequest) return html(c as Context<Env>, 400, errorPage('Bad request', error.message, c.get('viewer')));
+    // Nothing of the cause reaches the browser; the message has no password (masked).
+    log(`Error on ${c.req.method} ${c.req.path}: ${maskSecrets(errorMessage(error).split('\n').at(-1) ?? '', target)}`);
+    return c.text('internal error\n', 500);
+  });
+
+  const server = createServer(getRequestListener((request, env) => app.fetch(request, env)));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port, options.host, () => {
       server.off('error', reject);
       resolve();
     });
+  }).catch(async (error) => {
+    await client.$disconnect();
+    throw error;
   });
   const { port } = server.address() as AddressInfo;
   const host = !options.host || ['0.0.0.0', '::'].includes(options.host) ? 'localhost' : options.host.includes(':') ? `[${options.host}]` : options.host;
   return {
     server,
     url: `http://${host}:${port}`,
+    warnings: secret.generated ? ['SESSION_SECRET is not set: sessions use a random secret and end when the panel stops (set it in production)'] : [],
     async close() {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections(); // keep-alive sockets would hold close() open
       await closed;
-      await inflight?.catch(() => {}); // let an open connection finish and close
+      await Promise.all([inflight?.catch(() => {}), checking]); // let open connections finish and close
+      await client.$disconnect();
     },
   };
 }
 
-async function handle(req: IncomingMessage, res: ServerResponse, target: DatabaseTarget, look: () => Promise<Snapshot>): Promise<void> {
-  const path = new URL(req.url ?? '/', 'http://localhost').pathname;
-  const routes: Record<string, () => Promise<void>> = {
-    '/healthz': async () => send(res, 200, 'text/plain; charset=utf-8', 'ok\n'),
-    '/readyz': async () => {
-      const reason = notReadyReason(await look());
-      send(res, reason ? 503 : 200, 'application/json', `${JSON.stringify(reason ? { status: 'not-ready', reason } : { status: 'ready' })}\n`);
-    },
-    '/': async () => send(res, 200, 'text/html; charset=utf-8', renderPage(target, await look())),
-  };
-  const route = routes[path];
-  if (!route) return send(res, 404, 'text/plain; charset=utf-8', 'not found\n');
-  if (req.method !== 'GET' && req.method !== 'HEAD') {
-    res.setHeader('Allow', 'GET, HEAD');
-    return send(res, 405, 'text/plain; charset=utf-8', 'method not allowed\n');
-  }
-  await route();
+const query = (c: Context) => (name: string) => c.req.query(name);
+const isRead = (c: Context) => c.req.method === 'GET' || c.req.method === 'HEAD';
+
+function notAllowed(c: Context) {
+  c.header('Allow', 'GET, HEAD');
+  return c.text('method not allowed\n', 405);
 }
 
-function send(res: ServerResponse, status: number, type: string, body: string): void {
-  res.writeHead(status, { 'Content-Type': type, 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store' });
-  res.end(res.req.method === 'HEAD' ? undefined : body);
+function notFound(c: Context<Env>) {
+  return c.html(errorPage('Not found', `There is no page at ${c.req.path}.`, c.get('viewer')) as string, 404);
 }
 
-/** One short read-only connection: open, read the history table, close. */
-async function snapshot(target: DatabaseTarget, migrationsDir?: string): Promise<Snapshot> {
-  const history = readHistory(target.provider, migrationsDir);
-  let conn;
-  try {
-    // No retries: a probe must answer now; the orchestrator asks again.
-    conn = await openConnection(target, { readonly: true, waitMs: 0, applicationName: 'rastar-admin-panel' });
-    return { history, status: await readStatus(conn, history) };
-  } catch (error) {
-    return { history, error: maskSecrets(errorMessage(error), target) };
-  } finally {
-    await conn?.close();
-  }
-}
-
-/** Ready means: reachable, every migration of this image applied, none failed (the gate's rule). */
-export function notReadyReason(snap: Snapshot): string | undefined {
-  if (snap.error !== undefined || !snap.status) return `database unreachable: ${snap.error ?? 'unknown error'}`;
-  const { failed, pending } = snap.status;
-  if (failed.length) return `migration${failed.length > 1 ? 's' : ''} ${failed.map((f) => f.name).join(', ')} failed`;
-  if (pending.length) return `${pending.length} pending migration${pending.length > 1 ? 's' : ''}: ${pending.join(', ')}`;
-  return undefined;
-}
-
-function migrationStates(snap: Snapshot): { name: string; state: MigrationState | '?' }[] {
-  const status = snap.status;
-  if (!status) return snap.history.migrations.map((m) => ({ name: m.name, state: '?' }));
-  const failed = new Set(status.failed.map((f) => f.name));
-  const rows = snap.history.migrations.map(({ name }) => ({
-    name,
-    state: (status.edited.includes(name) ? 'edited' : status.applied.includes(name) ? 'applied' : failed.has(name) ? 'failed' : 'pending') as MigrationState,
-  }));
-  // Failed rows for migrations absent from the folder would otherwise go unseen.
-  const extraFailed = [...failed].filter((name) => !rows.some((r) => r.name === name)).map((name) => ({ name, state: 'failed' as const }));
-  return [...rows, ...extraFailed, ...status.unknown.map((name) => ({ name, state: 'unknown' as const }))];
-}
-
-function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-}
-
-function renderPage(target: DatabaseTarget, snap: Snapshot): string {
-  const reason = notReadyReason(snap);
-  const datasource = describeDatasource(target);
-  const rows = migrationStates(snap)
-    .map(({ name, state }) => `<tr><td><code>${escapeHtml(name)}</code></td><td class="${escapeHtml(state === '?' ? 'unknown' : state)}">${escapeHtml(state)}</td></tr>`)
-    .join('\n');
-  // Everything interpolated is escaped: names come from folders and the database.
-  return `<!doctype html>
-<html lang="en">
-<head><meta charset="utf-8"><title>rastar admin panel</title>
-<style>body{font-family:system-ui,sans-serif;margin:2rem}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3rem .6rem;text-align:left}.applied{color:#080}.pending{color:#a60}.failed,.edited,.unknown{color:#c00}</style>
-</head>
-<body>
-<h1>rastar admin panel</h1>
-<p>Datasource: ${escapeHtml(maskSecrets(datasource, target))}<br>Provider: ${escapeHtml(target.provider)}<br>Migrations folder: ${escapeHtml(displayPath(snap.history.dir))}</p>
-<p>Status: <strong>${escapeHtml(reason ? `not ready (${reason})` : 'ready')}</strong></p>
-<table>
-<thead><tr><th>Migration</th><th>State</th></tr></thead>
-<tbody>
-${rows || '<tr><td colspan="2">no migrations</td></tr>'}
-</tbody>
-</table>
-</body>
-</html>
-`;
+/** Where to go after login: a path of this panel only (never another site). */
+function safeNext(next: string | undefined): string {
+  return next && next.startsWith('/') && !next.startsWith('//') && !next.startsWith('/\\') ? next : '/migrations';
 }
 
 /** PORT from the environment: default 3000, an integer 0–65535 otherwise a usage error. */

@@ -42,22 +42,22 @@ export async function runSqliteScript(script: string, exec: (sql: string) => voi
   for (const statement of scanStatements(script, 'sqlite')) {
     index++;
     try {
-      await execAcceptingLegacyStrings(statement.text, exec);
+      await acceptingLegacyStrings(statement.text, exec);
     } catch (error) {
       throw new StatementError(statement, index, error);
     }
   }
 }
 
-async function execAcceptingLegacyStrings(original: string, exec: (sql: string) => void | Promise<void>): Promise<void> {
+/** Run one statement (or query), reading a double-quoted token as a string where SQLite's legacy rule would. */
+export async function acceptingLegacyStrings<T>(original: string, exec: (sql: string) => T | Promise<T>): Promise<T> {
   let text = original;
   let firstError: unknown;
   // Each round turns one more double-quoted token into a string: it ends.
   for (;;) {
     let name: string | null;
     try {
-      await exec(text);
-      return;
+      return await exec(text);
     } catch (error) {
       firstError ??= error;
       name = legacyStringName(error);
@@ -73,8 +73,7 @@ async function execAcceptingLegacyStrings(original: string, exec: (sql: string) 
     for (const tokens of choices) {
       const candidate = asLiterals(text, tokens);
       try {
-        await exec(candidate);
-        return;
+        return await exec(candidate);
       } catch (error) {
         const other = legacyStringName(error);
         if (other === name) continue; // an identifier among them
