@@ -242,7 +242,10 @@ export async function startAdminPanel(options: AdminPanelOptions): Promise<Admin
   app.onError((error, c) => {
     if (error instanceof BadRequest) return html(c as Context<Env>, 400, errorPage('Bad request', error.message, c.get('viewer')));
     // Nothing of the cause reaches the browser; the message has no password (masked).
-    log(`Error on ${c.req.method} ${c.req.path}: ${maskSecrets(errorMessage(error).split('\n').at(-1) ?? '', target)}`);
+    const reason = maskSecrets(errorMessage(error).split('\n').filter(Boolean).at(-1) ?? '', target);
+    log(`Error on ${c.req.method} ${c.req.path}: ${reason}`);
+    // P1xxx: the database did not answer; the page says so and the request can be retried.
+    if (/^P10/.test(String((error as { code?: unknown }).code))) return html(c as Context<Env>, 503, errorPage('Database unavailable', 'The database did not answer: try again in a moment.', c.get('viewer')));
     return c.text('internal error\n', 500);
   });
 
