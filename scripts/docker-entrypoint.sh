@@ -163,6 +163,7 @@ _main() {
 	file_env DATABASE_URL
 	file_env DIRECT_DATABASE_URL
 	file_env ADMIN_PASSWORD
+	file_env SESSION_SECRET
 	file_env TELEGRAM_BOT_TOKEN
 	check_boolean RUN_MIGRATIONS
 	check_boolean BACKUP_BEFORE_MIGRATE

@@ -13,6 +13,8 @@ import { projectRoot } from '../src/db.ts';
 import { readHistory } from '../src/runtime/history.ts';
 import { tempDir, testDatabase, type RunResult } from './helpers.ts';
 import { output, rows } from './fixtures/kit.ts';
+import { PanelClient } from './fixtures/panel.ts';
+import { exitWithin, freePort, spawnCapture, waitForHttp } from './processes.ts';
 
 function run(file: string, args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<RunResult> {
   return new Promise((resolve) => {
@@ -92,4 +94,29 @@ test('the image as a directory: npx prisma migrate deploy and status run offline
   const refused = await run(entrypoint, ['node', '-e', '0'], app, { ...env, ...imageEnv, DATABASE_URL: db.url, DATABASE_URL_FILE: secret, RUN_MIGRATIONS: 'true' });
   assert.equal(refused.code, 2, output(refused));
   assert.match(refused.stderr, /^Error: both DATABASE_URL and DATABASE_URL_FILE are set$/m);
+
+  // The admin panel as the container starts it: secrets from files, a login, and neither
+  // the password nor the session secret in its output.
+  const password = 'image-admin-password-42';
+  const sessionSecret = 'image-session-secret-0123456789abcdef';
+  const passwordFile = join(dir, 'admin_password');
+  const sessionFile = join(dir, 'session_secret');
+  writeFileSync(passwordFile, `${password}\n`);
+  writeFileSync(sessionFile, `${sessionSecret}\n`);
+  const port = await freePort();
+  const panel = spawnCapture(entrypoint, ['admin-panel'], {
+    cwd: app,
+    env: { ...env, ...imageEnv, DATABASE_URL_FILE: secret, RUN_MIGRATIONS: 'true', PORT: String(port), ADMIN_PASSWORD_FILE: passwordFile, SESSION_SECRET_FILE: sessionFile },
+  });
+  t.after(() => panel.child.kill('SIGKILL'));
+  await waitForHttp(`http://127.0.0.1:${port}/healthz`, (res) => res.ok, { running: panel });
+  const admin = new PanelClient(`http://127.0.0.1:${port}`);
+  assert.equal((await admin.login('admin', 'wrong')).status, 401);
+  assert.equal((await admin.login('admin', password)).status, 302);
+  assert.equal((await admin.get('/packs')).status, 200);
+  panel.child.kill('SIGTERM');
+  assert.equal((await exitWithin(panel, 10_000)).code, 0, panel.output());
+  assert.match(panel.stdout(), /^✓ Admin user admin created$/m);
+  assert.match(panel.stdout(), /^Admin admin logged in from /m);
+  for (const hidden of [password, sessionSecret]) assert.ok(!panel.output().includes(hidden), `the container's output shows a secret:\n${panel.output()}`);
 });

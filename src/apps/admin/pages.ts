@@ -93,7 +93,7 @@ export function threadPage(viewer: Viewer, thread: Rows<typeof threadWithMessage
     html`<p>User <a href="/users/${thread.user.id}">${who}</a> · chat ${thread.chatId.toString()} · ${thread.messages.length} messages</p>
 <div id="messages">
 ${thread.messages.map(
-  (m) => html`<div class="message" id="message-${m.id}"><div><strong>${m.role}</strong> · #${m.id} · ${timestamp(m.createdAt)}${m._count.toolLogs ? html` · <a href="/tool-logs?message=${m.id}">${m._count.toolLogs} tool call${m._count.toolLogs === 1 ? "" : "s"}</a>` : ''}</div>
+  (m) => html`<div class="message" id="message-${m.id}"><div><strong>${m.role}</strong> · #${m.id} · ${timestamp(m.createdAt)}${m._count.toolLogs ? html` · <a href="/tool-logs?message=${m.id}">${m._count.toolLogs} tool call${m._count.toolLogs === 1 ? '' : 's'}</a>` : ''}</div>
 ${m.replyTo
   ? html`<div class="reply">↪ in reply to <a href="${m.replyTo.threadId === thread.id ? '' : `/threads/${m.replyTo.threadId}`}#message-${m.replyTo.id}">#${m.replyTo.id}</a> (${m.replyTo.role}): ${excerpt(m.replyTo.content)}</div>`
   : m.replyToText
