@@ -124,7 +124,7 @@ describe('backup and restore on SQLite', () => {
     assert.equal(result.stdout, '');
   });
 
-  test('entrypoint, RUN_MIGRATIONS=true BACKUP_BEFORE_MIGRATE=true, 2 migrations pending: a backup named after the last applied one, taken before applying', async (t) => {
+  test('entrypoint, RUN_MIGRATIONS=true BACKUP_BEFORE_MIGRATE=true, the first 2 migrations applied and the rest pending: a backup named after the last applied one, taken before applying', async (t) => {
     const db = await testDatabase(t, 'sqlite');
     await deploy(db.url, olderPrismaDir(t, 2));
     await withConn(db.target, (conn) => conn.exec(`INSERT INTO "Pack" ("name", "createdAt", "updatedAt") VALUES ('before-upgrade', 1, 1)`));

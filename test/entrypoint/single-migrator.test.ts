@@ -67,7 +67,7 @@ describe('entrypoints started together on SQLite', () => {
     const rows = await assertAppliedOnce(conn, history.names);
     const committed = lastFinished(rows);
     const started = readStarts(starts);
-    assert.equal(started.length, 4);
+    assert.equal(started.length, runs.length, 'every entrypoint started its app once');
     for (const start of started) assert.ok(start.time >= Math.floor(committed), `${start.label} started before the last migration finished`);
     assert.equal(appliers(runs).length, 1, `exactly one migrator applied migrations: ${appliers(runs).join(', ')}`);
     assert.equal(existsSync(`${(db.target as { file: string }).file}.migrate.lock`), false, 'the lock file is removed');
