@@ -10,7 +10,9 @@ import { pathToFileURL } from 'node:url';
 import { describe, test } from 'node:test';
 import { projectRoot } from '../src/db.ts';
 import { readHistory } from '../src/runtime/history.ts';
+import { ADMIN, PanelClient } from './fixtures/panel.ts';
 import { PROVIDERS, runScript, tempDir, testDatabase } from './helpers.ts';
+import { freePort, startScript, waitForHttp } from './processes.ts';
 
 const SRC = join(projectRoot, 'src');
 const ENGINE_SIDE = /(^|\/)authoring\/|schema-engine-wasm/;
@@ -87,6 +89,25 @@ describe('the production path never loads the WebAssembly engine (observed)', ()
       assert.match(result.stdout, new RegExp(`Applied: ${readHistory(provider).migrations.length}  Pending: 0`));
     });
   }
+
+  test('the admin panel serves health, readiness, the login and its pages without the engine; the production check on demand loads it', async (t) => {
+    const db = await testDatabase(t, 'sqlite');
+    assert.equal((await runScript('migrate', ['deploy'], { env: { DATABASE_URL: db.url } })).code, 0);
+    assert.equal((await runScript('seed', [], { env: { DATABASE_URL: db.url, ADMIN_PASSWORD: ADMIN.password } })).code, 0);
+    const file = join(tempDir(t), 'loads.txt');
+    const port = await freePort();
+    const panel = startScript(t, 'admin-panel', [], { DATABASE_URL: db.url, PORT: String(port), RECORD_LOADS: file, NODE_OPTIONS: `--import ${recorder}` });
+    const url = `http://127.0.0.1:${port}`;
+    await waitForHttp(`${url}/readyz`, (res) => res.ok, { running: panel });
+    const admin = new PanelClient(url);
+    assert.equal((await admin.login()).status, 302);
+    for (const path of ['/migrations', '/users', '/packs', '/tool-logs']) assert.equal((await admin.get(path)).status, 200, path);
+    const engineSide = () => readFileSync(file, 'utf8').split('\n').filter((line) => ENGINE_SIDE.test(line));
+    assert.deepEqual(engineSide(), [], 'the panel loaded the engine side before it was asked for a check');
+    const check = await admin.post('/migrations/check', {}, '/migrations');
+    assert.match(check.body, /✓ The database matches this release\./);
+    assert.ok(engineSide().some((line) => line.includes('@prisma/schema-engine-wasm/')), 'the check loads the engine');
+  });
 
   test('the recorder sees the engine when a command loads it (resolve)', async (t) => {
     const db = await testDatabase(t, 'sqlite');
