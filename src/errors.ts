@@ -42,3 +42,8 @@ export class KitError extends Error {
 export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
+
+/** Prisma's P2002: a unique constraint refused the write (a race lost, a name taken). */
+export function isUniqueViolation(error: unknown): boolean {
+  return (error as { code?: unknown } | null)?.code === 'P2002';
+}

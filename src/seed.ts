@@ -7,7 +7,7 @@
  */
 import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 import type { AppClient } from './db.ts';
-import { KitError, errorMessage } from './errors.ts';
+import { KitError, errorMessage, isUniqueViolation } from './errors.ts';
 import { errLine, outLine, type Line } from './lines.ts';
 
 export interface SeedOptions {
@@ -81,10 +81,6 @@ async function seedDefaultPack(client: AppClient, name: string): Promise<Pick<Se
   if (winner) return { pack: 'exists', packName: winner.name };
   await client.pack.updateMany({ where: { name, isDefault: false }, data: { isDefault: true, updatedAt: BigInt(Date.now()) } });
   return { pack: 'made-default', packName: name };
-}
-
-function isUniqueViolation(error: unknown): boolean {
-  return (error as { code?: unknown }).code === 'P2002';
 }
 
 /** Prisma's messages span many lines ("Invalid `prisma.x()` invocation…"); keep the cause. */

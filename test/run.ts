@@ -9,6 +9,7 @@ import { join, relative } from 'node:path';
 import { maskUrl, projectRoot } from '../src/db.ts';
 import { startEmbeddedPostgres, type EmbeddedServer } from '../src/authoring/embedded-postgres.ts';
 import { generateClients } from '../src/authoring/generate.ts';
+import { ADMIN, SESSION_SECRET } from './fixtures/secrets.ts';
 
 function testFiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true })
@@ -30,10 +31,41 @@ if (!env.TEST_DATABASE_URL) {
   console.log(`PostgreSQL for tests: ${maskUrl(env.TEST_DATABASE_URL)}`);
 }
 
-const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', ...files], { stdio: 'inherit', env, cwd: projectRoot });
+// Secrets the tests hand to the kit must never reach the test log: each line is
+// forwarded with them masked, and the run fails if one appeared.
+const secrets = [ADMIN.password, SESSION_SECRET, new URL(env.TEST_DATABASE_URL).password ? decodeURIComponent(new URL(env.TEST_DATABASE_URL).password) : ''].filter((s) => s.length >= 8);
+let leaked = 0;
+const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', ...files], { stdio: ['inherit', 'pipe', 'pipe'], env, cwd: projectRoot });
+for (const [from, to] of [
+  [child.stdout, process.stdout],
+  [child.stderr, process.stderr],
+] as const) {
+  let partial = '';
+  const forward = (text: string) => {
+    let line = text;
+    for (const secret of secrets) {
+      if (line.includes(secret)) {
+        leaked++;
+        line = line.split(secret).join('[a secret of the tests]');
+      }
+    }
+    to.write(line);
+  };
+  from.setEncoding('utf8');
+  from.on('data', (chunk: string) => {
+    const lines = (partial + chunk).split(/(?<=\n)/);
+    partial = lines.at(-1)?.endsWith('\n') ? '' : (lines.pop() ?? '');
+    for (const line of lines) forward(line);
+  });
+  from.on('end', () => partial && forward(partial));
+}
 const stop = () => child.kill('SIGTERM');
 process.on('SIGINT', stop);
 process.on('SIGTERM', stop);
-const code: number = await new Promise((done) => child.on('exit', (c, signal) => done(c ?? (signal ? 1 : 0))));
+let code: number = await new Promise((done) => child.on('close', (c, signal) => done(c ?? (signal ? 1 : 0))));
 await server?.stop();
+if (leaked) {
+  console.error(`✗ ${leaked} line(s) of the test output showed a password or secret the tests use (masked above)`);
+  code ||= 1;
+}
 process.exit(code);

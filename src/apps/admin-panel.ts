@@ -151,7 +151,7 @@ export async function startAdminPanel(options: AdminPanelOptions): Promise<Admin
     if (!username || !password || username.length > MAX_USERNAME || password.length > MAX_PASSWORD) return again(400, 'Enter a user name and a password.');
     const from = address(c);
     const keys = [`user:${username.toLowerCase()}`, `address:${from}`];
-    const waitMs = throttle.waitMs(keys);
+    const waitMs = throttle.attempt(keys);
     if (waitMs > 0) {
       const seconds = Math.ceil(waitMs / 1000);
       c.header('Retry-After', String(seconds));
@@ -160,7 +160,6 @@ export async function startAdminPanel(options: AdminPanelOptions): Promise<Admin
     const admin = await data.findAdmin(client, username);
     const matches = await verifyPassword(password, admin?.passwordHash ?? (await decoyHash));
     if (!admin || !matches) {
-      throttle.failed(keys);
       log(`Failed login${admin ? ` for ${admin.username}` : ' (unknown user name)'} from ${from}`);
       return again(401, 'Wrong user name or password.');
     }
@@ -205,21 +204,25 @@ export async function startAdminPanel(options: AdminPanelOptions): Promise<Admin
     return html(c, 200, toolLogsPage(c.get('viewer'), filter, await data.listToolLogs(client, filter, paging(query(c)))));
   });
 
-  const packs = async (c: Context<Env>, status: number, form?: Parameters<typeof packsPage>[2]) => html(c, status, packsPage(c.get('viewer'), await data.listPacks(client), form));
+  const packs = async (c: Context<Env>, status: number, form: Parameters<typeof packsPage>[2]) => html(c, status, packsPage(c.get('viewer'), await data.listPacks(client), form));
   const packInput = async (c: Context<Env>) => {
     const form = await c.req.parseBody();
     return { name: typeof form.name === 'string' ? form.name.trim() : '', description: typeof form.description === 'string' ? form.description.trim() : '' };
   };
+  // After a write the browser is sent here with what was done to which pack; the
+  // message is built from the database, so a crafted link cannot put words on the page.
   app.get('/packs', async (c) => {
-    const done = c.req.query('done');
-    return packs(c, 200, { flash: done ? `✓ ${done.slice(0, 200)}` : undefined });
+    const rows = await data.listPacks(client);
+    const pack = rows.find((p) => p.id === recordId(c.req.query('pack')));
+    const done = { created: `Pack ${pack?.name} created`, saved: `Pack ${pack?.name} saved`, default: `${pack?.name} is now the default pack` }[c.req.query('done') ?? ''];
+    return html(c, 200, packsPage(c.get('viewer'), rows, { flash: pack && done ? `✓ ${done}` : undefined }));
   });
   app.post('/packs', async (c) => {
     const input = await packInput(c);
     const problem = data.packInputError(input);
     const written = problem ? { ok: false as const, error: problem } : await data.createPack(client, input);
     if (!written.ok) return packs(c, 400, { error: written.error, ...input });
-    return c.redirect(`/packs?done=${encodeURIComponent(`Pack ${input.name} created`)}`, 303);
+    return c.redirect(`/packs?done=created&pack=${written.id}`, 303);
   });
   app.post('/packs/:id', async (c) => {
     const id = recordId(c.req.param('id'));
@@ -229,13 +232,12 @@ export async function startAdminPanel(options: AdminPanelOptions): Promise<Admin
     const written = problem ? { ok: false as const, error: problem } : await data.updatePack(client, id, input);
     if (!written) return notFound(c);
     if (!written.ok) return packs(c, 400, { error: written.error, packId: id, ...input });
-    return c.redirect(`/packs?done=${encodeURIComponent(`Pack ${input.name} saved`)}`, 303);
+    return c.redirect(`/packs?done=saved&pack=${id}`, 303);
   });
   app.post('/packs/:id/default', async (c) => {
     const id = recordId(c.req.param('id'));
     if (id === undefined || !(await data.setDefaultPack(client, id))) return notFound(c);
-    const pack = (await data.listPacks(client)).find((p) => p.id === id);
-    return c.redirect(`/packs?done=${encodeURIComponent(`${pack?.name ?? 'The pack'} is now the default pack`)}`, 303);
+    return c.redirect(`/packs?done=default&pack=${id}`, 303);
   });
 
   app.notFound((c) => notFound(c as Context<Env>));

@@ -153,6 +153,15 @@ test('20 wrong passwords in a row: after 5 every attempt waits (429, Retry-After
   assert.equal((await attacker.get('/users')).status, 200);
 });
 
+test('wrong passwords sent in parallel: no more than the free attempts are checked', async (t) => {
+  const { panel } = await seededPanel(t, 'sqlite');
+  const attackers = Array.from({ length: 12 }, () => new PanelClient(panel.url));
+  const tokens = await Promise.all(attackers.map((a) => a.token('/login')));
+  const results = await Promise.all(attackers.map((a, i) => a.request('/login', { form: { _csrf: tokens[i] as string, username: ADMIN.username, password: `parallel-${i}` } })));
+  const statuses = results.map((r) => r.status).sort();
+  assert.deepEqual(statuses, [...Array(5).fill(401), ...Array(7).fill(429)]);
+});
+
 for (const provider of PROVIDERS) {
   describe(`admin panel data on ${provider}`, () => {
     test('users: paginated, searched by username or telegram id; a user\'s threads; a thread\'s messages with their reply chains', async (t) => {
@@ -204,7 +213,14 @@ for (const provider of PROVIDERS) {
       await admin.login();
       const created = await admin.post('/packs', { name: 'Night', description: 'Quiet hours' });
       assert.equal(created.status, 303);
+      assert.match(created.location ?? '', /^\/packs\?done=created&pack=\d+$/);
       assert.match((await admin.get(created.location as string)).body, /<p class="flash" role="status">✓ Pack Night created<\/p>/);
+      // A crafted link cannot put words on the page: the message comes from the database.
+      for (const crafted of ['/packs?done=Your+account+is+locked', '/packs?done=created&pack=99999', '/packs?done=created&pack=abc']) {
+        const page = await admin.get(crafted);
+        assert.equal(page.status, 200, crafted);
+        assert.doesNotMatch(page.body, /class="flash"/, crafted);
+      }
       const count = await client.pack.count();
       for (const [form, error] of [
         [{ name: '  ', description: 'x' }, 'The name must not be empty.'],

@@ -4,6 +4,7 @@
  * schema's epoch milliseconds.
  */
 import type { AppClient, Provider } from '../../db.ts';
+import { isUniqueViolation } from '../../errors.ts';
 import type { Paging } from './params.ts';
 
 export interface Page<T> {
@@ -88,15 +89,15 @@ export function packInputError({ name, description }: PackInput): string | undef
   return undefined;
 }
 
-export type PackWrite = { ok: true } | { ok: false; error: string };
+export type PackWrite = { ok: true; id: number } | { ok: false; error: string };
 
 const nameTaken = (name: string): PackWrite => ({ ok: false, error: `A pack named "${name}" already exists.` });
 
 export async function createPack(client: AppClient, input: PackInput): Promise<PackWrite> {
   const now = BigInt(Date.now());
   try {
-    await client.pack.create({ data: { name: input.name, description: input.description || null, createdAt: now, updatedAt: now }, select: { id: true } });
-    return { ok: true };
+    const { id } = await client.pack.create({ data: { name: input.name, description: input.description || null, createdAt: now, updatedAt: now }, select: { id: true } });
+    return { ok: true, id };
   } catch (error) {
     if (isUniqueViolation(error)) return nameTaken(input.name);
     throw error;
@@ -107,7 +108,7 @@ export async function createPack(client: AppClient, input: PackInput): Promise<P
 export async function updatePack(client: AppClient, id: number, input: PackInput): Promise<PackWrite | undefined> {
   try {
     const { count } = await client.pack.updateMany({ where: { id }, data: { name: input.name, description: input.description || null, updatedAt: BigInt(Date.now()) } });
-    return count === 1 ? { ok: true } : undefined;
+    return count === 1 ? { ok: true, id } : undefined;
   } catch (error) {
     if (isUniqueViolation(error)) return nameTaken(input.name);
     throw error;
@@ -140,10 +141,6 @@ export async function setDefaultPack(client: AppClient, id: number): Promise<boo
       throw error;
     }
   }
-}
-
-function isUniqueViolation(error: unknown): boolean {
-  return (error as { code?: unknown }).code === 'P2002';
 }
 
 // ---------------------------------------------------------------------------

@@ -30,12 +30,18 @@ export class LoginThrottle {
     this.options = { ...DEFAULTS, ...options };
   }
 
-  /** Milliseconds to wait before an attempt for these keys is checked; 0 when it may go ahead. */
-  waitMs(keys: string[], now = Date.now()): number {
-    return Math.max(0, ...keys.map((key) => (this.current(key, now)?.blockedUntil ?? 0) - now));
+  /**
+   * Milliseconds to wait before an attempt for these keys may be checked; 0 when it
+   * may go ahead, and then it counts as failed until `succeeded` says otherwise, so
+   * that attempts sent in parallel cannot all pass before the first one fails.
+   */
+  attempt(keys: string[], now = Date.now()): number {
+    const waitMs = Math.max(0, ...keys.map((key) => (this.current(key, now)?.blockedUntil ?? 0) - now));
+    if (waitMs === 0) this.failed(keys, now);
+    return waitMs;
   }
 
-  failed(keys: string[], now = Date.now()): void {
+  private failed(keys: string[], now: number): void {
     const { freeFailures, firstDelayMs, maxDelayMs } = this.options;
     for (const key of keys) {
       const record = this.current(key, now) ?? { failures: 0, blockedUntil: 0, lastFailure: now };
