@@ -103,8 +103,9 @@ await runCommand(
     out(`[${STEPS}/${STEPS}] Start the applications…`);
     if (!botOptions) out('TELEGRAM_BOT_TOKEN is not set: starting only the admin panel');
     const whenStopped = new Promise<void>((resolve) => (stopped = resolve));
-    panel = await startAdminPanel({ port, target: t });
-    out(`Admin panel listening on ${panel.url}`);
+    panel = await startAdminPanel({ port, target: t, log: out });
+    for (const warning of panel.warnings) err(`Warning: ${warning}`);
+    out(`Admin panel listening on ${panel.url} (log in as the seeded admin user)`);
     // A bot that cannot go on (its token refused) ends the session like Ctrl-C, with its error and exit code.
     let botFailure: unknown;
     const bot = botOptions ? await startTelegramBot({ ...botOptions, target: t, log: { info: out, error: err } }) : undefined;

@@ -26,7 +26,7 @@ describe('make dev', () => {
     const exit = await exitWithin(dev, 5000);
     assert.deepEqual(exit, { code: 0, signal: null }, dev.output());
     const output = dev.output();
-    for (const line of ['[1/4] Generate Prisma clients', '[2/4] Verify the database', '[3/4] Seed the database', '✓ Admin user admin created', 'TELEGRAM_BOT_TOKEN is not set: starting only the admin panel', `Admin panel listening on http://localhost:${port}`, 'Admin panel stopped']) {
+    for (const line of ['[1/4] Generate Prisma clients', '[2/4] Verify the database', '[3/4] Seed the database', '✓ Admin user admin created', 'TELEGRAM_BOT_TOKEN is not set: starting only the admin panel', 'Warning: SESSION_SECRET is not set: sessions use a random secret and end when the panel stops (set it in production)', `Admin panel listening on http://localhost:${port} (log in as the seeded admin user)`, 'Admin panel stopped']) {
       assert.ok(output.includes(line), `missing "${line}" in:\n${output}`);
     }
     assert.ok(!output.includes(PASSWORD), 'the password is never printed');
