@@ -18,7 +18,7 @@ import { readHistory } from '../runtime/history.ts';
 import { hashPassword, verifyPassword } from '../seed.ts';
 import type { CheckReport } from '../authoring/check.ts';
 import * as data from './admin/data.ts';
-import { notReadyReason, snapshot, type Snapshot } from './admin/migrations.ts';
+import { notReadyReason, snapshot } from './admin/migrations.ts';
 import { migrationsPage, packsPage, threadPage, toolLogsPage, userPage, usersPage } from './admin/pages.ts';
 import { BadRequest, booleanFilter, paging, recordId, textFilter } from './admin/params.ts';
 import { resolveSessionSecret, Sessions, type Session } from './admin/session.ts';
@@ -76,17 +76,16 @@ export async function startAdminPanel(options: AdminPanelOptions): Promise<Admin
   const decoyHash = hashPassword(crypto.randomUUID());
 
   // Probes may arrive in bursts: concurrent requests share one look at the database.
-  let inflight: Promise<Snapshot> | undefined;
-  const look = () => (inflight ??= snapshot(target, options.migrationsDir).finally(() => (inflight = undefined)));
-  let checking: Promise<CheckReport | { error: string }> | undefined;
-  const runCheck = () =>
-    (checking ??= (async () => {
+  const look = shared(() => snapshot(target, options.migrationsDir));
+  const runCheck = shared(async (): Promise<CheckReport | { error: string }> => {
+    try {
       // Loaded on demand: the check needs the schema engine, the rest of the panel does not.
       const { checkProduction } = await import('../authoring/check.ts');
-      return checkProduction(target, readHistory(target.provider, options.migrationsDir));
-    })()
-      .catch((error) => ({ error: maskSecrets(errorMessage(error), target) }))
-      .finally(() => (checking = undefined)));
+      return await checkProduction(target, readHistory(target.provider, options.migrationsDir));
+    } catch (error) {
+      return { error: maskSecrets(errorMessage(error), target) };
+    }
+  });
 
   const address = (c: Context<Env>) => {
     const forwarded = trustProxy ? c.req.header('x-forwarded-for')?.split(',').at(-1)?.trim() : undefined;
@@ -272,10 +271,21 @@ export async function startAdminPanel(options: AdminPanelOptions): Promise<Admin
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections(); // keep-alive sockets would hold close() open
       await closed;
-      await Promise.all([inflight?.catch(() => {}), checking]); // let open connections finish and close
+      await Promise.all([look.running, runCheck.running]); // let open connections finish and close
       await client.$disconnect();
     },
   };
+}
+
+/** `work` run once for all callers that ask while it runs; `running` settles when it ends. */
+function shared<T>(work: () => Promise<T>): (() => Promise<T>) & { running?: Promise<unknown> } {
+  let current: Promise<T> | undefined;
+  const run = Object.assign(() => {
+    current ??= work().finally(() => (current = undefined));
+    run.running = current.catch(() => {});
+    return current;
+  }, { running: undefined as Promise<unknown> | undefined });
+  return run;
 }
 
 const query = (c: Context) => (name: string) => c.req.query(name);

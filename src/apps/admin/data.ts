@@ -7,12 +7,6 @@ import type { AppClient, Provider } from '../../db.ts';
 import { isUniqueViolation } from '../../errors.ts';
 import type { Paging } from './params.ts';
 
-export interface Page<T> {
-  rows: T[];
-  total: number;
-  paging: Paging;
-}
-
 const window = ({ page, size }: Paging) => ({ skip: (page - 1) * size, take: size });
 
 /** Username contains `q` (any case), or the telegram id is `q`. */
@@ -151,7 +145,7 @@ export function findAdmin(client: AppClient, username: string) {
 }
 
 export function findAdminById(client: AppClient, id: number) {
-  return client.adminUser.findUnique({ where: { id }, select: { id: true, username: true, lastLoginAt: true } });
+  return client.adminUser.findUnique({ where: { id }, select: { id: true, username: true } });
 }
 
 export async function recordLogin(client: AppClient, id: number): Promise<void> {

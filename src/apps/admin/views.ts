@@ -5,7 +5,7 @@
  */
 import { html } from 'hono/html';
 import type { HtmlEscapedString } from 'hono/utils/html';
-import type { Paging } from './params.ts';
+import { PAGE_SIZE, type Paging } from './params.ts';
 
 type Html = HtmlEscapedString | Promise<HtmlEscapedString>;
 
@@ -81,7 +81,7 @@ export function pager(path: string, filters: Record<string, string | undefined>,
     const query = new URLSearchParams();
     for (const [key, value] of Object.entries(filters)) if (value) query.set(key, value);
     query.set('page', String(to));
-    if (size !== 25) query.set('size', String(size));
+    if (size !== PAGE_SIZE) query.set('size', String(size));
     return `${path}?${query}`;
   };
   return html`<nav class="pager">Page ${page} of ${pages} (${total} in all)
