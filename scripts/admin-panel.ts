@@ -1,4 +1,5 @@
 /** `npm run admin` / the image's `admin-panel` command: serve the admin panel until SIGINT or SIGTERM. */
+import '../src/node-version.ts'; // first: a supported Node.js, or one line and exit 2
 import { parsePort, startAdminPanel } from '../src/apps/admin-panel.ts';
 import { err, out, runCommand, target, untilSignal } from '../src/cli.ts';
 import { describeDatasource } from '../src/db.ts';

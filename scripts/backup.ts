@@ -1,4 +1,5 @@
 /** `make backup`: write a backup of DATABASE_URL into BACKUP_DIR. */
+import '../src/node-version.ts'; // first: a supported Node.js, or one line and exit 2
 import { existsSync } from 'node:fs';
 import { describeTarget, openConnection } from '../src/db.ts';
 import { err, out, runCommand, target } from '../src/cli.ts';

@@ -3,6 +3,7 @@
  * built outside the kit holds, judged by its schema; with --apply, record it.
  * Thin: src/authoring/baseline.ts does the work.
  */
+import '../src/node-version.ts'; // first: a supported Node.js, or one line and exit 2
 import { describeDatasource, maskUrl } from '../src/db.ts';
 import { err, out, runCommand, target } from '../src/cli.ts';
 import { findBaseline, recordBaseline } from '../src/authoring/baseline.ts';

@@ -2,6 +2,7 @@
  * `make check` / `npm run db:check`: the production check. Read-only: writes
  * nothing and creates nothing on the server. Exit 0 only when all holds.
  */
+import '../src/node-version.ts'; // first: a supported Node.js, or one line and exit 2
 import { describeDatasource, maskUrl } from '../src/db.ts';
 import { out, runCommand, target } from '../src/cli.ts';
 import { checkProduction } from '../src/authoring/check.ts';

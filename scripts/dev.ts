@@ -3,6 +3,7 @@
  * verify and migrate the database, seed it, then run the admin panel until
  * Ctrl-C. A failing step stops here: nothing is started.
  */
+import '../src/node-version.ts'; // first: a supported Node.js, or one line and exit 2
 import { startAdminPanel, parsePort, type AdminPanel } from '../src/apps/admin-panel.ts';
 import { startTelegramBot, telegramBotOptionsFromEnv } from '../src/apps/telegram-bot.ts';
 import { err, formatMs, out, printDeployEvents, printLines, reportError, runCommand, target } from '../src/cli.ts';

@@ -1,4 +1,5 @@
 /** `make generate`: derive the PostgreSQL schema, validate both, generate both clients. */
+import '../src/node-version.ts'; // first: a supported Node.js, or one line and exit 2
 import { out, runCommand } from '../src/cli.ts';
 import { clientDir, generateClients } from '../src/authoring/generate.ts';
 import { displayPath } from '../src/runtime/history.ts';

@@ -2,6 +2,7 @@
  * `make lint` / `npm run db:lint`: the zero-downtime rules over the migrations of
  * both folders. Thin: src/authoring/lint.ts does the work.
  */
+import '../src/node-version.ts'; // first: a supported Node.js, or one line and exit 2
 import { describeTarget, maskUrl } from '../src/db.ts';
 import { err, out, runCommand, target } from '../src/cli.ts';
 import { formatFinding, lintHistories, type Selection } from '../src/authoring/lint.ts';

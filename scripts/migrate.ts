@@ -2,6 +2,7 @@
  * `migrate <command>`: deploy, status, resolve, wait, create. Thin: parse arguments,
  * call src/migrations, print, exit with the documented code.
  */
+import '../src/node-version.ts'; // first: a supported Node.js, or one line and exit 2
 import { describeDatasource, describeTarget, maskUrl, openConnection } from '../src/db.ts';
 import { err, formatMs, out, printDeployEvents, runCommand, target, type CommandSpec, type Options } from '../src/cli.ts';
 import { KitError } from '../src/errors.ts';

@@ -1,4 +1,5 @@
 /** `make parity`: the two histories are in lockstep and each yields the source schema. */
+import '../src/node-version.ts'; // first: a supported Node.js, or one line and exit 2
 import { err, out, runCommand } from '../src/cli.ts';
 import { checkParity } from '../src/authoring/parity.ts';
 

@@ -3,6 +3,7 @@
  * with the migration files, after proving there is no drift.
  * Thin: src/authoring/repair.ts does the work.
  */
+import '../src/node-version.ts'; // first: a supported Node.js, or one line and exit 2
 import { describeDatasource, maskUrl } from '../src/db.ts';
 import { err, out, runCommand, target } from '../src/cli.ts';
 import { repairHistory } from '../src/authoring/repair.ts';

@@ -1,4 +1,5 @@
 /** `make reset`: re-create the dev database from the history. */
+import '../src/node-version.ts'; // first: a supported Node.js, or one line and exit 2
 import { describeTarget, openConnection } from '../src/db.ts';
 import { err, out, printDeployEvents, runCommand, target } from '../src/cli.ts';
 import { deploy } from '../src/runtime/deploy.ts';

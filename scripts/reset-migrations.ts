@@ -3,6 +3,7 @@
  * expected table exists; apply what is pending; restore what a damaged dev
  * database lost. PostgreSQL: report only, unless --fix.
  */
+import '../src/node-version.ts'; // first: a supported Node.js, or one line and exit 2
 import { describeTarget } from '../src/db.ts';
 import { err, out, printDeployEvents, printLines, runCommand, target } from '../src/cli.ts';
 import { displayPath, readHistory } from '../src/runtime/history.ts';

@@ -1,4 +1,5 @@
 /** `make restore FILE=…`: put a backup back. Destructive: needs --confirm. */
+import '../src/node-version.ts'; // first: a supported Node.js, or one line and exit 2
 import { describeTarget } from '../src/db.ts';
 import { err, out, runCommand, target } from '../src/cli.ts';
 import { KitError } from '../src/errors.ts';

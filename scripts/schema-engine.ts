@@ -3,6 +3,7 @@
  * it; prisma.config.ts points PRISMA_SCHEMA_ENGINE_BINARY there). Thin: arguments,
  * then the protocol of src/authoring/cli-engine.ts.
  */
+import '../src/node-version.ts'; // first: a supported Node.js, or one line and exit 2
 import { loadDotenv } from '../src/cli.ts';
 import { errorLog, parseEngineArgs, runOneShot, serve, versionLine } from '../src/authoring/cli-engine.ts';
 

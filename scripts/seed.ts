@@ -1,4 +1,5 @@
 /** `make seed`: the first admin user and the default pack, created only when missing. */
+import '../src/node-version.ts'; // first: a supported Node.js, or one line and exit 2
 import { printLines, runCommand, target } from '../src/cli.ts';
 import { createClient } from '../src/db.ts';
 import { seedDatabase, seedOptionsFromEnv, seedReport } from '../src/seed.ts';

@@ -5,6 +5,7 @@
  * introspects the database. The URL goes through the environment, not argv,
  * so a password never shows in the process list.
  */
+import '../src/node-version.ts'; // first: a supported Node.js, or one line and exit 2
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';

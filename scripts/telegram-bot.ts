@@ -1,4 +1,5 @@
 /** `npm run bot` / the image's `telegram-bot` command: run the telegram bot until SIGINT or SIGTERM. */
+import '../src/node-version.ts'; // first: a supported Node.js, or one line and exit 2
 import { startTelegramBot, telegramBotOptionsFromEnv } from '../src/apps/telegram-bot.ts';
 import { err, out, runCommand, target, untilSignal } from '../src/cli.ts';
 import { describeDatasource } from '../src/db.ts';

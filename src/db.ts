@@ -439,8 +439,11 @@ async function openPostgres(target: DatabaseTarget & { provider: 'postgresql' },
       await client.end().catch(() => {});
       if (refusedStartupOptions(target, error)) continue;
       const code = (error as { code?: string }).code ?? '';
-      if (!retryableCodes.has(code) || Date.now() + delay > deadline) throw connectionError(target, error);
-      await new Promise((done) => setTimeout(done, delay));
+      // Retry up to the deadline itself: the last try is made at the deadline, not given up
+      // as soon as the next full back-off step would pass it.
+      const remaining = deadline - Date.now();
+      if (!retryableCodes.has(code) || remaining <= 0) throw connectionError(target, error);
+      await new Promise((done) => setTimeout(done, Math.min(delay, remaining)));
       delay = Math.min(delay * 2, 1000);
     }
   }

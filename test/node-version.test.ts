@@ -1,0 +1,51 @@
+/**
+ * Every script refuses a Node.js that package.json `engines` does not admit: one line
+ * naming the required version, exit 2, nothing done. Run on a real older Node.js from
+ * the npm registry, and on the image's line, which must be admitted.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { projectRoot } from '../src/db.ts';
+import { requiredNode, satisfies } from '../src/node-version.ts';
+import { childEnv, execCapture, tempDir } from './helpers.ts';
+import { output } from './fixtures/kit.ts';
+import { imageNodeVersion, nodeLine } from './fixtures/node-line.ts';
+
+const engines = (JSON.parse(readFileSync(join(projectRoot, 'package.json'), 'utf8')) as { engines: { node: string } }).engines.node;
+const scripts = readdirSync(join(projectRoot, 'scripts')).filter((name) => name.endsWith('.ts')).sort();
+const tsxCli = join(projectRoot, 'node_modules', 'tsx', 'dist', 'cli.mjs');
+
+describe('the supported Node.js versions', () => {
+  test('engines is read from package.json, and admits exactly the lines Prisma 7 admits', () => {
+    assert.equal(requiredNode(), engines);
+    const admitted = ['20.19.0', '20.20.2', '22.12.0', '24.0.0', '24.22.3', '26.12.1', '27.0.0', 'v26.1.0'];
+    const refused = ['18.20.8', '20.18.1', '21.7.3', '22.11.0', '23.9.0', '', 'lts', '20'];
+    for (const version of admitted) assert.equal(satisfies(version, engines), true, `${version} should be admitted by ${engines}`);
+    for (const version of refused) assert.equal(satisfies(version, engines), false, `${version} should be refused by ${engines}`);
+  });
+
+  test('the image\'s Node.js and this one are admitted', () => {
+    const image = imageNodeVersion();
+    assert.match(image, /^\d+\.\d+\.\d+$/);
+    assert.equal(Number(image.split('.')[0]) % 2, 0, `the image runs Node.js ${image}: an odd major never becomes LTS`);
+    assert.equal(satisfies(image, engines), true, `engines ${engines} refuses the image's Node.js ${image}`);
+    assert.equal(satisfies(process.versions.node, engines), true);
+  });
+
+  test('on Node.js 20.18 every script prints one line naming the required version and exits 2, doing nothing', { timeout: 600_000 }, async (t) => {
+    const old = nodeLine('20.18.1');
+    const dir = tempDir(t);
+    const database = join(dir, 'never.db');
+    const env = old.env(childEnv({ DATABASE_URL: `file:${database}`, NODE_ENV: 'development' }));
+    const runs = scripts.map(async (script) => {
+      const result = await execCapture(old.node, [tsxCli, join(projectRoot, 'scripts', script), 'status'], { env, cwd: dir }).done;
+      assert.equal(result.code, 2, `${script}: ${output(result)}`);
+      assert.equal(result.stdout, '', `${script} printed on stdout`);
+      assert.equal(result.stderr, `Error: Node.js 20.18.1 is not supported: the rastar kit needs Node.js ${engines} (package.json "engines")\n`, script);
+    });
+    await Promise.all(runs);
+    assert.equal(existsSync(database), false, 'a script opened the database');
+  });
+});
