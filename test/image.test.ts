@@ -1,7 +1,8 @@
 /**
  * The production image, laid out as a directory the way docker/Dockerfile's stages
- * lay it out (build stage: compile; production-deps: `npm ci --omit=dev`; the final
- * stage's COPY lines), then the official CLI run from it as the runbook runs it:
+ * lay it out (build stage: compile; production-deps: its `npm` RUN lines; the final
+ * stage's COPY lines), all on the image's Node.js (ARG NODE_VERSION, from the npm
+ * registry), then the official CLI run from it as the runbook runs it:
  * `docker exec -it rastar-admin-panel npx prisma migrate …`, offline, no tsx.
  */
 import assert from 'node:assert/strict';
@@ -13,6 +14,7 @@ import { projectRoot } from '../src/db.ts';
 import { readHistory } from '../src/runtime/history.ts';
 import { tempDir, testDatabase, type RunResult } from './helpers.ts';
 import { output, rows } from './fixtures/kit.ts';
+import { nodeLine } from './fixtures/node-line.ts';
 import { PanelClient } from './fixtures/panel.ts';
 import { exitWithin, freePort, spawnCapture, waitForHttp } from './processes.ts';
 
@@ -34,6 +36,13 @@ function finalContextCopies(): { source: string; destination: string }[] {
     .map((words) => ({ source: words[0] as string, destination: words[1] as string }));
 }
 
+/** The `npm …` RUN lines of the production-deps stage, as the shell runs them. */
+function productionDepsCommands(): string[] {
+  const dockerfile = readFileSync(join(projectRoot, 'docker', 'Dockerfile'), 'utf8').replace(/\\\n/g, ' ');
+  const stage = /^FROM \S+ AS production-deps$([\s\S]*?)^FROM /m.exec(dockerfile)?.[1] ?? '';
+  return [...stage.matchAll(/^RUN\s+(npm\s.+)$/gm)].map((m) => (m[1] as string).replace(/\s+/g, ' ').trim());
+}
+
 /** The final stage's `ENV` settings, as the container starts with them. */
 function finalStageEnv(): Record<string, string> {
   const dockerfile = readFileSync(join(projectRoot, 'docker', 'Dockerfile'), 'utf8').replace(/\\\n/g, ' ');
@@ -44,16 +53,21 @@ function finalStageEnv(): Record<string, string> {
 
 test('the image as a directory: npx prisma migrate deploy and status run offline on the compiled engine', { timeout: 900_000 }, async (t) => {
   const dir = tempDir(t, 'rastar-image-');
-  const env = { PATH: process.env.PATH, HOME: process.env.HOME, NODE_OPTIONS: '' };
+  const line = nodeLine();
+  const env = line.env({ PATH: process.env.PATH, HOME: process.env.HOME, NODE_OPTIONS: '' });
   // Build stage: the compiled kit (the clients are generated in the checkout).
-  const built = await run(process.execPath, [join(projectRoot, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(projectRoot, 'tsconfig.json'), '--outDir', join(dir, 'build', 'dist')], projectRoot, env);
+  const built = await run(line.node, [join(projectRoot, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(projectRoot, 'tsconfig.json'), '--outDir', join(dir, 'build', 'dist')], projectRoot, env);
   assert.equal(built.code, 0, output(built));
   // production-deps stage.
   const deps = join(dir, 'deps');
   mkdirSync(deps);
   for (const file of ['package.json', 'package-lock.json']) cpSync(join(projectRoot, file), join(deps, file));
-  const installed = await run('npm', ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund'], deps, env);
-  assert.equal(installed.code, 0, output(installed));
+  const commands = productionDepsCommands();
+  assert.ok(commands.some((command) => command.startsWith('npm ci --omit=dev')), `production-deps runs npm ci --omit=dev: ${commands.join(' / ')}`);
+  for (const command of commands) {
+    const installed = await run('bash', ['-c', command], deps, env);
+    assert.equal(installed.code, 0, `${command}\n${output(installed)}`);
+  }
   // Final stage.
   const app = join(dir, 'app');
   mkdirSync(app);
@@ -67,7 +81,7 @@ test('the image as a directory: npx prisma migrate deploy and status run offline
 
   const db = await testDatabase(t, 'postgresql');
   const container = { ...env, NODE_ENV: 'production', DATABASE_URL: db.url, PRISMA_HIDE_UPDATE_MESSAGE: '1' };
-  const npxPrisma = (args: string[]) => run(process.execPath, [join(app, 'node_modules', 'prisma', 'build', 'index.js'), ...args], app, container);
+  const npxPrisma = (args: string[]) => run(line.node, [join(app, 'node_modules', 'prisma', 'build', 'index.js'), ...args], app, container);
   const version = await npxPrisma(['version']);
   assert.equal(version.code, 0, output(version));
   assert.match(version.stdout, /^Schema Engine\s+: schema-engine-cli [0-9a-f]{40} \(the rastar kit's engine/m);
@@ -87,10 +101,22 @@ test('the image as a directory: npx prisma migrate deploy and status run offline
   const secret = join(dir, 'database_url');
   writeFileSync(secret, `${db.url}\n`);
   const entrypoint = join(app, 'scripts', 'docker-entrypoint.sh');
-  const started = await run(entrypoint, ['node', '-e', 'console.log(`app started with ${process.env.DATABASE_URL ? "DATABASE_URL" : "nothing"}`)'], app, { ...env, ...imageEnv, DATABASE_URL_FILE: secret, RUN_MIGRATIONS: 'true' });
+  const appStarted = 'console.log(`app started on Node.js ${process.version} with ${process.env.DATABASE_URL ? "DATABASE_URL" : "nothing"}`)';
+  const started = await run(entrypoint, ['node', '-e', appStarted], app, { ...env, ...imageEnv, DATABASE_URL_FILE: secret, RUN_MIGRATIONS: 'true' });
   assert.equal(started.code, 0, output(started));
   assert.match(started.stdout, /^No pending migrations. Database is up to date.$/m, 'the CLI had applied everything');
-  assert.match(started.stdout, /^app started with DATABASE_URL$/m);
+  assert.equal(/^app started on Node\.js (\S+) with DATABASE_URL$/m.exec(started.stdout)?.[1], `v${line.version}`, output(started));
+
+  // The image's default database: SQLite in data/rastar.db, through better-sqlite3 as
+  // production-deps built it for the image's Node.js.
+  mkdirSync(join(app, 'data'));
+  const onSqlite = await run(entrypoint, ['node', '-e', appStarted], app, { ...env, ...imageEnv, RUN_MIGRATIONS: 'true' });
+  assert.equal(onSqlite.code, 0, output(onSqlite));
+  const sqliteNames = readHistory('sqlite').migrations.map((m) => m.name);
+  assert.match(onSqlite.stdout, new RegExp(`^Database is now up to date! ${sqliteNames.length} migrations applied in `, 'm'), output(onSqlite));
+  for (const name of sqliteNames) assert.match(onSqlite.stdout, new RegExp(`^✓ Migration applied: ${name} `, 'm'));
+  assert.match(onSqlite.stdout, /^app started on Node\.js \S+ with nothing$/m);
+  assert.ok(existsSync(join(app, 'data', 'rastar.db')), 'the default database is data/rastar.db');
   const refused = await run(entrypoint, ['node', '-e', '0'], app, { ...env, ...imageEnv, DATABASE_URL: db.url, DATABASE_URL_FILE: secret, RUN_MIGRATIONS: 'true' });
   assert.equal(refused.code, 2, output(refused));
   assert.match(refused.stderr, /^Error: both DATABASE_URL and DATABASE_URL_FILE are set$/m);
