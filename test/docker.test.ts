@@ -12,6 +12,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import { projectRoot } from '../src/db.ts';
+import { satisfies } from '../src/node-version.ts';
 import { tempDir } from './helpers.ts';
 
 const DOCKERFILE = join(projectRoot, 'docker', 'Dockerfile');
@@ -186,13 +187,15 @@ function shellCommands(): { where: string; script: string }[] {
 }
 
 describe('shell of the containers', () => {
-  test('shellcheck scripts/docker-entrypoint.sh is clean', async (t) => {
-    const syntax = await run('bash', ['-n', ENTRYPOINT]);
-    assert.equal(syntax.code, 0, syntax.stderr);
-    const result = await run('shellcheck', [ENTRYPOINT]);
-    if (result.missing) return t.skip('shellcheck is not installed (bash -n passed)');
-    assert.equal(result.code, 0, `shellcheck:\n${result.stdout}${result.stderr}`);
-  });
+  for (const script of [ENTRYPOINT, join(projectRoot, 'scripts', 'node-line.sh')]) {
+    test(`shellcheck ${posix.join('scripts', script.split('/').pop()!)} is clean`, async (t) => {
+      const syntax = await run('bash', ['-n', script]);
+      assert.equal(syntax.code, 0, syntax.stderr);
+      const result = await run('shellcheck', [script]);
+      if (result.missing) return t.skip('shellcheck is not installed (bash -n passed)');
+      assert.equal(result.code, 0, `shellcheck:\n${result.stdout}${result.stderr}`);
+    });
+  }
 
   test('the shell commands of docker/Dockerfile (RUN, HEALTHCHECK CMD) pass `shellcheck -s sh`', async (t) => {
     const commands = shellCommands();
@@ -278,5 +281,24 @@ describe('docker/Dockerfile', () => {
     const pinned = /ARG PG_CLIENT_MAJOR=(\d+)/.exec(text)?.[1] ?? /postgresql-client-(\d+)/.exec(text)?.[1];
     assert.ok(pinned, 'the final stage installs a versioned postgresql-client-<major> (Debian\'s plain postgresql-client is its own major, not the server\'s)');
     assert.equal(pinned, major, `pg_dump ${pinned} against postgres:${major}`);
+  });
+});
+
+describe('the image\'s Node.js', () => {
+  const engines = (JSON.parse(readFileSync(join(projectRoot, 'package.json'), 'utf8')) as { engines: { node: string } }).engines.node;
+
+  test('one ARG names an exact version, every stage is built FROM it, engines admits it, the README names it', () => {
+    const args = dockerfile.filter((i) => i.keyword === 'ARG' && i.args.startsWith('NODE_VERSION='));
+    assert.equal(args.length, 1, 'one ARG NODE_VERSION');
+    assert.equal(args[0]!.stage, -1, 'declared before the first FROM, so every stage can use it');
+    const version = args[0]!.args.slice('NODE_VERSION='.length);
+    assert.match(version, /^\d+\.\d+\.\d+$/, 'an exact version: the image, the suite and the benchmark run the same Node.js');
+    const froms = dockerfile.filter((i) => i.keyword === 'FROM');
+    assert.ok(froms.length >= 3);
+    for (const from of froms) assert.match(from.args, /^node:\$\{NODE_VERSION\}-[a-z]+-slim(\s+AS\s+\S+)?$/, `docker/Dockerfile:${from.line} FROM ${from.args}`);
+    assert.equal(satisfies(version, engines), true, `engines ${engines} refuses the image's ${version}`);
+    const readme = readFileSync(join(projectRoot, 'README.md'), 'utf8');
+    assert.ok(readme.includes(`node:${version}-${/-([a-z]+)-slim/.exec(froms[0]!.args)![1]}-slim`), 'the README names the image');
+    assert.ok(readme.includes(`**${version.split('.')[0]}** (${version})`), 'the README\'s table of lines names the image\'s version');
   });
 });

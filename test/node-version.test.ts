@@ -29,9 +29,16 @@ describe('the supported Node.js versions', () => {
   test('the image\'s Node.js and this one are admitted', () => {
     const image = imageNodeVersion();
     assert.match(image, /^\d+\.\d+\.\d+$/);
-    assert.equal(Number(image.split('.')[0]) % 2, 0, `the image runs Node.js ${image}: an odd major never becomes LTS`);
     assert.equal(satisfies(image, engines), true, `engines ${engines} refuses the image's Node.js ${image}`);
     assert.equal(satisfies(process.versions.node, engines), true);
+  });
+
+  test('every script imports the check first, before any module of the kit or a package', () => {
+    assert.ok(scripts.length >= 17, `scripts/*.ts: ${scripts.join(', ')}`);
+    for (const script of scripts) {
+      const firstImport = /^import\s.*$/m.exec(readFileSync(join(projectRoot, 'scripts', script), 'utf8'))?.[0];
+      assert.match(firstImport ?? '', /^import '\.\.\/src\/node-version\.ts';/, `scripts/${script}: its first import is ${firstImport}`);
+    }
   });
 
   test('on Node.js 20.18 every script prints one line naming the required version and exits 2, doing nothing', { timeout: 600_000 }, async (t) => {

@@ -21,6 +21,7 @@ const files = process.argv.length > 2 ? process.argv.slice(2) : testFiles(join(p
 // Tests load the generated clients: make sure they exist and match the schema before any test starts.
 await generateClients({ ifChanged: true });
 
+console.log(`Node.js for tests: ${process.version}`);
 let server: EmbeddedServer | undefined;
 const env = { ...process.env };
 if (!env.TEST_DATABASE_URL) {
