@@ -54,6 +54,9 @@ test_on() {
 	clone="$CACHE/suite-node-v$version"
 	rm -rf "$clone"
 	git clone --quiet --no-hardlinks "$ROOT" "$clone"
+	if [[ -n $(git -C "$ROOT" status --porcelain --untracked-files=no) ]]; then
+		echo "Note: the clone holds HEAD ($(git -C "$ROOT" rev-parse --short HEAD)); uncommitted changes are not tested on this line" >&2
+	fi
 	cd "$clone"
 	export PATH="$dir/bin:$PATH" npm_config_nodedir="$dir" NODE_LINE_CACHE="$CACHE"
 	echo "Running the suite on Node.js $(node --version) (npm $(npm --version)) in $clone"
