@@ -41,6 +41,7 @@
  *   machine's Node.js.
  *   Peak memory (max RSS) of every process comes from GNU time.
  */
+import '../src/node-version.ts'; // first: a supported Node.js, or one line and exit 2
 import { execFileSync, spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, symlinkSync, writeFileSync, cpSync } from 'node:fs';
 import { createHash } from 'node:crypto';

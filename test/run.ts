@@ -3,6 +3,7 @@
  * TEST_DATABASE_URL names a server of yours), then node:test on every
  * `*.test.ts` under test/ (or the files given as arguments).
  */
+import '../src/node-version.ts'; // first: a supported Node.js, or one line and exit 2
 import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
