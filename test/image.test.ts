@@ -26,10 +26,12 @@ function run(file: string, args: string[], cwd: string, env: NodeJS.ProcessEnv):
   });
 }
 
+/** docker/Dockerfile with its continuation lines joined. */
+const dockerfile = readFileSync(join(projectRoot, 'docker', 'Dockerfile'), 'utf8').replace(/\\\n/g, ' ');
+const finalStage = dockerfile.slice(dockerfile.lastIndexOf('\nFROM '));
+
 /** The final stage's `COPY <source> <destination>` lines that copy from the build context. */
 function finalContextCopies(): { source: string; destination: string }[] {
-  const dockerfile = readFileSync(join(projectRoot, 'docker', 'Dockerfile'), 'utf8');
-  const finalStage = dockerfile.slice(dockerfile.lastIndexOf('\nFROM '));
   return [...finalStage.matchAll(/^COPY\s+(.+)$/gm)]
     .map((m) => (m[1] as string).split(/\s+/).filter((word) => !word.startsWith('--chown')))
     .filter((words) => !words.some((word) => word.startsWith('--from')))
@@ -38,15 +40,12 @@ function finalContextCopies(): { source: string; destination: string }[] {
 
 /** The `npm …` RUN lines of the production-deps stage, as the shell runs them. */
 function productionDepsCommands(): string[] {
-  const dockerfile = readFileSync(join(projectRoot, 'docker', 'Dockerfile'), 'utf8').replace(/\\\n/g, ' ');
   const stage = /^FROM \S+ AS production-deps$([\s\S]*?)^FROM /m.exec(dockerfile)?.[1] ?? '';
   return [...stage.matchAll(/^RUN\s+(npm\s.+)$/gm)].map((m) => (m[1] as string).replace(/\s+/g, ' ').trim());
 }
 
 /** The final stage's `ENV` settings, as the container starts with them. */
 function finalStageEnv(): Record<string, string> {
-  const dockerfile = readFileSync(join(projectRoot, 'docker', 'Dockerfile'), 'utf8').replace(/\\\n/g, ' ');
-  const finalStage = dockerfile.slice(dockerfile.lastIndexOf('\nFROM '));
   const settings = [...finalStage.matchAll(/^ENV\s+(.+)$/gm)].flatMap((m) => (m[1] as string).trim().split(/\s+/));
   return Object.fromEntries(settings.map((setting) => [setting.slice(0, setting.indexOf('=')), setting.slice(setting.indexOf('=') + 1)]));
 }
