@@ -307,12 +307,15 @@ const load = {
  * pg 8 probes for Cloudflare Workers at import time with `new Response(…)` when
  * `navigator` is missing (Node 20): that wakes Node's lazy fetch implementation,
  * about 12 MB of memory and 20 ms the migrator never uses. Hide `Response` for the
- * synchronous require only, then put the lazy global back untouched.
+ * synchronous require only, then put the lazy global back untouched. Where `navigator`
+ * exists (Node 21+) pg never probes, and the descriptor must not even be read: on Node 26
+ * reading it loads fetch too (undici, about 15 MB).
  */
 function loadPgWithoutFetch(): typeof pg {
   const require = createRequire(import.meta.url);
+  if (typeof (globalThis as { navigator?: unknown }).navigator === 'object') return require('pg');
   const descriptor = Object.getOwnPropertyDescriptor(globalThis, 'Response');
-  if (typeof (globalThis as { navigator?: unknown }).navigator === 'object' || !descriptor?.configurable) return require('pg');
+  if (!descriptor?.configurable) return require('pg');
   Object.defineProperty(globalThis, 'Response', { value: undefined, configurable: true, writable: true });
   try {
     return require('pg');

@@ -64,7 +64,8 @@ describe('the production path never loads the WebAssembly engine (observed)', ()
     const file = join(tempDir(t), 'loads.txt');
     const result = await runScript(script, args, { env: { ...env, RECORD_LOADS: file, NODE_OPTIONS: `--import ${recorder}` } });
     const loads = readFileSync(file, 'utf8').split('\n').filter(Boolean).map((url) => url.replace(pathToFileURL(projectRoot).href + '/', ''));
-    return { result, loads };
+    const builtins = readFileSync(`${file}.builtins`, 'utf8').split('\n');
+    return { result, loads, builtins };
   }
 
   for (const provider of PROVIDERS) {
@@ -79,11 +80,15 @@ describe('the production path never loads the WebAssembly engine (observed)', ()
         ['migrate', ['wait']],
       ];
       for (const [script, args] of runs) {
-        const { result, loads } = await recorded(t, script, args, { DATABASE_URL: db.url, BACKUP_DIR: tempDir(t), ADMIN_PASSWORD: 'x' });
+        const { result, loads, builtins } = await recorded(t, script, args, { DATABASE_URL: db.url, BACKUP_DIR: tempDir(t), ADMIN_PASSWORD: 'x' });
         const what = `${script} ${args.join(' ')}`;
         assert.equal(result.code, 0, `${what}: ${result.stderr}`);
         assert.ok(loads.includes(`scripts/${script}.ts`), `${what}: the recorder saw the script itself`);
         assert.deepEqual(loads.filter((url) => ENGINE_SIDE.test(url)), [], `${what} loaded the engine side`);
+        assert.ok(builtins.some((name) => name.includes('internal/modules/esm')), `${what}: the recorder saw Node's own modules`);
+        // Node's fetch (undici, about 15 MB): the migrator needs none of it; pg's probe for
+        // Cloudflare Workers, or reading the lazy Response global on Node 26, would load it.
+        if (script === 'migrate') assert.deepEqual(builtins.filter((name) => name.includes('undici')), [], `${what} loaded Node's fetch (${process.version})`);
       }
       const { result } = await recorded(t, 'migrate', ['status'], { DATABASE_URL: db.url });
       assert.match(result.stdout, new RegExp(`Applied: ${readHistory(provider).migrations.length}  Pending: 0`));
