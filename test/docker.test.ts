@@ -12,7 +12,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import { projectRoot } from '../src/db.ts';
-import { satisfies } from '../src/node-version.ts';
+import { requiredNode, satisfies } from '../src/node-version.ts';
 import { tempDir } from './helpers.ts';
 
 const DOCKERFILE = join(projectRoot, 'docker', 'Dockerfile');
@@ -285,7 +285,7 @@ describe('docker/Dockerfile', () => {
 });
 
 describe('the image\'s Node.js', () => {
-  const engines = (JSON.parse(readFileSync(join(projectRoot, 'package.json'), 'utf8')) as { engines: { node: string } }).engines.node;
+  const engines = requiredNode();
 
   test('one ARG names an exact version, every stage is built FROM it, engines admits it, the README names it', () => {
     const args = dockerfile.filter((i) => i.keyword === 'ARG' && i.args.startsWith('NODE_VERSION='));
