@@ -141,9 +141,9 @@ describe('DATABASE_URL seen from the scripts', () => {
     const dir = tempDir(t);
     const file = join(dir, 'nested', 'deeper', 'app.db');
     let cwd = join(tempDir(t), 'a', 'b');
-    // Read against the working directory, the path names the same file when both are
-    // exactly as deep (a checkout in /tmp/x/y/z): one level more, and the two differ.
-    if (join(cwd, relative(projectRoot, file)) === file) cwd = join(cwd, 'c');
+    // Read against a working directory no deeper than the checkout, the path's `..` steps stop
+    // at / and name the same file: go deeper until the two differ, wherever the checkout is.
+    while (join(cwd, relative(projectRoot, file)) === file) cwd = join(cwd, 'c');
     mkdirSync(cwd, { recursive: true });
     const result = await migrate(`file:./${relative(projectRoot, file)}`, ['deploy'], {}, cwd);
     assert.equal(result.code, 0, output(result));
