@@ -16,6 +16,7 @@ import { imageNodeVersion, nodeLine } from './fixtures/node-line.ts';
 const engines = (JSON.parse(readFileSync(join(projectRoot, 'package.json'), 'utf8')) as { engines: { node: string } }).engines.node;
 const scripts = readdirSync(join(projectRoot, 'scripts')).filter((name) => name.endsWith('.ts')).sort();
 const tsxCli = join(projectRoot, 'node_modules', 'tsx', 'dist', 'cli.mjs');
+const refusal = (version: string) => `Error: Node.js ${version} is not supported: the rastar kit needs Node.js ${engines} (package.json "engines")`;
 
 describe('the supported Node.js versions', () => {
   test('engines is read from package.json, and admits exactly the lines Prisma 7 admits', () => {
@@ -50,7 +51,7 @@ describe('the supported Node.js versions', () => {
       const result = await execCapture(old.node, [tsxCli, join(projectRoot, 'scripts', script), 'status'], { env, cwd: dir }).done;
       assert.equal(result.code, 2, `${script}: ${output(result)}`);
       assert.equal(result.stdout, '', `${script} printed on stdout`);
-      assert.equal(result.stderr, `Error: Node.js 20.18.1 is not supported: the rastar kit needs Node.js ${engines} (package.json "engines")\n`, script);
+      assert.equal(result.stderr, `${refusal('20.18.1')}\n`, script);
     });
     await Promise.all(runs);
     assert.equal(existsSync(database), false, 'a script opened the database');
@@ -58,20 +59,19 @@ describe('the supported Node.js versions', () => {
 
   test('on Node.js 20.18 the schema engine the prisma CLI runs names the required version in the error it answers', { timeout: 600_000 }, async (t) => {
     const old = nodeLine('20.18.1');
-    const refused = `Error: Node.js 20.18.1 is not supported: the rastar kit needs Node.js ${engines} (package.json "engines")`;
     const env = old.env(childEnv({ DATABASE_URL: `file:${join(tempDir(t), 'never.db')}` }));
     const engine = join(projectRoot, 'bin', 'schema-engine');
     // One-shot (`--version`): exit 1 and a JSON log, the way the CLI reads a failed engine.
     const oneShot = await execCapture(old.node, [engine, '--version'], { env }).done;
     assert.equal(oneShot.code, 1, output(oneShot));
     const log = JSON.parse(oneShot.stderr.trim().split('\n').at(-1)!) as { fields: { message: string } };
-    assert.equal(log.fields.message, `The kit's schema engine stopped (exit code 2: ${refused})`);
+    assert.equal(log.fields.message, `The kit's schema engine stopped (exit code 2: ${refusal('20.18.1')})`);
     // Serving: the request the engine never read is answered with the same reason.
     const request = `${JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'version', params: {} })}\n`;
     const answer = await execCapture(old.node, [engine], { env, input: request }).done;
     assert.equal(answer.code, 1, output(answer));
     const reply = JSON.parse(answer.stdout) as { id: number; error: { data: { message: string } } };
     assert.equal(reply.id, 1);
-    assert.ok(reply.error.data.message.startsWith(`The kit's schema engine stopped (exit code 2: ${refused})`), reply.error.data.message);
+    assert.ok(reply.error.data.message.startsWith(`The kit's schema engine stopped (exit code 2: ${refusal('20.18.1')})`), reply.error.data.message);
   });
 });
