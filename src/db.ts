@@ -233,7 +233,13 @@ export interface Dialect {
   notifySql(channel: string, payload: string): string;
   /** Another connection held the database longer than the busy timeout (SQLite): "not yet", not a failure. */
   isBusy(error: unknown): boolean;
-  /** What opens a write transaction (SQLite: IMMEDIATE takes the write lock at once). */
+  /**
+   * What opens the kit's write transactions. SQLite: IMMEDIATE takes the write lock at
+   * once. PostgreSQL: READ COMMITTED whatever the database's default, so each statement
+   * sees what committed before it: a history read after waiting for the migration lock
+   * sees the row of the migrator that held it (at REPEATABLE READ or SERIALIZABLE the
+   * snapshot would be older than the wait, and a migration would run twice).
+   */
   readonly begin: string;
 }
 
@@ -254,7 +260,7 @@ const DIALECTS: Record<Provider, Dialect> = {
     qualified: (target, name) => `${sqlIdentifier(target.provider === 'postgresql' ? target.schema : 'public')}.${sqlIdentifier(name)}`,
     notifySql: (channel, payload) => `SELECT pg_notify(${sqlLiteral(channel)}, ${sqlLiteral(payload)});\n`,
     isBusy: () => false,
-    begin: 'BEGIN',
+    begin: 'BEGIN ISOLATION LEVEL READ COMMITTED',
   },
 };
 

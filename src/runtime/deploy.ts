@@ -114,7 +114,7 @@ async function underTransactionLock<T>(session: Session, work: () => Promise<T>)
   const { conn } = session;
   if (conn.target.provider !== 'postgresql') return work();
   try {
-    await conn.exec(`BEGIN;\n${lockSql(session)}`);
+    await conn.exec(`${dialectOf(conn.target).begin};\n${lockSql(session)}`);
     const result = await work();
     await conn.exec('COMMIT');
     return result;
@@ -241,7 +241,7 @@ async function applyOne(session: Session, migration: Migration): Promise<number 
     const done = await applyStatementByStatement(session, migration, startedAt, mode.kind === 'self-managed' ? 'it manages its own transactions' : mode.reason);
     return done ? performance.now() - started : null;
   }
-  const prefix = provider === 'postgresql' ? `BEGIN;\n${lockSql(session, migration.name, true)};\n` : '';
+  const prefix = provider === 'postgresql' ? `${dialectOf(conn.target).begin};\n${lockSql(session, migration.name, true)};\n` : '';
   try {
     if (provider === 'sqlite') {
       // Foreign keys off for the connection: a table redefinition (copy, drop, rename) must not cascade.
@@ -409,7 +409,7 @@ async function writeGuarded(session: Session, name: string, sql: string): Promis
     return true;
   }
   try {
-    await conn.exec(`BEGIN;\n${lockSql(session, name)};\n${sql}COMMIT`);
+    await conn.exec(`${dialectOf(conn.target).begin};\n${lockSql(session, name)};\n${sql}COMMIT`);
     return true;
   } catch (error) {
     await conn.exec('ROLLBACK').catch(() => {});

@@ -63,8 +63,9 @@ export function* scanStatements(script: string, dialect: Provider = 'postgresql'
     if (c <= 32) {
       i++;
     } else if (c === DASH && next === DASH) {
-      const end = script.indexOf('\n', i);
-      i = end === -1 ? n : end + 1;
+      // PostgreSQL ends a `--` comment at a carriage return too; SQLite only at a newline.
+      i += 2;
+      while (i < n && script.charCodeAt(i) !== NEWLINE && !(postgres && script.charCodeAt(i) === RETURN)) i++;
     } else if (c === SLASH && next === STAR) {
       i = skipBlockComment(script, i, postgres);
     } else if (c === QUOTE) {
@@ -180,7 +181,7 @@ function undouble(script: string, start: number, end: number, quote: string): st
   return inner.includes(quote + quote) ? inner.split(quote + quote).join(quote) : inner;
 }
 
-const [DASH, SLASH, STAR, QUOTE, DOUBLE_QUOTE, BACKTICK, OPEN_BRACKET, DOLLAR, SEMICOLON, DOT, BACKSLASH, QUESTION, COLON, AT] = [..."-/*'\"`[$;.\\?:@"].map((ch) => ch.charCodeAt(0));
+const [DASH, SLASH, STAR, QUOTE, DOUBLE_QUOTE, BACKTICK, OPEN_BRACKET, DOLLAR, SEMICOLON, DOT, BACKSLASH, QUESTION, COLON, AT, NEWLINE, RETURN] = [..."-/*'\"`[$;.\\?:@\n\r"].map((ch) => ch.charCodeAt(0));
 
 function isDigit(code: number): boolean {
   return code >= 48 && code <= 57;
