@@ -4,7 +4,7 @@
  * stderr. Returns lines; the scripts print them.
  */
 import { describeBlocker } from './blockers.ts';
-import type { DeployEvent } from './deploy.ts';
+import { describeConflict, type DeployEvent } from './deploy.ts';
 import { describeHolder } from './lock.ts';
 import { errLine as err, outLine as out, type Line } from '../lines.ts';
 
@@ -30,8 +30,10 @@ export function deployEventRenderer(): (event: DeployEvent) => Line | undefined 
         return err(POOLER_NOTE);
       case 'lock-wait':
         return err(
-          `Migration ${event.name} waited ${event.waitedMs / 1000}s for its table locks (attempt ${event.attempt} of ${event.of})${event.blockers.length ? `, blocked by ${event.blockers.map(describeBlocker).join('; ')}` : ''}; rolled back, retrying in ${event.retryInMs / 1000}s…`,
+          `Migration ${event.name} ${describeConflict(event.cause, event.waitedMs)} (attempt ${event.attempt} of ${event.of})${event.blockers.length ? `, blocked by ${event.blockers.map(describeBlocker).join('; ')}` : ''}; rolled back, retrying in ${event.retryInMs / 1000}s…`,
         );
+      case 'invalid-index':
+        return err(`Note: ${event.name}: dropping the invalid index ${event.index} an interrupted CREATE INDEX CONCURRENTLY left, to build it again.`);
       case 'waiting-for-migrator':
         if (waitingFor.has(event.name)) return undefined;
         waitingFor.add(event.name);

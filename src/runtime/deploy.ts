@@ -10,12 +10,12 @@ import { assertDeployable, type History, type Migration } from './history.ts';
 import { describeBlocker, watchBlockers, type Blocker } from './blockers.ts';
 import { ALREADY_IN_HISTORY, acquireMigrationLock, lockHolder, lockTimeoutError, MOVED_BACKEND, transactionLockSql, TRANSACTION_LOCK_TIMEOUT, type LockHolder } from './lock.ts';
 import { behindTransactionPooler } from './pooler.ts';
-import { parseScript, scriptMode, sqlLiteral, statementLine, type Statement } from './sql-script.ts';
+import { concurrentIndexBuild, parseScript, scriptMode, sqlLiteral, statementLine, transactionControl, type Statement } from './sql-script.ts';
 import { StatementError } from './sqlite-script.ts';
 import { pollUntil } from './poll.ts';
 import { assertNoFailed, baselineNeeded, failedMigrationBlocks, recoveryHint } from './recovery.ts';
 import { compareHistory, readStatus, type MigrationStatus } from './status.ts';
-import { ensureTable, historyTable, insertRowSql, notifySql, readRows, RUNNING_LOGS, tableExists, timestamp, userTables, type MigrationRow } from './table.ts';
+import { ensureTable, historyTable, insertRowSql, notifySql, readRows, RUNNING_LOGS, TABLE, tableExists, timestamp, userTables, type MigrationRow } from './table.ts';
 import { ddlLockTimeoutMs, statementTimeoutMs } from '../env.ts';
 
 export type DeployEvent =
@@ -26,8 +26,10 @@ export type DeployEvent =
   | { event: 'applied-by-other'; name: string }
   | { event: 'transaction-pooler' }
   | { event: 'waiting-for-migrator'; name: string }
-  /** PostgreSQL: the migration's statements waited MIGRATION_DDL_LOCK_TIMEOUT for a table lock; rolled back, retried after `retryInMs`. */
-  | { event: 'lock-wait'; name: string; attempt: number; of: number; retryInMs: number; waitedMs: number; blockers: Blocker[] }
+  /** A conflict with another session (a table lock not had within MIGRATION_DDL_LOCK_TIMEOUT, a deadlock, a serialization failure, SQLite's busy file): rolled back, retried after `retryInMs`. */
+  | { event: 'lock-wait'; name: string; cause: Conflict; attempt: number; of: number; retryInMs: number; waitedMs: number; blockers: Blocker[] }
+  /** An index an interrupted CREATE INDEX CONCURRENTLY left INVALID, dropped before the statement builds it again. */
+  | { event: 'invalid-index'; name: string; index: string }
   | { event: 'edited'; names: string[] }
   | { event: 'unknown'; names: string[] };
 
@@ -74,6 +76,7 @@ export async function deploy(conn: SqlConnection, history: History, options: Dep
     });
     if (pooled) status = await whileOthersRun(session, history, status);
     assertNoFailed(status);
+    if (pooled) refuseOutsideTransaction(history, status);
     report(status, emit);
     const applied: DeployResult['applied'] = [];
     const appliedByOthers: string[] = [];
@@ -192,6 +195,21 @@ async function liveRow(conn: SqlConnection, name: string): Promise<MigrationRow 
   return (await readRows(conn, name))[0];
 }
 
+/**
+ * Through a transaction pooler only what happens inside one transaction is safe: a
+ * migration run statement by statement would run on several server connections and
+ * leave its session settings (and the kit's timeouts) on them for the application.
+ * Refused before any migration runs.
+ */
+function refuseOutsideTransaction(history: History, status: MigrationStatus): void {
+  for (const migration of history.migrations.filter((m) => status.pending.includes(m.name))) {
+    const mode = scriptMode(migration.script, 'postgresql');
+    if (mode.kind === 'transactional') continue;
+    const why = mode.kind === 'self-managed' ? 'it manages its own transactions' : mode.reason;
+    throw new KitError('REFUSED', `Migration ${migration.name} cannot run in one transaction (${why}), and a transaction pooler sits between the kit and the database: nothing was applied; set DIRECT_DATABASE_URL to the PostgreSQL server itself`);
+  }
+}
+
 /** A second migrator may find a SQLite file busy before it takes the lock: it then waits for the lock. */
 function isSqliteBusy(conn: SqlConnection, error: unknown): boolean {
   return dialectOf(conn.target).isBusy(error);
@@ -225,7 +243,14 @@ async function assertEmptyOrBaselined(conn: SqlConnection, history: History): Pr
  * `statement_timeout`, `ROLE`, …) goes back to the connection's start-up values,
  * so the next migration and the kit's own statements start from the same state.
  */
-const RESET_SESSION = 'SET SESSION AUTHORIZATION DEFAULT;\nRESET ALL';
+const RESET_SESSION = 'SET SESSION AUTHORIZATION DEFAULT;\nRESET ROLE;\nRESET ALL';
+
+/**
+ * PostgreSQL, in a migration's transaction after its script: the kit's own statements
+ * (the history row, the notification) run as the user the kit connected as, whatever
+ * role the script took; undone when the transaction ends.
+ */
+const KIT_IDENTITY = 'SET LOCAL SESSION AUTHORIZATION DEFAULT;\nSET LOCAL ROLE NONE;\n';
 
 /** The statements the kit sends before a migration's script in its one round trip (PostgreSQL): BEGIN and the guard. */
 const PG_PREFIX_STATEMENTS = 2;
@@ -243,19 +268,8 @@ async function applyOne(session: Session, migration: Migration): Promise<number 
   }
   const prefix = provider === 'postgresql' ? `${dialectOf(conn.target).begin};\n${lockSql(session, migration.name, true)};\n` : '';
   try {
-    if (provider === 'sqlite') {
-      // Foreign keys off for the connection: a table redefinition (copy, drop, rename) must not cascade.
-      await conn.exec('PRAGMA foreign_keys = OFF; BEGIN IMMEDIATE');
-      if (await liveRow(conn, migration.name)) {
-        await conn.exec('ROLLBACK; PRAGMA foreign_keys = ON');
-        return othersRow(session, migration.name);
-      }
-      await conn.exec(migration.script);
-      const violations = await conn.query('PRAGMA foreign_key_check');
-      if (violations.length) throw new Error(`foreign key check failed after the migration (${violations.length} violation(s))`);
-      const row = insertRowSql(conn.target, { name: migration.name, checksum: migration.checksum, startedAt, finishedAt: new Date(), logs: null, appliedSteps: 1 });
-      await conn.exec(`${row};\nCOMMIT;\nPRAGMA foreign_keys = ON`);
-    } else {
+    const applied = await withConflictRetries(session, migration.name, async () => {
+      if (provider === 'sqlite') return applySqlite(conn, migration, startedAt);
       // One round trip: the server parses the whole string before running any of it
       // (an unterminated quote, comment or $$ body fails it all), and skips the rest
       // after the first error, so the row and the COMMIT run only if the script did.
@@ -263,10 +277,12 @@ async function applyOne(session: Session, migration: Migration): Promise<number 
       // A failed transaction undoes the script's SETs too; after a COMMIT the reset does.
       // The server stamps the row: started_at when the transaction began, finished_at when the script is done.
       const rowSql = insertRowSql(conn.target, { name: migration.name, checksum: migration.checksum, startedAt, finishedAt: startedAt, logs: null, appliedSteps: 1, serverClock: true });
-      await withLockRetries(session, migration.name, () => conn.exec(`${prefix}${migration.script}\n;\n${rowSql};\n${notifySql(conn.target, migration.name)}COMMIT;\n${RESET_SESSION}`));
-    }
+      await conn.exec(`${prefix}${migration.script}\n;\n${KIT_IDENTITY}${rowSql};\n${notifySql(conn.target, migration.name)}COMMIT;\n${RESET_SESSION}`);
+      return true;
+    });
+    if (!applied) return othersRow(session, migration.name);
   } catch (error) {
-    await conn.exec(provider === 'sqlite' ? 'ROLLBACK; PRAGMA foreign_keys = ON' : 'ROLLBACK').catch(() => {});
+    await rollback(conn);
     if (error instanceof KitError && error.code === 'LOCK_TIMEOUT') throw error; // pending, not failed: no row
     if ((error as { code?: string }).code === ALREADY_IN_HISTORY) return othersRow(session, migration.name);
     const lockError = await guardError(session, error);
@@ -276,52 +292,110 @@ async function applyOne(session: Session, migration: Migration): Promise<number 
     if (await liveRow(conn, migration.name)) return othersRow(session, migration.name);
     const reason = failureReason(error, migration, provider, prefix);
     const consequence = 'Nothing of it was applied: it ran in a transaction that was rolled back.';
-    const logs = `${reason}\n${consequence}`;
-    const row = insertRowSql(conn.target, { name: migration.name, checksum: migration.checksum, startedAt, finishedAt: null, logs, appliedSteps: 0 });
+    const row = insertRowSql(conn.target, { name: migration.name, checksum: migration.checksum, startedAt, finishedAt: null, logs: `${reason}\n${consequence}`, appliedSteps: 0 });
     // Recorded under the guard: never beside the row of a migrator that applied it meanwhile.
-    const recorded = await writeGuarded(session, migration.name, `${row};\n${notifySql(conn.target, migration.name)}`).catch((e) => (e instanceof KitError ? Promise.reject(e) : true));
+    let recorded: boolean;
+    try {
+      recorded = await writeGuarded(session, migration.name, `${row};\n${notifySql(conn.target, migration.name)}`);
+    } catch (writeError) {
+      if (writeError instanceof KitError) throw writeError;
+      throw migrationFailed(migration.name, reason, `${consequence} ${notRecorded(writeError, 'it stays pending')}`, false);
+    }
     if (!recorded) return null;
     throw migrationFailed(migration.name, reason, consequence);
   }
   return performance.now() - started;
 }
 
-const LOCK_NOT_AVAILABLE = '55P03';
-/** Waits between the attempts of a migration that timed out on its table locks. */
+/** SQLite: the migration and its row in one write transaction; false when another migrator's row is there. */
+async function applySqlite(conn: SqlConnection, migration: Migration, startedAt: Date): Promise<boolean> {
+  // Foreign keys off for the connection: a table redefinition (copy, drop, rename) must not cascade.
+  await conn.exec('PRAGMA foreign_keys = OFF; BEGIN IMMEDIATE');
+  if (await liveRow(conn, migration.name)) {
+    await rollback(conn);
+    return false;
+  }
+  await conn.exec(migration.script);
+  const violations = await conn.query('PRAGMA foreign_key_check');
+  if (violations.length) throw new Error(`foreign key check failed after the migration (${violations.length} violation(s))`);
+  const row = insertRowSql(conn.target, { name: migration.name, checksum: migration.checksum, startedAt, finishedAt: new Date(), logs: null, appliedSteps: 1 });
+  await conn.exec(`${row};\nCOMMIT;\nPRAGMA foreign_keys = ON`);
+  return true;
+}
+
+/** End whatever transaction a failure left open (SQLite: and turn foreign keys back on). */
+async function rollback(conn: SqlConnection): Promise<void> {
+  await conn.exec('ROLLBACK').catch(() => {});
+  if (conn.target.provider === 'sqlite') await conn.exec('PRAGMA foreign_keys = ON').catch(() => {});
+}
+
+/** "The failure could not be recorded (…)": what the history shows instead. */
+function notRecorded(error: unknown, instead: string): string {
+  return `Its failure could not be recorded in ${TABLE} (${errorMessage(error).split('\n')[0]}): ${instead}.`;
+}
+
+/** Conflicts with other sessions: the work they interrupted was rolled back and may simply run again. */
+export type Conflict = 'lock-timeout' | 'deadlock' | 'serialization' | 'busy';
+
+const CONFLICTS: Record<string, Conflict> = { '55P03': 'lock-timeout', '40P01': 'deadlock', '40001': 'serialization' };
+
+function conflictOf(conn: SqlConnection, error: unknown): Conflict | null {
+  if (dialectOf(conn.target).isBusy(error)) return 'busy';
+  return CONFLICTS[(error as { code?: string }).code ?? ''] ?? null;
+}
+
+/** Waits between the attempts of a migration interrupted by a conflict. */
 const RETRY_DELAYS_MS = [1000, 2000, 4000];
 
 /**
- * PostgreSQL: one migration's transaction, attempted again when its statements timed out
- * waiting for a table lock (lock_timeout: the transaction rolled back, so nothing of it
- * stays and no row is written). The application's queries queue behind a waiting
- * ALTER for at most that long. The sessions in the way are named; after the last
- * attempt the migration stays pending.
+ * One migration's transaction, attempted again when a conflict with another session
+ * rolled it back (lock_timeout on a table lock, a deadlock, a serialization failure,
+ * SQLite's busy file): nothing of it stays and no row is written. The application's
+ * queries queue behind a waiting ALTER for at most MIGRATION_DDL_LOCK_TIMEOUT. The
+ * sessions in the way are named; after the last attempt the migration stays pending.
  */
-async function withLockRetries(session: Session, name: string, attempt: () => Promise<void>): Promise<void> {
+async function withConflictRetries<T>(session: Session, name: string, attempt: () => Promise<T>): Promise<T> {
   const timeoutMs = session.script.lockTimeoutMs;
-  const attempts = RETRY_DELAYS_MS.length + 1;
   for (let n = 1; ; n++) {
     const watch = session.backend && timeoutMs ? watchBlockers(session.conn.target, session.backend, Math.min(1000, timeoutMs / 2)) : undefined;
     try {
-      await attempt();
+      const result = await attempt();
       await watch?.stop();
-      return;
+      return result;
     } catch (error) {
       const blockers = (await watch?.stop()) ?? [];
-      if ((error as { code?: string }).code !== LOCK_NOT_AVAILABLE || !timeoutMs) throw error;
-      await session.conn.exec('ROLLBACK').catch(() => {});
+      const cause = conflictOf(session.conn, error);
+      if (!cause) throw error;
+      await rollback(session.conn);
       const retryInMs = RETRY_DELAYS_MS[n - 1];
-      if (retryInMs === undefined) throw ddlLockTimeoutError(name, timeoutMs, attempts, blockers);
-      session.emit({ event: 'lock-wait', name, attempt: n, of: attempts, retryInMs, waitedMs: timeoutMs, blockers });
+      if (retryInMs === undefined) throw gaveUp(name, cause, timeoutMs, n, blockers, 'nothing of it was applied and no failed row was written');
+      session.emit({ event: 'lock-wait', name, cause, attempt: n, of: RETRY_DELAYS_MS.length + 1, retryInMs, waitedMs: timeoutMs, blockers });
       await new Promise((done) => setTimeout(done, retryInMs));
     }
   }
 }
 
-function ddlLockTimeoutError(name: string, timeoutMs: number, attempts: number, blockers: Blocker[]): KitError {
+/** What interrupted an attempt at a migration, in words. */
+export function describeConflict(cause: Conflict, lockTimeoutMs: number): string {
+  switch (cause) {
+    case 'lock-timeout':
+      return `waited ${lockTimeoutMs / 1000}s for its table locks`;
+    case 'deadlock':
+      return 'was ended by a deadlock with another session';
+    case 'serialization':
+      return 'was ended by a serialization conflict with another session';
+    case 'busy':
+      return 'found the database file locked by another connection';
+  }
+}
+
+function gaveUp(name: string, cause: Conflict, timeoutMs: number, attempts: number, blockers: Blocker[], consequence: string): KitError {
   const by = blockers.length ? `; blocked by ${blockers.map(describeBlocker).join('; ')}` : '';
-  return new KitError('LOCK_TIMEOUT', `Migration ${name} could not take its table locks within ${timeoutMs / 1000}s, ${attempts} attempts${by}. It stays pending: nothing of it was applied and no failed row was written.`, {
-    hint: 'Wait for the blocking sessions to end (or end them: SELECT pg_terminate_backend(<pid>)), or raise MIGRATION_DDL_LOCK_TIMEOUT (0: wait without limit); then deploy again.',
+  return new KitError('LOCK_TIMEOUT', `Migration ${name} ${cause === 'lock-timeout' ? `could not take its table locks within ${timeoutMs / 1000}s` : describeConflict(cause, timeoutMs)}, ${attempts} attempts${by}. It stays pending: ${consequence}.`, {
+    hint:
+      cause === 'busy'
+        ? 'Wait for the other connection to finish its write (a long transaction of the app?), then deploy again.'
+        : 'Wait for the blocking sessions to end (or end them: SELECT pg_terminate_backend(<pid>)), or raise MIGRATION_DDL_LOCK_TIMEOUT (0: wait without limit); then deploy again.',
   });
 }
 
@@ -363,6 +437,9 @@ function where(statement: Statement, index: number, total: number): string {
  * For scripts PostgreSQL cannot run in a transaction: first a claim row (under the
  * transaction lock and the guard, like any row), then statement by statement like
  * psql, then the claim becomes the finished row. False when another migrator had it.
+ * A conflict with another session runs the interrupted work again: the statement, or
+ * the script's own transaction from its BEGIN. Given up before anything of it
+ * committed, the claim goes and the migration stays pending.
  */
 async function applyStatementByStatement(session: Session, migration: Migration, startedAt: Date, why: string): Promise<boolean> {
   const { conn } = session;
@@ -376,24 +453,109 @@ async function applyStatementByStatement(session: Session, migration: Migration,
   const timeouts = provider === 'postgresql' ? sessionTimeoutsSql(session) : '';
   if (timeouts) await conn.exec(timeouts);
   const table = historyTable(conn.target);
-  let done = 0;
-  try {
-    for (const statement of statements) {
+  const progress = new ScriptProgress();
+  for (let attempt = 1; ; attempt++) {
+    const statement = statements[progress.done];
+    if (!statement) break;
+    try {
+      if (provider === 'postgresql') await dropInvalidIndex(session, migration.name, statement);
       await conn.exec(statement.text);
-      done++;
+      progress.completed(statement);
+      attempt = 0;
+    } catch (error) {
+      await rollback(conn); // a failed statement may leave the script's own transaction open
+      const failing = progress.done;
+      const undone = progress.failed();
+      const cause = conflictOf(conn, error);
+      const retryInMs = cause ? RETRY_DELAYS_MS[attempt - 1] : undefined;
+      if (cause && retryInMs !== undefined) {
+        session.emit({ event: 'lock-wait', name: migration.name, cause, attempt, of: RETRY_DELAYS_MS.length + 1, retryInMs, waitedMs: session.script.lockTimeoutMs, blockers: [] });
+        await new Promise((done) => setTimeout(done, retryInMs));
+        continue;
+      }
+      await conn.exec(resetSession).catch(() => {});
+      if (cause && progress.committed === 0) {
+        // Nothing of it committed: the claim goes, the migration stays pending.
+        const dropped = await conn.exec(`DELETE FROM ${table} WHERE id = ${sqlLiteral(id)};\n${notifySql(conn.target, migration.name)}`).then(
+          () => 'nothing of it was applied and no failed row was written',
+          (e) => `nothing of it was applied, but its claim row could not be removed (${errorMessage(e).split('\n')[0]}); remove it with: make resolve ROLLED_BACK=${migration.name}`,
+        );
+        throw gaveUp(migration.name, cause, session.script.lockTimeoutMs, attempt, [], dropped);
+      }
+      const reason = `${errorMessage(error).split('\n')[0]} ${where(statement, failing, statements.length)}`;
+      const consequence = progress.describe(failing, statements.length, undone);
+      const written = await conn.exec(`UPDATE ${table} SET logs = ${sqlLiteral(`${reason}\n${consequence}`)}, applied_steps_count = ${progress.committed} WHERE id = ${sqlLiteral(id)};\n${notifySql(conn.target, migration.name)}`).then(
+        () => '',
+        (e) => ` ${notRecorded(e, 'its row still says it is running')}`,
+      );
+      throw migrationFailed(migration.name, reason, consequence + written);
     }
-  } catch (error) {
-    await conn.exec('ROLLBACK').catch(() => {}); // a failed statement may leave the script's own transaction open
-    await conn.exec(resetSession).catch(() => {});
-    const statement = statements[done] as Statement;
-    const reason = `${errorMessage(error).split('\n')[0]} ${where(statement, done, statements.length)}`;
-    const consequence = `It ran without a transaction: statements 1-${done} of ${statements.length} remain applied; statement ${done + 1} failed.`;
-    await conn.exec(`UPDATE ${table} SET logs = ${sqlLiteral(`${reason}\n${consequence}`)}, applied_steps_count = ${done} WHERE id = ${sqlLiteral(id)};\n${notifySql(conn.target, migration.name)}`).catch(() => {});
-    throw migrationFailed(migration.name, reason, consequence);
   }
   const now = provider === 'postgresql' ? 'clock_timestamp()' : sqlLiteral(timestamp(new Date()));
   await conn.exec(`${resetSession}UPDATE ${table} SET finished_at = ${now}, logs = NULL, applied_steps_count = ${statements.length} WHERE id = ${sqlLiteral(id)};\n${notifySql(conn.target, migration.name)}`);
   return true;
+}
+
+/**
+ * Where a script run statement by statement stands: which statements completed, which
+ * of them committed (outside any transaction, or by the script's own COMMIT), and the
+ * BEGIN of the transaction the script has open, which a failure rolls back.
+ */
+class ScriptProgress {
+  /** Statements completed: the index of the next one. */
+  done = 0;
+  /** Statements whose effects are committed: a prefix of the completed ones. */
+  committed = 0;
+  /** Index of the BEGIN of the script's open transaction, or null. */
+  private openAt: number | null = null;
+
+  completed(statement: Statement): void {
+    const control = transactionControl(statement.tokens);
+    if (control === 'begin') this.openAt = this.done;
+    this.done++;
+    if (control === 'commit' || control === 'rollback') this.openAt = null;
+    if (this.openAt === null) this.committed = this.done;
+  }
+
+  /** The failed statement's transaction is rolled back: the script runs again from its BEGIN. The statements undone, as [first, last] (0-based), or null. */
+  failed(): [number, number] | null {
+    if (this.openAt === null) return null;
+    const undone: [number, number] | null = this.done > this.openAt ? [this.openAt, this.done - 1] : null;
+    this.done = this.openAt;
+    this.openAt = null;
+    return undone;
+  }
+
+  /** What remains of a failed run, in words. */
+  describe(failing: number, total: number, undone: [number, number] | null): string {
+    const applied = this.committed ? `${statements(1, this.committed)} of ${total} ${this.committed === 1 ? 'remains' : 'remain'} applied` : `none of its ${total} statements remains applied`;
+    const rolledBack = undone ? `; ${statements(undone[0] + 1, undone[1] + 1)} ${undone[0] === undone[1] ? 'was' : 'were'} rolled back with the transaction the script opened` : '';
+    return `It ran without a transaction: ${applied}${rolledBack}; statement ${failing + 1} failed.`;
+  }
+}
+
+/** "statement 3", "statements 1-4". */
+function statements(first: number, last: number): string {
+  return first === last ? `statement ${first}` : `statements ${first}-${last}`;
+}
+
+/**
+ * PostgreSQL, before a `CREATE INDEX CONCURRENTLY name ON table`: an index of that name
+ * left INVALID by an interrupted build (cancelled, timed out, killed) is dropped, so the
+ * statement builds it again; with IF NOT EXISTS it would keep the invalid one.
+ */
+async function dropInvalidIndex(session: Session, migration: string, statement: Statement): Promise<void> {
+  const built = concurrentIndexBuild(statement);
+  if (!built) return;
+  const { conn } = session;
+  const [invalid] = await conn.query<{ index: string }>(
+    `SELECT c.oid::regclass::text AS index FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid
+      WHERE i.indrelid = to_regclass($1) AND c.relname = $2 AND NOT i.indisvalid`,
+    [built.table, built.index],
+  );
+  if (!invalid) return;
+  session.emit({ event: 'invalid-index', name: migration, index: invalid.index });
+  await conn.exec(`DROP INDEX CONCURRENTLY IF EXISTS ${invalid.index}`);
 }
 
 /**
@@ -424,6 +586,10 @@ function sessionTimeoutsSql(session: Session): string {
   return [lockTimeoutMs ? `SET lock_timeout = ${Math.round(lockTimeoutMs)}` : '', statementTimeoutMs ? `SET statement_timeout = ${Math.round(statementTimeoutMs)}` : ''].filter(Boolean).join(';\n');
 }
 
-function migrationFailed(name: string, reason: string, consequence: string): KitError {
-  return new KitError('MIGRATION_FAILED', `Migration ${name} failed: ${reason}. ${consequence}`, { prismaCode: 'P3018', hint: recoveryHint(name) });
+/** `recorded`: its failed row was written (else nothing of it is in the history: there is nothing to resolve). */
+function migrationFailed(name: string, reason: string, consequence: string, recorded = true): KitError {
+  return new KitError('MIGRATION_FAILED', `Migration ${name} failed: ${reason}. ${consequence}`, {
+    prismaCode: 'P3018',
+    hint: recorded ? recoveryHint(name) : 'Nothing to resolve: fix the migration (or what it needs), then make deploy',
+  });
 }

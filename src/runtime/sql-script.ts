@@ -257,7 +257,45 @@ export function statementLine(statement: Statement | string, max = 100): string 
 // ---------------------------------------------------------------------------
 // How a migration must run
 
-const TRANSACTION_CONTROL = new Set(['BEGIN', 'START', 'COMMIT', 'END', 'ROLLBACK', 'ABORT']);
+/**
+ * A statement that opens or ends a transaction: BEGIN, START TRANSACTION; COMMIT, END;
+ * ROLLBACK, ABORT (not ROLLBACK TO a savepoint, which keeps the transaction open).
+ */
+export function transactionControl(tokens: readonly Token[]): 'begin' | 'commit' | 'rollback' | null {
+  const first = tokens[0];
+  if (first?.kind !== 'word') return null;
+  switch (first.value) {
+    case 'BEGIN':
+      return 'begin';
+    case 'START':
+      return wordsAt(tokens, 1, 'TRANSACTION') ? 'begin' : null;
+    case 'COMMIT':
+    case 'END':
+      return 'commit';
+    case 'ROLLBACK':
+    case 'ABORT':
+      return tokens.some((t, k) => k > 0 && t.kind === 'word' && t.value === 'TO') ? null : 'rollback';
+    default:
+      return null;
+  }
+}
+
+/** `CREATE [UNIQUE] INDEX CONCURRENTLY [IF NOT EXISTS] name ON [ONLY] table …`: the index's name and the table as written. */
+export function concurrentIndexBuild(statement: Statement): { index: string; table: string } | null {
+  const { tokens } = statement;
+  let k = startsWith(tokens, 'CREATE', 'INDEX') ? 2 : startsWith(tokens, 'CREATE', 'UNIQUE', 'INDEX') ? 3 : -1;
+  if (k < 0 || !wordsAt(tokens, k, 'CONCURRENTLY')) return null;
+  k++;
+  if (wordsAt(tokens, k, 'IF', 'NOT', 'EXISTS')) k += 3;
+  const index = tokens[k];
+  if (!index || (index.kind !== 'word' && index.kind !== 'quoted') || !wordsAt(tokens, k + 1, 'ON')) return null;
+  k += 2;
+  if (wordsAt(tokens, k, 'ONLY')) k++;
+  const table = nameAt(tokens, k);
+  if (!table) return null;
+  const text = statement.text.slice((tokens[k] as Token).start - statement.start, (tokens[table.next - 1] as Token).end - statement.start);
+  return { index: index.kind === 'word' ? index.value.toLowerCase() : index.value, table: text };
+}
 
 /** PostgreSQL statements that cannot run inside a transaction block, by their words. */
 function postgresNoTransaction(tokens: Token[]): string | null {
@@ -297,8 +335,7 @@ export function scriptMode(script: string, provider: Provider): ScriptMode {
   // a script that adds a value and then uses it only works statement by statement.
   const addedValues = new Set<string>();
   for (const { tokens } of scanStatements(script, provider)) {
-    const first = tokens[0] as Token;
-    if (first.kind === 'word' && TRANSACTION_CONTROL.has(first.value) && (first.value !== 'START' || tokens[1]?.value === 'TRANSACTION')) return { kind: 'self-managed' };
+    if (transactionControl(tokens)) return { kind: 'self-managed' };
     const reason = provider === 'postgresql' ? postgresNoTransaction(tokens) : startsWith(tokens, 'VACUUM') ? 'VACUUM' : null;
     if (reason && mode.kind === 'transactional') mode = { kind: 'no-transaction', reason };
     if (provider !== 'postgresql') continue;

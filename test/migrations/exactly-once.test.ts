@@ -6,11 +6,11 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { DatabaseTarget, SqlConnection } from '../../src/db.ts';
+import { openConnection, parseDatabaseUrl, type DatabaseTarget, type SqlConnection } from '../../src/db.ts';
 import { readHistory } from '../../src/runtime/history.ts';
 import { ADVISORY_LOCK_KEY } from '../../src/runtime/lock.ts';
-import { migrate, output, rows, writeMigration } from '../fixtures/kit.ts';
-import { copyPrismaDir, testDatabase } from '../helpers.ts';
+import { EXTRA, HALF_WAY_SQL, assertCleanFailure, errorLines, migrate, output, rows, tables, writeMigration } from '../fixtures/kit.ts';
+import { PROVIDERS, copyPrismaDir, serverUrl, testDatabase } from '../helpers.ts';
 import { startPgBouncer } from '../pgbouncer.ts';
 import { until } from '../entrypoint/harness.ts';
 
@@ -74,3 +74,132 @@ async function waitingOn(conn: SqlConnection): Promise<{ kind: string; query: st
 async function ledger(conn: SqlConnection): Promise<string[]> {
   return (await conn.query<{ entry: string }>('SELECT "entry" FROM "Ledger" ORDER BY "id"')).map((r) => r.entry);
 }
+
+describe('through a transaction pooler, nothing outlives its transaction', () => {
+  test('a migration that cannot run in one transaction is refused before any migration runs, naming DIRECT_DATABASE_URL; with it, it applies', async (t) => {
+    const bouncer = await startPgBouncer(t, 'transaction');
+    const db = await testDatabase(t, 'postgresql');
+    const database = (db.target as DatabaseTarget & { provider: 'postgresql' }).config.database;
+    const prisma = copyPrismaDir(t);
+    const name = '20990101000000_concurrent_index';
+    writeMigration(prisma, 'postgresql', name, 'CREATE INDEX CONCURRENTLY "AdminUser_created_idx" ON "AdminUser" ("createdAt");\n');
+    const refused = await migrate(bouncer.url(database), ['deploy'], { PRISMA_DIR: prisma });
+    assertCleanFailure(
+      refused,
+      2,
+      new RegExp(`^Error: Migration ${name} cannot run in one transaction \\(CREATE/DROP INDEX CONCURRENTLY\\), and a transaction pooler sits between the kit and the database: nothing was applied; set DIRECT_DATABASE_URL to the PostgreSQL server itself$`, 'm'),
+    );
+    assert.equal(errorLines(refused).length, 1);
+    const conn = await db.connect();
+    assert.deepEqual(await rows(conn), [], 'no migration ran, not even the ones before it');
+    assert.deepEqual(await tables(conn), []);
+    const direct = await migrate(bouncer.url(database), ['deploy'], { PRISMA_DIR: prisma, DIRECT_DATABASE_URL: db.url });
+    assert.equal(direct.code, 0, output(direct));
+    assert.match(direct.stdout, new RegExp(`^✓ Migration applied: ${name} `, 'm'));
+  });
+
+  test("a migration's SET ROLE, search_path and timeouts, and the kit's own, stay off every pooled server connection; its history row is written as the kit's user", async (t) => {
+    const bouncer = await startPgBouncer(t, 'transaction');
+    const db = await testDatabase(t, 'postgresql');
+    const database = (db.target as DatabaseTarget & { provider: 'postgresql' }).config.database;
+    const role = `rastar_owner_${database.slice(-12)}`;
+    const admin = await db.connect();
+    await admin.exec(`CREATE ROLE "${role}" NOLOGIN; GRANT CREATE ON SCHEMA public TO "${role}"`);
+    t.after(async () => {
+      const server = await openConnection(parseDatabaseUrl(serverUrl()));
+      await server.exec(`DROP ROLE IF EXISTS "${role}"`).catch(() => {});
+      await server.close();
+    });
+    const prisma = copyPrismaDir(t);
+    const name = '20990101000000_owned_table';
+    writeMigration(prisma, 'postgresql', name, `SET ROLE "${role}";\nSET search_path TO pg_catalog;\nSET statement_timeout = '4321s';\nCREATE TABLE public."Owned" ("id" INTEGER);\n`);
+    const deployed = await migrate(bouncer.url(database), ['deploy'], { PRISMA_DIR: prisma, MIGRATION_DDL_LOCK_TIMEOUT: '7', MIGRATION_STATEMENT_TIMEOUT: '99' });
+    assert.equal(deployed.code, 0, output(deployed));
+    const [owner] = await admin.query<{ owner: string }>(`SELECT tableowner AS owner FROM pg_tables WHERE tablename = 'Owned'`);
+    assert.equal(owner?.owner, role, "the migration's role owns what it created");
+    assert.ok((await rows(admin)).some((r) => r.migration_name === name && r.finished_at), 'its history row (the role may not write the history table)');
+    const seen = await pooledSessions(bouncer.url(database), admin, database);
+    for (const session of seen) assert.deepEqual(session, seen[0], `every pooled server connection has the settings it started with:\n${JSON.stringify(seen)}`);
+    assert.equal(seen[0]?.role, 'none');
+    assert.notEqual(seen[0]?.statement_timeout, '4321s');
+    assert.notEqual(seen[0]?.lock_timeout, '7s');
+    await admin.exec(`DROP TABLE public."Owned"`);
+  });
+});
+
+/** Every server connection the pooler holds for `database`, asked at once (so each client gets another one): its identity and settings. */
+async function pooledSessions(url: string, direct: SqlConnection, database: string): Promise<Record<string, string>[]> {
+  const [count] = await direct.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND backend_type = 'client backend' AND pid <> pg_backend_pid()`, [database]);
+  const clients = await Promise.all(Array.from({ length: (count?.n ?? 0) + 1 }, () => openConnection(parseDatabaseUrl(url))));
+  try {
+    for (const client of clients) await client.exec('BEGIN');
+    return await Promise.all(
+      clients.map(async (client) => {
+        const [row] = await client.query<Record<string, string>>(
+          `SELECT current_user AS "user", current_setting('role') AS role, current_setting('search_path') AS search_path, current_setting('statement_timeout') AS statement_timeout, current_setting('lock_timeout') AS lock_timeout`,
+        );
+        return row as Record<string, string>;
+      }),
+    );
+  } finally {
+    for (const client of clients) await client.close();
+  }
+}
+
+describe('what a failed migration leaves is what the kit records', () => {
+  test('PostgreSQL: a COMMIT after a comment ended by a lone carriage return is seen: the first part stays applied and is reported so', async (t) => {
+    const db = await testDatabase(t, 'postgresql');
+    const prisma = copyPrismaDir(t);
+    const name = '20990101000000_own_commit';
+    writeMigration(prisma, 'postgresql', name, 'CREATE TABLE "Half" ("id" INTEGER);\n-- the first part is done\rCOMMIT;\nINSERT INTO "NoSuchTable" VALUES (1);\n');
+    const failed = await migrate(db.url, ['deploy'], { PRISMA_DIR: prisma });
+    assertCleanFailure(failed, 1, new RegExp(`^Error: Migration ${name} failed: .*"NoSuchTable".* It ran without a transaction: statements 1-2 of 3 remain applied; statement 3 failed\\. \\(P3018\\)$`, 'm'));
+    const conn = await db.connect();
+    assert.ok((await tables(conn)).includes('Half'), 'the server committed the first part');
+    const row = (await rows(conn)).find((r) => r.migration_name === name);
+    assert.equal(row?.applied_steps_count, 2);
+    assert.match(row?.logs ?? '', /statements 1-2 of 3 remain applied/);
+  });
+
+  test("PostgreSQL: a failure inside the script's own transaction is reported rolled back with it, not applied", async (t) => {
+    const db = await testDatabase(t, 'postgresql');
+    const prisma = copyPrismaDir(t);
+    const name = '20990101000000_own_transaction';
+    writeMigration(prisma, 'postgresql', name, 'CREATE TABLE "Before" ("id" INTEGER);\nBEGIN;\nCREATE TABLE "Inside" ("id" INTEGER);\nINSERT INTO "NoSuchTable" VALUES (1);\nCOMMIT;\n');
+    const failed = await migrate(db.url, ['deploy'], { PRISMA_DIR: prisma });
+    assertCleanFailure(
+      failed,
+      1,
+      new RegExp(`It ran without a transaction: statement 1 of 5 remains applied; statements 2-3 were rolled back with the transaction the script opened; statement 4 failed\\. \\(P3018\\)$`, 'm'),
+    );
+    const conn = await db.connect();
+    const present = await tables(conn);
+    assert.ok(present.includes('Before') && !present.includes('Inside'), present.join(', '));
+    assert.equal((await rows(conn)).find((r) => r.migration_name === name)?.applied_steps_count, 1);
+  });
+
+  for (const provider of PROVIDERS) {
+    test(`${provider}: when the failed row cannot be written, the kit says so and the migration reads as pending`, async (t) => {
+      const db = await testDatabase(t, provider);
+      const prisma = copyPrismaDir(t);
+      const deployed = await migrate(db.url, ['deploy'], { PRISMA_DIR: prisma });
+      assert.equal(deployed.code, 0, output(deployed));
+      // The history table refuses rows of failures (a full disk, a revoked grant, a trigger).
+      const conn = await db.connect();
+      await conn.exec(
+        provider === 'sqlite'
+          ? `CREATE TRIGGER "refuse_failures" BEFORE INSERT ON "_prisma_migrations" WHEN NEW.finished_at IS NULL BEGIN SELECT RAISE(ABORT, 'no room for failures'); END`
+          : `CREATE FUNCTION refuse_failures() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF NEW.finished_at IS NULL THEN RAISE EXCEPTION 'no room for failures'; END IF; RETURN NEW; END $$;
+             CREATE TRIGGER "refuse_failures" BEFORE INSERT ON "_prisma_migrations" FOR EACH ROW EXECUTE FUNCTION refuse_failures()`,
+      );
+      writeMigration(prisma, provider, EXTRA, HALF_WAY_SQL);
+      const failed = await migrate(db.url, ['deploy'], { PRISMA_DIR: prisma });
+      assertCleanFailure(failed, 1, new RegExp(`^Error: Migration ${EXTRA} failed: .*NoSuchTable.* Nothing of it was applied: it ran in a transaction that was rolled back\\. Its failure could not be recorded in _prisma_migrations \\(.*no room for failures.*\\): it stays pending\\. \\(P3018\\)$`, 'm'));
+      assert.match(failed.stderr, /^Nothing to resolve: fix the migration \(or what it needs\), then make deploy$/m);
+      assert.doesNotMatch(failed.stderr, /make resolve/);
+      assert.equal((await rows(conn)).find((r) => r.migration_name === EXTRA), undefined, 'no row');
+      const status = await migrate(db.url, ['status'], { PRISMA_DIR: prisma });
+      assert.match(status.stdout, new RegExp(`^\\[ \\] ${EXTRA} +pending$`, 'm'));
+    });
+  }
+});
