@@ -30,7 +30,7 @@ export const isProduction = () => process.env.NODE_ENV === 'production';
 export const connectTimeoutMs = () => secondsFromEnv('DB_CONNECT_TIMEOUT', 5);
 /** MIGRATION_LOCK_TIMEOUT: how long a migrator waits for another. */
 export const lockTimeoutMs = () => secondsFromEnv('MIGRATION_LOCK_TIMEOUT', 120);
-/** MIGRATION_DDL_LOCK_TIMEOUT (PostgreSQL): how long a migration's statements wait for a table lock before the attempt is rolled back and retried (0: no limit). */
+/** MIGRATION_DDL_LOCK_TIMEOUT: how long a migration's statements wait for a table lock (SQLite: for the database's write lock) before the attempt is rolled back and retried (0: no limit). */
 export const ddlLockTimeoutMs = () => secondsFromEnv('MIGRATION_DDL_LOCK_TIMEOUT', 5);
 /** MIGRATION_STATEMENT_TIMEOUT (PostgreSQL): a statement_timeout for migrations, only when set. */
 export const statementTimeoutMs = () => (text('MIGRATION_STATEMENT_TIMEOUT') ? secondsFromEnv('MIGRATION_STATEMENT_TIMEOUT', 0) : undefined);

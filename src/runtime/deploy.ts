@@ -68,6 +68,7 @@ export async function deploy(conn: SqlConnection, history: History, options: Dep
   const session: Session = { conn, lockTimeoutMs: options.lockTimeoutMs, backend: lock.backend, emit, script };
   try {
     await useWriteAheadLog(conn);
+    await sqliteWriteLockWait(conn, script.lockTimeoutMs);
     let status = await underTransactionLock(session, async () => {
       // Another migrator may have created the tables (and the history) meanwhile.
       if (!(await tableExists(conn))) await assertEmptyOrBaselined(conn, history);
@@ -226,6 +227,15 @@ function isSqliteBusy(conn: SqlConnection, error: unknown): boolean {
 async function useWriteAheadLog(conn: SqlConnection): Promise<void> {
   if (conn.target.provider !== 'sqlite' || conn.target.file === ':memory:') return;
   await conn.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL').catch(() => {});
+}
+
+/**
+ * SQLite: a migration waits for the database's write lock (another connection writing:
+ * the app, a backup) as long as a PostgreSQL migration waits for a table lock; then the
+ * attempt is retried like one (0: no limit).
+ */
+async function sqliteWriteLockWait(conn: SqlConnection, ms: number): Promise<void> {
+  if (conn.target.provider === 'sqlite') await conn.exec(`PRAGMA busy_timeout = ${ms ? Math.max(1, Math.round(ms)) : 2 ** 31 - 1}`);
 }
 
 function report(status: MigrationStatus, emit: (event: DeployEvent) => void): void {
@@ -480,7 +490,9 @@ async function applyStatementByStatement(session: Session, migration: Migration,
           () => 'nothing of it was applied and no failed row was written',
           (e) => `nothing of it was applied, but its claim row could not be removed (${errorMessage(e).split('\n')[0]}); remove it with: make resolve ROLLED_BACK=${migration.name}`,
         );
-        throw gaveUp(migration.name, cause, session.script.lockTimeoutMs, attempt, [], dropped);
+        const leftover = provider === 'postgresql' ? await invalidIndex(conn, statement).catch(() => null) : null;
+        const invalid = leftover ? `; the interrupted build left the INVALID index ${leftover}, which the next deploy drops and builds again` : '';
+        throw gaveUp(migration.name, cause, session.script.lockTimeoutMs, attempt, [], dropped + invalid);
       }
       const reason = `${errorMessage(error).split('\n')[0]} ${where(statement, failing, statements.length)}`;
       const consequence = progress.describe(failing, statements.length, undone);
@@ -545,17 +557,22 @@ function statements(first: number, last: number): string {
  * statement builds it again; with IF NOT EXISTS it would keep the invalid one.
  */
 async function dropInvalidIndex(session: Session, migration: string, statement: Statement): Promise<void> {
+  const index = await invalidIndex(session.conn, statement);
+  if (!index) return;
+  session.emit({ event: 'invalid-index', name: migration, index });
+  await session.conn.exec(`DROP INDEX CONCURRENTLY IF EXISTS ${index}`);
+}
+
+/** The INVALID index a `CREATE INDEX CONCURRENTLY name ON table` statement left (its name as SQL), or null. */
+async function invalidIndex(conn: SqlConnection, statement: Statement): Promise<string | null> {
   const built = concurrentIndexBuild(statement);
-  if (!built) return;
-  const { conn } = session;
+  if (!built) return null;
   const [invalid] = await conn.query<{ index: string }>(
     `SELECT c.oid::regclass::text AS index FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid
       WHERE i.indrelid = to_regclass($1) AND c.relname = $2 AND NOT i.indisvalid`,
     [built.table, built.index],
   );
-  if (!invalid) return;
-  session.emit({ event: 'invalid-index', name: migration, index: invalid.index });
-  await conn.exec(`DROP INDEX CONCURRENTLY IF EXISTS ${invalid.index}`);
+  return invalid?.index ?? null;
 }
 
 /**

@@ -11,6 +11,7 @@ import { test, type TestContext } from 'node:test';
 import { openConnection, projectRoot, type SqlConnection } from '../../src/db.ts';
 import { migrate, output, rows, writeMigration } from '../fixtures/kit.ts';
 import { copyPrismaDir, runScript, testDatabase, TSX_LOADER, type RunResult, type TestDatabase } from '../helpers.ts';
+import { until } from '../entrypoint/harness.ts';
 
 const NAME = '20990101000000_add_nickname';
 
@@ -95,4 +96,122 @@ test('MIGRATION_DDL_LOCK_TIMEOUT negative or not a number: one line, exit 2', as
     assert.equal(result.code, 2, output(result));
     assert.match(result.stderr, new RegExp(`^Error: MIGRATION_DDL_LOCK_TIMEOUT must be a number of seconds >= 0, got "${value}"$`, 'm'));
   }
+});
+
+const INDEX = '20990101000000_index_users';
+const INDEX_SQL = 'CREATE INDEX CONCURRENTLY IF NOT EXISTS "AdminUser_createdAt_idx" ON "AdminUser" ("createdAt");\n';
+
+/** The project's history applied, a pending CREATE INDEX CONCURRENTLY, and an application transaction that wrote to the table and stays open. */
+async function concurrentIndexSetup(t: TestContext): Promise<{ db: TestDatabase; env: NodeJS.ProcessEnv; app: SqlConnection }> {
+  const db = await testDatabase(t, 'postgresql');
+  const prismaDir = copyPrismaDir(t);
+  assert.equal((await migrate(db.url, ['deploy'], { PRISMA_DIR: prismaDir })).code, 0);
+  writeMigration(prismaDir, 'postgresql', INDEX, INDEX_SQL);
+  const app = await openConnection(db.target, { applicationName: 'busy-app' });
+  t.after(() => app.close().catch(() => {}));
+  await app.exec(`BEGIN; INSERT INTO "AdminUser" ("username", "passwordHash", "createdAt", "updatedAt") VALUES ('writer', 'x', 0, 0)`);
+  return { db, env: { DATABASE_URL: db.url, PRISMA_DIR: prismaDir, MIGRATION_DDL_LOCK_TIMEOUT: '0.3' }, app };
+}
+
+async function indexState(conn: SqlConnection): Promise<{ valid: boolean }[]> {
+  return conn.query(`SELECT i.indisvalid AS valid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = 'AdminUser_createdAt_idx'`);
+}
+
+test('CREATE INDEX CONCURRENTLY behind an open application transaction: retried, its INVALID leftover dropped and built again, applied once the transaction ends', async (t) => {
+  const { db, env, app } = await concurrentIndexSetup(t);
+  let retried!: () => void;
+  const firstRetry = new Promise<void>((resolve) => (retried = resolve));
+  const run = deploying(env, (line) => {
+    if (new RegExp(`^Migration ${INDEX} waited 0\\.3s for its table locks \\(attempt 1 of 4\\)`).test(line)) retried();
+  });
+  await firstRetry;
+  await app.exec('COMMIT');
+  const result = await run;
+  assert.equal(result.code, 0, output(result));
+  assert.match(result.stderr, /^Note: 20990101000000_index_users: dropping the invalid index "AdminUser_createdAt_idx" an interrupted CREATE INDEX CONCURRENTLY left, to build it again\.$/m);
+  assert.match(result.stdout, new RegExp(`^✓ Migration applied: ${INDEX} `, 'm'));
+  const conn = await db.connect();
+  assert.deepEqual(await indexState(conn), [{ valid: true }], 'one index, valid');
+  const row = (await rows(conn)).find((r) => r.migration_name === INDEX);
+  assert.ok(row?.finished_at && row.logs === null, 'recorded applied, no failure');
+});
+
+test('CREATE INDEX CONCURRENTLY whose blocker never ends: pending, no failed row, the INVALID leftover named; the next deploy drops it and builds it valid', async (t) => {
+  const { db, env, app } = await concurrentIndexSetup(t);
+  const result = await deploying(env, () => {});
+  assert.equal(result.code, 1, output(result));
+  assert.match(
+    result.stderr,
+    new RegExp(`^Error: Migration ${INDEX} could not take its table locks within 0\\.3s, 4 attempts\\. It stays pending: nothing of it was applied and no failed row was written; the interrupted build left the INVALID index "AdminUser_createdAt_idx", which the next deploy drops and builds again\\.$`, 'm'),
+  );
+  const conn = await db.connect();
+  assert.equal((await rows(conn)).find((r) => r.migration_name === INDEX), undefined, 'no row: pending');
+  assert.deepEqual(await indexState(conn), [{ valid: false }]);
+  await app.exec('COMMIT');
+  const again = await migrate(db.url, ['deploy'], env);
+  assert.equal(again.code, 0, output(again));
+  assert.match(again.stderr, /dropping the invalid index "AdminUser_createdAt_idx"/);
+  assert.deepEqual(await indexState(conn), [{ valid: true }], 'built again, not kept INVALID by IF NOT EXISTS');
+});
+
+test('a deadlock with an application transaction: the migration is rolled back and retried, never recorded failed', async (t) => {
+  const db = await testDatabase(t, 'postgresql');
+  const prismaDir = copyPrismaDir(t);
+  writeMigration(prismaDir, 'postgresql', '20990101000000_tables', 'CREATE TABLE "A" ("id" INTEGER);\nCREATE TABLE "B" ("id" INTEGER);\nINSERT INTO "B" VALUES (1);\nCREATE TABLE "Gate" ("id" INTEGER);\nINSERT INTO "Gate" VALUES (1);\n');
+  assert.equal((await migrate(db.url, ['deploy'], { PRISMA_DIR: prismaDir })).code, 0);
+  const name = '20990101000001_touch_a_then_b';
+  writeMigration(prismaDir, 'postgresql', name, 'ALTER TABLE "A" ADD COLUMN "x" INTEGER;\nSELECT 1 FROM "Gate" FOR UPDATE;\nUPDATE "B" SET "id" = "id";\n');
+  // The application holds B's row, and will then want A: only the migration's deadlock check may fire (it waits last).
+  const app = await openConnection(db.target, { applicationName: 'busy-app' });
+  t.after(() => app.close().catch(() => {}));
+  await app.exec(`SET deadlock_timeout = '1h'; BEGIN; UPDATE "B" SET "id" = "id"`);
+  const gate = await openConnection(db.target);
+  t.after(() => gate.close().catch(() => {}));
+  await gate.exec('BEGIN; SELECT 1 FROM "Gate" FOR UPDATE');
+  const watcher = await db.connect();
+  const waiting = async (application: string, lock: string) =>
+    (await watcher.query(`SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1 AND wait_event = $2`, [application, lock])).length > 0;
+
+  const run = deploying({ DATABASE_URL: db.url, PRISMA_DIR: prismaDir, MIGRATION_DDL_LOCK_TIMEOUT: '0' }, () => {});
+  await until('the migration holds A and waits at the gate', () => waiting('rastar-migrate', 'transactionid'));
+  const appRead = app.query('SELECT count(*) FROM "A"');
+  await until('the application waits for A', () => waiting('busy-app', 'relation'));
+  await gate.exec('COMMIT'); // the migration now wants B: a deadlock, and the migration is its victim
+  await appRead; // the migration rolled back, so A is free
+  await app.exec('COMMIT');
+  const result = await run;
+  assert.equal(result.code, 0, output(result));
+  assert.match(result.stderr, new RegExp(`^Migration ${name} was ended by a deadlock with another session \\(attempt 1 of 4\\); rolled back, retrying in 1s…$`, 'm'));
+  assert.match(result.stdout, new RegExp(`^✓ Migration applied: ${name} `, 'm'));
+  const conn = await db.connect();
+  assert.deepEqual((await rows(conn)).filter((r) => r.finished_at === null), [], 'no failed row');
+  assert.equal((await conn.query(`SELECT 1 FROM information_schema.columns WHERE table_name = 'A' AND column_name = 'x'`)).length, 1);
+});
+
+test('SQLite: a database file another connection keeps locked for writing: retried, then applied once it lets go; never recorded failed', async (t) => {
+  const db = await testDatabase(t, 'sqlite');
+  const prismaDir = copyPrismaDir(t);
+  assert.equal((await migrate(db.url, ['deploy'], { PRISMA_DIR: prismaDir })).code, 0);
+  const name = '20990101000000_add_nickname';
+  writeMigration(prismaDir, 'sqlite', name, 'ALTER TABLE "AdminUser" ADD COLUMN "nickname" TEXT;\n');
+  const app = await db.connect();
+  await app.exec('BEGIN IMMEDIATE');
+  const env = { DATABASE_URL: db.url, PRISMA_DIR: prismaDir, MIGRATION_DDL_LOCK_TIMEOUT: '0.2' };
+
+  const givenUp = await deploying(env, () => {});
+  assert.equal(givenUp.code, 1, output(givenUp));
+  assert.match(givenUp.stderr, new RegExp(`^Error: Migration ${name} found the database file locked by another connection, 4 attempts\\. It stays pending: nothing of it was applied and no failed row was written\\.$`, 'm'));
+  assert.equal((await rows(await db.connect())).find((r) => r.migration_name === name), undefined, 'no row');
+
+  let retried!: () => void;
+  const firstRetry = new Promise<void>((resolve) => (retried = resolve));
+  const run = deploying(env, (line) => {
+    if (line.startsWith(`Migration ${name} found the database file locked by another connection (attempt 1 of 4); rolled back, retrying in 1s…`)) retried();
+  });
+  await firstRetry;
+  await app.exec('ROLLBACK');
+  const result = await run;
+  assert.equal(result.code, 0, output(result));
+  assert.match(result.stdout, new RegExp(`^✓ Migration applied: ${name} `, 'm'));
+  assert.deepEqual((await rows(await db.connect())).filter((r) => r.finished_at === null), []);
 });
