@@ -65,7 +65,7 @@ export async function deploy(conn: SqlConnection, history: History, options: Dep
   const pooled = await behindTransactionPooler(conn);
   if (pooled) emit({ event: 'transaction-pooler' });
   const lock = pooled ? { release: async () => {} } : await acquireMigrationLock(conn, { timeoutMs: options.lockTimeoutMs, onWait: (holder) => emit({ event: 'waiting-for-lock', holder }) });
-  const session: Session = { conn, lockTimeoutMs: options.lockTimeoutMs, backend: lock.backend, emit, script };
+  const session: Session = { conn, lockTimeoutMs: options.lockTimeoutMs, backend: lock.backend, pooled, emit, script };
   try {
     await useWriteAheadLog(conn);
     await sqliteWriteLockWait(conn, script.lockTimeoutMs);
@@ -103,6 +103,8 @@ interface Session {
   lockTimeoutMs: number;
   /** The backend holding the session lock (direct path). */
   backend?: number;
+  /** A transaction pooler sits in between: only what happens inside one transaction is safe. */
+  pooled: boolean;
   emit: (event: DeployEvent) => void;
   /** Timeouts of the migrations' own statements (PostgreSQL). */
   script: { lockTimeoutMs: number; statementTimeoutMs?: number };
@@ -205,11 +207,17 @@ async function liveRow(conn: SqlConnection, name: string): Promise<MigrationRow 
 function refuseOutsideTransaction(history: History, status: MigrationStatus): void {
   for (const migration of history.migrations.filter((m) => status.pending.includes(m.name))) {
     const mode = scriptMode(migration.script, 'postgresql');
-    if (mode.kind === 'transactional') continue;
-    const why = mode.kind === 'self-managed' ? 'it manages its own transactions' : mode.reason;
-    throw new KitError('REFUSED', `Migration ${migration.name} cannot run in one transaction (${why}), and a transaction pooler sits between the kit and the database: nothing was applied; set DIRECT_DATABASE_URL to the PostgreSQL server itself`);
+    if (mode.kind !== 'transactional') throw refusedThroughPooler(migration.name, mode.kind === 'self-managed' ? 'it manages its own transactions' : mode.reason);
   }
 }
+
+function refusedThroughPooler(name: string, why: string): KitError {
+  return new KitError('REFUSED', `Migration ${name} cannot run in one transaction (${why}), and a transaction pooler sits between the kit and the database: nothing of it was applied; set DIRECT_DATABASE_URL to the PostgreSQL server itself`);
+}
+
+/** PostgreSQL's SQLSTATE for a use of an enum value in the transaction that added it. */
+const UNSAFE_NEW_ENUM_VALUE = '55P04';
+const ENUM_VALUE_USED = 'it uses an enum value it adds, which PostgreSQL refuses inside the transaction that adds it';
 
 /** A second migrator may find a SQLite file busy before it takes the lock: it then waits for the lock. */
 function isSqliteBusy(conn: SqlConnection, error: unknown): boolean {
@@ -294,6 +302,12 @@ async function applyOne(session: Session, migration: Migration): Promise<number 
   } catch (error) {
     await rollback(conn);
     if (error instanceof KitError && error.code === 'LOCK_TIMEOUT') throw error; // pending, not failed: no row
+    if ((error as { code?: string }).code === UNSAFE_NEW_ENUM_VALUE) {
+      // Rolled back whole: nothing of it was applied. Outside a transaction the value commits before its use.
+      if (session.pooled) throw refusedThroughPooler(migration.name, ENUM_VALUE_USED);
+      const done = await applyStatementByStatement(session, migration, startedAt, ENUM_VALUE_USED);
+      return done ? performance.now() - started : null;
+    }
     if ((error as { code?: string }).code === ALREADY_IN_HISTORY) return othersRow(session, migration.name);
     const lockError = await guardError(session, error);
     if (lockError !== error) throw lockError;

@@ -328,22 +328,19 @@ export function addedEnumValue(tokens: Token[]): string | null {
   return tokens[k]?.kind === 'string' ? (tokens[k] as Token).value : null;
 }
 
+/**
+ * How a migration must run, read from its statements. An enum value added and then used
+ * in the same script is not read here: which uses PostgreSQL refuses in the adding
+ * transaction (a cast, an enum column's default or value) and which it accepts (the same
+ * label as text: a trigger argument, a text default) only the server knows, so deploy
+ * runs it in one transaction and, when the server refuses (55P04), statement by statement.
+ */
 export function scriptMode(script: string, provider: Provider): ScriptMode {
   let mode: ScriptMode = { kind: 'transactional' };
-  // PostgreSQL runs ALTER TYPE … ADD VALUE in a transaction, but the new value
-  // cannot be used before that transaction commits ("unsafe use of new value"):
-  // a script that adds a value and then uses it only works statement by statement.
-  const addedValues = new Set<string>();
   for (const { tokens } of scanStatements(script, provider)) {
     if (transactionControl(tokens)) return { kind: 'self-managed' };
     const reason = provider === 'postgresql' ? postgresNoTransaction(tokens) : startsWith(tokens, 'VACUUM') ? 'VACUUM' : null;
     if (reason && mode.kind === 'transactional') mode = { kind: 'no-transaction', reason };
-    if (provider !== 'postgresql') continue;
-    const added = addedEnumValue(tokens);
-    if (added !== null) addedValues.add(added);
-    else if (mode.kind === 'transactional' && addedValues.size && tokens.some((t) => t.kind === 'string' && addedValues.has(t.value))) {
-      mode = { kind: 'no-transaction', reason: 'ALTER TYPE … ADD VALUE with the new value used in the same migration' };
-    }
   }
   return mode;
 }

@@ -5,7 +5,7 @@
  * where a second CREATE TABLE would only fail loudly).
  */
 import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
+import { describe, test, type TestContext } from 'node:test';
 import { openConnection, parseDatabaseUrl, type DatabaseTarget, type SqlConnection } from '../../src/db.ts';
 import { readHistory } from '../../src/runtime/history.ts';
 import { ADVISORY_LOCK_KEY } from '../../src/runtime/lock.ts';
@@ -87,7 +87,7 @@ describe('through a transaction pooler, nothing outlives its transaction', () =>
     assertCleanFailure(
       refused,
       2,
-      new RegExp(`^Error: Migration ${name} cannot run in one transaction \\(CREATE/DROP INDEX CONCURRENTLY\\), and a transaction pooler sits between the kit and the database: nothing was applied; set DIRECT_DATABASE_URL to the PostgreSQL server itself$`, 'm'),
+      new RegExp(`^Error: Migration ${name} cannot run in one transaction \\(CREATE/DROP INDEX CONCURRENTLY\\), and a transaction pooler sits between the kit and the database: nothing of it was applied; set DIRECT_DATABASE_URL to the PostgreSQL server itself$`, 'm'),
     );
     assert.equal(errorLines(refused).length, 1);
     const conn = await db.connect();
@@ -202,4 +202,39 @@ describe('what a failed migration leaves is what the kit records', () => {
       assert.match(status.stdout, new RegExp(`^\\[ \\] ${EXTRA} +pending$`, 'm'));
     });
   }
+});
+
+describe('PostgreSQL decides how an enum value added in a migration may be used', () => {
+  async function withMood(t: TestContext): Promise<{ db: Awaited<ReturnType<typeof testDatabase>>; prisma: string }> {
+    const db = await testDatabase(t, 'postgresql');
+    const prisma = copyPrismaDir(t);
+    writeMigration(prisma, 'postgresql', '20990101000000_mood', `CREATE TYPE "Mood" AS ENUM ('ok');\n`);
+    const first = await migrate(db.url, ['deploy'], { PRISMA_DIR: prisma });
+    assert.equal(first.code, 0, output(first));
+    return { db, prisma };
+  }
+
+  test('a value used where the server refuses it in the adding transaction: the rolled-back attempt runs again statement by statement and applies', async (t) => {
+    const { db, prisma } = await withMood(t);
+    const name = '20990101000001_great_mood';
+    writeMigration(prisma, 'postgresql', name, `ALTER TYPE "Mood" ADD VALUE 'great';\nCREATE TABLE "Feeling" ("mood" "Mood" NOT NULL DEFAULT 'great');\n`);
+    const deployed = await migrate(db.url, ['deploy'], { PRISMA_DIR: prisma });
+    assert.equal(deployed.code, 0, output(deployed));
+    assert.match(deployed.stderr, new RegExp(`^Note: ${name} cannot run in a transaction \\(it uses an enum value it adds, which PostgreSQL refuses inside the transaction that adds it\\); running it statement by statement\\.$`, 'm'));
+    assert.match(deployed.stdout, new RegExp(`^✓ Migration applied: ${name} `, 'm'));
+    const conn = await db.connect();
+    assert.deepEqual((await rows(conn)).filter((r) => r.migration_name === name).map((r) => [r.applied_steps_count, r.logs]), [[2, null]]);
+  });
+
+  test('the label only as text (a text default): one transaction, so a failure leaves nothing of it', async (t) => {
+    const { db, prisma } = await withMood(t);
+    const name = '20990101000001_meh';
+    writeMigration(prisma, 'postgresql', name, `ALTER TYPE "Mood" ADD VALUE 'meh';\nCREATE TABLE "Note" ("text" TEXT DEFAULT 'meh');\nINSERT INTO "NoSuchTable" VALUES (1);\n`);
+    const failed = await migrate(db.url, ['deploy'], { PRISMA_DIR: prisma });
+    assertCleanFailure(failed, 1, /Nothing of it was applied: it ran in a transaction that was rolled back\./);
+    assert.doesNotMatch(failed.stderr, /statement by statement/);
+    const conn = await db.connect();
+    assert.ok(!(await tables(conn)).includes('Note'));
+    assert.deepEqual((await conn.query<{ v: string }>(`SELECT unnest(enum_range(NULL::"Mood"))::text AS v`)).map((r) => r.v), ['ok']);
+  });
 });
