@@ -65,9 +65,15 @@ export async function acceptingLegacyStrings<T>(original: string, exec: (sql: st
     }
     const occurrences = doubleQuoted(text).filter((t) => t.value === name);
     if (occurrences.length === 0) throw firstError;
-    // Every occurrence of "name" at once (a literal repeated), then each alone, first to last:
-    // the first rewrite SQLite then accepts is the one its legacy rule would have made.
-    const choices = occurrences.length > 1 ? [occurrences, ...occurrences.map((t) => [t])] : [occurrences];
+    // First every "…" of the rows of a VALUES list when the refused one is among them (no
+    // name can resolve there: a seed of many rows compiles twice, not once per literal);
+    // then every occurrence of "name" at once (a literal repeated), then each alone, first
+    // to last: the first rewrite SQLite then accepts is the one its legacy rule would have made.
+    const rows = valuesRowStrings(text);
+    const choices = [
+      ...(rows.length > occurrences.length && rows.some((t) => t.value === name) ? [rows] : []),
+      ...(occurrences.length > 1 ? [occurrences, ...occurrences.map((t) => [t])] : [occurrences]),
+    ];
     let next: string | null = null;
     let laterError: unknown;
     for (const tokens of choices) {
@@ -105,4 +111,31 @@ function doubleQuoted(text: string): Token[] {
   const statement = parseScript(text, 'sqlite')[0];
   if (!statement) return [];
   return statement.tokens.filter((t) => t.kind === 'quoted' && text[t.start] === '"');
+}
+
+/**
+ * The `"…"` tokens standing alone as a value of a row of an INSERT's VALUES list
+ * (`VALUES (1, "a"), (2, "b")`): no column is in scope there, so SQLite's legacy rule
+ * always reads them as strings. Not inside a nested expression, nor next to a `.`.
+ */
+function valuesRowStrings(text: string): Token[] {
+  const statement = parseScript(text, 'sqlite')[0];
+  if (!statement) return [];
+  const { tokens } = statement;
+  const start = tokens.findIndex((t) => t.kind === 'word' && t.value === 'VALUES');
+  if (start === -1 || !tokens.some((t, k) => k < start && t.kind === 'word' && (t.value === 'INSERT' || t.value === 'REPLACE'))) return [];
+  const strings: Token[] = [];
+  let depth = 0;
+  for (let k = start + 1; k < tokens.length; k++) {
+    const token = tokens[k] as Token;
+    if (token.kind === 'symbol' && token.value === '(') depth++;
+    else if (token.kind === 'symbol' && token.value === ')') depth--;
+    else if (depth === 0 && token.kind !== 'symbol') break; // ON CONFLICT, RETURNING, …
+    else if (depth === 1 && token.kind === 'quoted' && text[token.start] === '"' && !nextToDot(tokens, k)) strings.push(token);
+  }
+  return strings;
+}
+
+function nextToDot(tokens: Token[], k: number): boolean {
+  return [tokens[k - 1], tokens[k + 1]].some((t) => t?.kind === 'symbol' && t.value === '.');
 }

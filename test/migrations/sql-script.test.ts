@@ -3,6 +3,8 @@ import { describe, test } from 'node:test';
 import { riskMessage, riskySteps } from '../../src/authoring/data-loss.ts';
 import { splitAdditive } from '../../src/authoring/drift.ts';
 import { parseScript, scriptMode, statementLine } from '../../src/runtime/sql-script.ts';
+import { acceptingLegacyStrings } from '../../src/runtime/sqlite-script.ts';
+import Database from 'better-sqlite3';
 
 describe('reading migration SQL', () => {
   test('a ; inside comments, strings, quoted names, $$ bodies and BEGIN ATOMIC does not end a statement', () => {
@@ -63,6 +65,27 @@ describe('reading migration SQL', () => {
         ['warnings', 'Old', 'You are about to drop the table `Old`, which holds 3 row(s).'],
       ],
     );
+  });
+
+  test('SQLite legacy strings: a VALUES list of many rows compiles a bounded number of times, whatever its length; names stay names', async () => {
+    const db = new Database(':memory:');
+    db.exec('CREATE TABLE "Pack" ("id" INTEGER PRIMARY KEY, "name" TEXT, "kind" TEXT)');
+    for (const rows of [10, 20_000]) {
+      db.exec('DELETE FROM "Pack"');
+      let compiles = 0;
+      const values = Array.from({ length: rows }, (_, k) => `(${k}, "pack ${k}", "name")`).join(', ');
+      await acceptingLegacyStrings(`INSERT INTO "Pack" ("id", "name", "kind") VALUES ${values}`, (sql) => {
+        compiles++;
+        db.exec(sql);
+      });
+      assert.ok(compiles <= 2, `${rows} rows: ${compiles} compiles`);
+      assert.deepEqual(db.prepare('SELECT count(*) AS n, max("kind") AS kind FROM "Pack"').get(), { n: rows, kind: 'name' }, 'each "…" read as a string, "name" included');
+    }
+    // Outside VALUES rows the token-by-token rule decides: "name" is the column, "pack 1" the string.
+    let compiles = 0;
+    await acceptingLegacyStrings('UPDATE "Pack" SET "kind" = "name" WHERE "name" = "pack 1"', (sql) => (compiles++, db.exec(sql)));
+    assert.equal((db.prepare('SELECT "kind" FROM "Pack" WHERE "id" = 1').get() as { kind: string }).kind, 'pack 1');
+    assert.ok(compiles <= 3, `${compiles} compiles`);
   });
 
   // Linear work on these inputs takes ~10-50 ms, ~150 ms on a loaded machine; quadratic work takes minutes.
