@@ -9,6 +9,7 @@ import { KitError } from '../errors.ts';
 import { openEngine, toMigrationList } from './engine.ts';
 import { assertLockfile, displayPath, type History } from '../runtime/history.ts';
 import { acquireFileLock } from '../runtime/lock.ts';
+import { behindTransactionPooler } from '../runtime/pooler.ts';
 import { ensureTable, tableExists } from '../runtime/table.ts';
 import { lockTimeoutMs } from '../env.ts';
 
@@ -54,6 +55,10 @@ async function prepare(target: DatabaseTarget, name: string, resolution: Resolut
   // --rolled-back only looks: a mistyped SQLite path must not leave an empty database behind.
   const conn = await openConnection(target, { applicationName: 'rastar-resolve', readonly: resolution === 'rolled-back' });
   try {
+    // The engine holds the migration lock as a session lock, which a transaction pooler would leave on a server connection.
+    if (await behindTransactionPooler(conn)) {
+      throw new KitError('REFUSED', `Resolve is refused through a transaction pooler: Prisma's engine holds the migration lock as a session lock, which would stay behind on the pooler's server connection; set DIRECT_DATABASE_URL to the PostgreSQL server itself`);
+    }
     if (resolution === 'applied') {
       await ensureTable(conn);
     } else if (!(await tableExists(conn))) {

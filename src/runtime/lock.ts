@@ -12,6 +12,7 @@ import { lockTimeoutMs } from '../env.ts';
 import { KitError } from '../errors.ts';
 import { sqlLiteral } from './sql-script.ts';
 import { pollUntil } from './poll.ts';
+import { behindTransactionPooler } from './pooler.ts';
 import { historyTable } from './table.ts';
 
 export const ADVISORY_LOCK_KEY = 72707369;
@@ -186,11 +187,24 @@ function readHolder(path: string): FileHolder | null {
   }
 }
 
-/** A write to the history outside deploy (baseline, repair): one connection, the migration lock, one transaction. */
+/**
+ * A write to the history outside deploy (baseline, repair): one connection, the migration
+ * lock, one transaction. Through a transaction pooler the lock is the transaction's own
+ * (a session lock would stay on whichever server connection took it, for the application).
+ */
 export async function writeUnderMigrationLock<T>(target: DatabaseTarget, applicationName: string, work: (conn: SqlConnection) => Promise<T>): Promise<T> {
   const conn = await openConnection(target, { applicationName });
   try {
-    const lock = await acquireMigrationLock(conn, { timeoutMs: lockTimeoutMs() });
+    const timeoutMs = lockTimeoutMs();
+    if (await behindTransactionPooler(conn)) {
+      return await inTransaction(conn, async () => {
+        await conn.exec(transactionLockSql(target, { timeoutMs })).catch(async (error) => {
+          throw (error as { code?: string }).code === TRANSACTION_LOCK_TIMEOUT ? lockTimeoutError(timeoutMs, null) : error;
+        });
+        return work(conn);
+      });
+    }
+    const lock = await acquireMigrationLock(conn, { timeoutMs });
     try {
       return await inTransaction(conn, () => work(conn));
     } finally {

@@ -10,7 +10,7 @@ import { openConnection, parseDatabaseUrl, type DatabaseTarget, type SqlConnecti
 import { readHistory } from '../../src/runtime/history.ts';
 import { ADVISORY_LOCK_KEY } from '../../src/runtime/lock.ts';
 import { EXTRA, HALF_WAY_SQL, assertCleanFailure, errorLines, migrate, output, rows, tables, writeMigration } from '../fixtures/kit.ts';
-import { PROVIDERS, copyPrismaDir, serverUrl, testDatabase } from '../helpers.ts';
+import { PROVIDERS, copyPrismaDir, runScript, serverUrl, testDatabase } from '../helpers.ts';
 import { startPgBouncer } from '../pgbouncer.ts';
 import { until } from '../entrypoint/harness.ts';
 
@@ -124,6 +124,30 @@ describe('through a transaction pooler, nothing outlives its transaction', () =>
     assert.notEqual(seen[0]?.statement_timeout, '4321s');
     assert.notEqual(seen[0]?.lock_timeout, '7s');
     await admin.exec(`DROP TABLE public."Owned"`);
+  });
+});
+
+describe('history written outside deploy, through a transaction pooler', () => {
+  test('baseline records under the transaction lock and leaves no lock behind; resolve is refused, naming DIRECT_DATABASE_URL', async (t) => {
+    const bouncer = await startPgBouncer(t, 'transaction');
+    const db = await testDatabase(t, 'postgresql');
+    const database = (db.target as DatabaseTarget & { provider: 'postgresql' }).config.database;
+    const deployed = await migrate(db.url, ['deploy']);
+    assert.equal(deployed.code, 0, output(deployed));
+    const conn = await db.connect();
+    await conn.exec('DROP TABLE "_prisma_migrations"'); // a database built without the kit's history
+    const pooled = { DATABASE_URL: bouncer.url(database), SHADOW_DATABASE_URL: serverUrl() };
+    const recorded = await runScript('baseline', ['--apply'], { env: pooled });
+    assert.equal(recorded.code, 0, output(recorded));
+    assert.match(recorded.stdout, new RegExp(`^✓ Recorded ${REAL.length} migrations as applied\\.$`, 'm'));
+    assert.deepEqual((await rows(conn)).map((r) => r.migration_name), REAL);
+    const [locks] = await conn.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND objid = $1 AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`, [ADVISORY_LOCK_KEY]);
+    assert.equal(locks?.n, 0, 'no advisory lock left on any server connection');
+
+    const resolved = await migrate(bouncer.url(database), ['resolve', '--rolled-back', REAL[0] as string]);
+    assertCleanFailure(resolved, 2, /^Error: Resolve is refused through a transaction pooler: Prisma's engine holds the migration lock as a session lock, which would stay behind on the pooler's server connection; set DIRECT_DATABASE_URL to the PostgreSQL server itself$/m);
+    const direct = await migrate(bouncer.url(database), ['status'], { DIRECT_DATABASE_URL: db.url });
+    assert.equal(direct.code, 0, output(direct));
   });
 });
 

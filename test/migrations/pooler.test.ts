@@ -146,7 +146,7 @@ describe('a row of another migrator appears while this one waits', () => {
     // The kit's first migration now waits on the other transaction's new tables: let that one commit.
     const watcher = await db.connect();
     for (let i = 0; i < 200; i++) {
-      const waiting = await watcher.query(`SELECT 1 FROM pg_stat_activity WHERE application_name = 'rastar-migrate' AND wait_event_type = 'Lock'`);
+      const waiting = await watcher.query(`SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'rastar-migrate' AND wait_event_type = 'Lock'`);
       if (waiting.length) break;
       await new Promise((done) => setTimeout(done, 50));
     }
