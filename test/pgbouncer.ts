@@ -29,12 +29,12 @@ export async function startPgBouncer(t: TestContext, mode: 'transaction' | 'sess
   return bouncer;
 }
 
-/** PgBouncer in front of `server`, its files in `dir` (the tests and the benchmarks). */
-export async function launchPgBouncer(server: DatabaseTarget & { provider: 'postgresql' }, dir: string, mode: 'transaction' | 'session'): Promise<PgBouncer & { stop(): Promise<void> }> {
+/** PgBouncer in front of `server`, its files in `dir` (the tests and the benchmarks); on `listenPort` when given (a restart). */
+export async function launchPgBouncer(server: DatabaseTarget & { provider: 'postgresql' }, dir: string, mode: 'transaction' | 'session', listenPort?: number): Promise<PgBouncer & { port: number; stop(): Promise<void> }> {
   if (!existsSync(PGBOUNCER)) throw new Error(`${PGBOUNCER} is missing: apt-get install pgbouncer (.ci/run installs it)`);
   const { user, password, host, port } = server.config;
   chmodSync(dir, 0o777); // as root, PgBouncer runs as nobody and must reach its files
-  const listen = await freePort();
+  const listen = listenPort ?? (await freePort());
   const logFile = join(dir, 'pgbouncer.log');
   writeFileSync(join(dir, 'userlist.txt'), `"${user}" "${password}"\n`);
   writeFileSync(
@@ -69,6 +69,7 @@ export async function launchPgBouncer(server: DatabaseTarget & { provider: 'post
     await new Promise((done) => setTimeout(done, 50));
   }
   return {
+    port: listen,
     url: (database) => `postgresql://${encodeURIComponent(user)}:${encodeURIComponent(password)}@127.0.0.1:${listen}/${database}`,
     log: () => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : ''),
     stop,
