@@ -118,6 +118,15 @@ test: node_modules ## Run the whole test suite (real SQLite and PostgreSQL)
 test-image-node: ## Run the whole suite on the image's Node.js too (npm registry build; a clone of HEAD in .cache/, own node_modules)
 	@scripts/node-line.sh test
 
+.PHONY: test-postgres-majors
+test-postgres-majors: node_modules ## Run the server-facing suites on PostgreSQL 15, 16 and 17 too (18 is the embedded default)
+	@npm ci --prefix test/postgres-majors --no-audit --no-fund --loglevel=error
+	@for major in 15 16 17; do npx tsx test/postgres-major.ts $$major || exit 1; done
+
+.PHONY: torture
+torture: node_modules ## Try to break exactly-once: ROUNDS=20 SEED=… MAJOR=18 (see test/torture)
+	@npm run -s torture -- --rounds $(or $(ROUNDS),20) $(if $(SEED),--seed $(SEED)) --major $(or $(MAJOR),18)
+
 .PHONY: bench
 bench: node_modules ## Run the benchmarks and print a results table
 	@npm run bench

@@ -29,6 +29,7 @@ export const SERVER_SUITES = [
   'test/entrypoint/gate.test.ts',
   'test/entrypoint/single-migrator.test.ts',
   'test/entrypoint/killed-migrator.test.ts',
+  'test/torture.test.ts',
 ];
 
 export interface Server {

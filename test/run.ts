@@ -14,7 +14,7 @@ import { ADMIN, SESSION_SECRET } from './fixtures/secrets.ts';
 
 function testFiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true })
-    .flatMap((entry) => (entry.isDirectory() ? testFiles(join(dir, entry.name)) : entry.name.endsWith('.test.ts') ? [join(dir, entry.name)] : []))
+    .flatMap((entry) => (entry.isDirectory() ? (entry.name === 'node_modules' ? [] : testFiles(join(dir, entry.name))) : entry.name.endsWith('.test.ts') ? [join(dir, entry.name)] : []))
     .sort();
 }
 

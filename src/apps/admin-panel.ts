@@ -39,6 +39,8 @@ export interface AdminPanelOptions {
   /** Default: SESSION_MAX_AGE. */
   sessionMaxAgeMs?: number;
   throttle?: Partial<ThrottleOptions>;
+  /** The time in ms for sessions and the login throttle (default Date.now; tests move it instead of waiting). */
+  clock?: () => number;
   /** Logins and failed logins, one line each (never a password). */
   log?: (line: string) => void;
 }
@@ -68,7 +70,9 @@ export async function startAdminPanel(options: AdminPanelOptions): Promise<Admin
     secret: secret.value,
     maxAgeMs: options.sessionMaxAgeMs ?? sessionMaxAgeMs(),
     secure: (c) => forceSecure || new URL(c.req.url).protocol === 'https:' || (trustProxy && c.req.header('x-forwarded-proto')?.split(',')[0]?.trim() === 'https'),
+    clock: options.clock,
   });
+  const clock = options.clock ?? Date.now;
   const throttle = new LoginThrottle(options.throttle);
   const log = options.log ?? (() => {});
   const client = await createClient(target);
@@ -150,7 +154,7 @@ export async function startAdminPanel(options: AdminPanelOptions): Promise<Admin
     if (!username || !password || username.length > MAX_USERNAME || password.length > MAX_PASSWORD) return again(400, 'Enter a user name and a password.');
     const from = address(c);
     const keys = [`user:${username.toLowerCase()}`, `address:${from}`];
-    const waitMs = throttle.attempt(keys);
+    const waitMs = throttle.attempt(keys, clock());
     if (waitMs > 0) {
       const seconds = Math.ceil(waitMs / 1000);
       c.header('Retry-After', String(seconds));

@@ -80,7 +80,9 @@ test('login: the same message for an unknown user and a wrong password, lastLogi
 });
 
 test('a forged cookie, another admin id under the same signature, and an expired session are refused', async (t) => {
-  const { panel } = await seededPanel(t, 'sqlite', { sessionMaxAgeMs: 1500 });
+  // The panel's clock moves only when the test moves it: a slow machine cannot expire the session early.
+  let now = Date.now();
+  const { panel } = await seededPanel(t, 'sqlite', { sessionMaxAgeMs: 1500, clock: () => now });
   const browser = new PanelClient(panel.url);
   assert.equal((await browser.login()).status, 302);
   const genuine = decodeURIComponent(browser.cookies.get(SESSION_COOKIE) as string);
@@ -98,7 +100,9 @@ test('a forged cookie, another admin id under the same signature, and an expired
     assert.equal((await attacker.request('/packs', { form: { name: 'Forged' } })).status, 401, forged);
   }
   assert.equal((await browser.get('/users')).status, 200, 'the genuine cookie works');
-  await new Promise((resolve) => setTimeout(resolve, 1700));
+  now += 1499;
+  assert.equal((await browser.get('/users')).status, 200, 'still valid 1 ms before it expires');
+  now += 1;
   const expired = await browser.get('/users');
   assert.equal(expired.status, 302, 'the session expired');
   assert.match(expired.location ?? '', /^\/login\?next=/);
@@ -129,7 +133,9 @@ test('CSRF: a POST without the token, or with another session\'s token, is refus
 });
 
 test('20 wrong passwords in a row: after 5 every attempt waits (429, Retry-After), even the right password, per user name and per address; once the wait is over the right password works', async (t) => {
-  const { panel } = await seededPanel(t, 'sqlite');
+  // The panel's clock moves only when the test moves it: however slow the machine, the 20 attempts fall in the wait.
+  let now = Date.now();
+  const { panel } = await seededPanel(t, 'sqlite', { clock: () => now });
   const attacker = new PanelClient(panel.url);
   const statuses: number[] = [];
   let retryAfter = 0;
@@ -147,7 +153,9 @@ test('20 wrong passwords in a row: after 5 every attempt waits (429, Retry-After
   assert.equal((await attacker.login()).status, 429);
   // Another user name from the same address waits too (per address).
   assert.equal((await attacker.login('someone-else', 'x')).status, 429);
-  await new Promise((resolve) => setTimeout(resolve, retryAfter * 1000 + 100));
+  now += retryAfter * 1000 - 1;
+  assert.equal((await attacker.login()).status, 429, '1 ms before the wait is over');
+  now += 1;
   const res = await attacker.login();
   assert.equal(res.status, 302, res.body);
   assert.equal((await attacker.get('/users')).status, 200);

@@ -45,16 +45,22 @@ export interface SessionOptions {
   maxAgeMs: number;
   /** Whether this request's cookies must be Secure (HTTPS, or COOKIE_SECURE). */
   secure: (c: Context) => boolean;
+  /** The time in ms (default Date.now; tests move it instead of waiting). */
+  clock?: () => number;
 }
 
 export class Sessions {
   /** Logged-out session ids until they would have expired anyway. */
   private readonly revoked = new Map<string, number>();
 
-  constructor(private readonly options: SessionOptions) {}
+  private readonly now: () => number;
+
+  constructor(private readonly options: SessionOptions) {
+    this.now = options.clock ?? Date.now;
+  }
 
   async start(c: Context, adminId: number): Promise<Session> {
-    const session = { adminId, id: randomBytes(18).toString('base64url'), expiresAt: Date.now() + this.options.maxAgeMs };
+    const session = { adminId, id: randomBytes(18).toString('base64url'), expiresAt: this.now() + this.options.maxAgeMs };
     await setSignedCookie(c, SESSION_COOKIE, `${session.adminId}:${session.id}:${session.expiresAt}`, this.options.secret, {
       ...this.cookieOptions(c),
       maxAge: Math.floor(this.options.maxAgeMs / 1000),
@@ -70,13 +76,13 @@ export class Sessions {
     const match = /^(\d{1,9}):([\w-]{24}):(\d{13})$/.exec(value);
     if (!match) return undefined;
     const session = { adminId: Number(match[1]), id: match[2] as string, expiresAt: Number(match[3]) };
-    if (session.expiresAt <= Date.now() || this.revoked.has(session.id)) return undefined;
+    if (session.expiresAt <= this.now() || this.revoked.has(session.id)) return undefined;
     return session;
   }
 
   end(c: Context, session: Session | undefined): void {
     if (session) {
-      const now = Date.now();
+      const now = this.now();
       for (const [id, expiresAt] of this.revoked) if (expiresAt <= now) this.revoked.delete(id);
       this.revoked.set(session.id, session.expiresAt);
     }
