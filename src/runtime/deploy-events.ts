@@ -20,6 +20,8 @@ export function deployEventRenderer(): (event: DeployEvent) => Line | undefined 
         return err(`Waiting for the migration lock, held by ${describeHolder(event.holder)}…`);
       case 'applying':
         return err(`Applying migration \`${event.name}\``);
+      case 'timeouts-reset':
+        return err(`Note: ${event.name} resets its session's settings (line ${event.line}: ${event.statement}): after that statement its statements wait for table locks without MIGRATION_DDL_LOCK_TIMEOUT.`);
       case 'no-transaction':
         return err(`Note: ${event.name} cannot run in a transaction (${event.reason}); running it statement by statement.`);
       case 'applied':

@@ -10,7 +10,7 @@ import { assertDeployable, type History, type Migration } from './history.ts';
 import { describeBlocker, watchBlockers, type Blocker } from './blockers.ts';
 import { ALREADY_IN_HISTORY, acquireMigrationLock, lockHolder, lockTimeoutError, MOVED_BACKEND, transactionLockSql, TRANSACTION_LOCK_TIMEOUT, type LockHolder } from './lock.ts';
 import { behindTransactionPooler } from './pooler.ts';
-import { concurrentIndexBuild, parseScript, scriptMode, sqlLiteral, statementLine, transactionControl, type Statement } from './sql-script.ts';
+import { concurrentIndexBuild, parseScript, scriptMode, sqlLiteral, startsWith, statementLine, transactionControl, type Statement, type Token } from './sql-script.ts';
 import { StatementError } from './sqlite-script.ts';
 import { pollUntil } from './poll.ts';
 import { assertNoFailed, baselineNeeded, failedMigrationBlocks, recoveryHint } from './recovery.ts';
@@ -22,6 +22,8 @@ export type DeployEvent =
   | { event: 'waiting-for-lock'; holder: LockHolder | null }
   | { event: 'applying'; name: string }
   | { event: 'no-transaction'; name: string; reason: string }
+  /** PostgreSQL: the migration resets the session's settings (RESET ALL, RESET lock_timeout): after that statement the kit's timeouts no longer hold. */
+  | { event: 'timeouts-reset'; name: string; line: number; statement: string }
   | { event: 'applied'; name: string; ms: number }
   | { event: 'applied-by-other'; name: string }
   | { event: 'transaction-pooler' }
@@ -60,6 +62,7 @@ export async function deploy(conn: SqlConnection, history: History, options: Dep
     return { applied: [], appliedByOthers: [], status: before };
   }
 
+  await assertStandardStrings(conn);
   // Through a transaction pooler a session lock would stay behind on whichever server
   // connection took it: the lock each migration takes in its own transaction is the lock then.
   const pooled = await behindTransactionPooler(conn);
@@ -199,6 +202,19 @@ async function liveRow(conn: SqlConnection, name: string): Promise<MigrationRow 
 }
 
 /**
+ * PostgreSQL: the kit reads migration SQL, and writes its own literals, with
+ * standard_conforming_strings on (the default since 9.1): with it off a backslash in a
+ * plain string escapes the next character, and a script would be split elsewhere than
+ * the server splits it. Refused before anything runs.
+ */
+async function assertStandardStrings(conn: SqlConnection): Promise<void> {
+  if (conn.target.provider !== 'postgresql') return;
+  const [row] = await conn.query<{ on: string }>("SELECT current_setting('standard_conforming_strings') AS on");
+  if (row?.on === 'on') return;
+  throw new KitError('REFUSED', `standard_conforming_strings is off for this connection: the kit reads migrations as PostgreSQL does with it on (its default since 9.1); turn it on with ALTER DATABASE "${conn.target.config.database}" SET standard_conforming_strings = on (or for the role), then deploy again`);
+}
+
+/**
  * Through a transaction pooler only what happens inside one transaction is safe: a
  * migration run statement by statement would run on several server connections and
  * leave its session settings (and the kit's timeouts) on them for the application.
@@ -285,6 +301,10 @@ async function applyOne(session: Session, migration: Migration): Promise<number 
     return done ? performance.now() - started : null;
   }
   const prefix = provider === 'postgresql' ? `${dialectOf(conn.target).begin};\n${lockSql(session, migration.name, true)};\n` : '';
+  if (provider === 'postgresql') {
+    const reset = parseScript(migration.script, provider).find((st) => resetsTimeouts(st.tokens));
+    if (reset) session.emit({ event: 'timeouts-reset', name: migration.name, line: reset.line, statement: statementLine(reset, 60) });
+  }
   try {
     const applied = await withConflictRetries(session, migration.name, async () => {
       if (provider === 'sqlite') return applySqlite(conn, migration, startedAt);
@@ -558,6 +578,11 @@ class ScriptProgress {
     const rolledBack = undone ? `; ${statements(undone[0] + 1, undone[1] + 1)} ${undone[0] === undone[1] ? 'was' : 'were'} rolled back with the transaction the script opened` : '';
     return `It ran without a transaction: ${applied}${rolledBack}; statement ${failing + 1} failed.`;
   }
+}
+
+/** `RESET ALL`, `RESET lock_timeout`: back to the server's default, not to the kit's MIGRATION_DDL_LOCK_TIMEOUT. */
+function resetsTimeouts(tokens: readonly Token[]): boolean {
+  return startsWith(tokens, 'RESET') && ['ALL', 'LOCK_TIMEOUT'].includes(tokens[1]?.value ?? '');
 }
 
 /** "statement 3", "statements 1-4". */

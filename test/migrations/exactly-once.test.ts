@@ -9,7 +9,7 @@ import { describe, test, type TestContext } from 'node:test';
 import { openConnection, parseDatabaseUrl, type DatabaseTarget, type SqlConnection } from '../../src/db.ts';
 import { readHistory } from '../../src/runtime/history.ts';
 import { ADVISORY_LOCK_KEY } from '../../src/runtime/lock.ts';
-import { EXTRA, HALF_WAY_SQL, assertCleanFailure, errorLines, migrate, output, rows, tables, writeMigration } from '../fixtures/kit.ts';
+import { EXTRA, HALF_WAY_SQL, assertCleanFailure, errorLines, hasHistoryTable, migrate, output, rows, tables, writeMigration } from '../fixtures/kit.ts';
 import { PROVIDERS, copyPrismaDir, runScript, serverUrl, testDatabase } from '../helpers.ts';
 import { startPgBouncer } from '../pgbouncer.ts';
 import { until } from '../entrypoint/harness.ts';
@@ -260,5 +260,27 @@ describe('PostgreSQL decides how an enum value added in a migration may be used'
     const conn = await db.connect();
     assert.ok(!(await tables(conn)).includes('Note'));
     assert.deepEqual((await conn.query<{ v: string }>(`SELECT unnest(enum_range(NULL::"Mood"))::text AS v`)).map((r) => r.v), ['ok']);
+  });
+});
+
+describe('PostgreSQL settings the kit relies on', () => {
+  test('standard_conforming_strings off: refused before anything runs, naming the setting (the kit would split scripts elsewhere than the server)', async (t) => {
+    const db = await testDatabase(t, 'postgresql');
+    const database = (db.target as DatabaseTarget & { provider: 'postgresql' }).config.database;
+    const conn = await db.connect();
+    await conn.exec(`ALTER DATABASE "${database}" SET standard_conforming_strings = off`);
+    const refused = await migrate(db.url, ['deploy']);
+    assertCleanFailure(refused, 2, new RegExp(`^Error: standard_conforming_strings is off for this connection: .*ALTER DATABASE "${database}" SET standard_conforming_strings = on`, 'm'));
+    assert.equal(await hasHistoryTable(conn), false, 'nothing written');
+  });
+
+  test('a migration that runs RESET ALL is announced: from there the DDL lock timeout no longer holds', async (t) => {
+    const db = await testDatabase(t, 'postgresql');
+    const prisma = copyPrismaDir(t);
+    const name = '20990101000000_reset_all';
+    writeMigration(prisma, 'postgresql', name, 'SET search_path TO public;\nRESET ALL;\nCREATE TABLE "AfterReset" ("id" INTEGER);\n');
+    const deployed = await migrate(db.url, ['deploy'], { PRISMA_DIR: prisma });
+    assert.equal(deployed.code, 0, output(deployed));
+    assert.match(deployed.stderr, new RegExp(`^Note: ${name} resets its session's settings \\(line 2: RESET ALL\\): after that statement its statements wait for table locks without MIGRATION_DDL_LOCK_TIMEOUT\\.$`, 'm'));
   });
 });
