@@ -170,13 +170,18 @@ async function pooledSessions(url: string, direct: SqlConnection, database: stri
   }
 }
 
+/** A fresh PostgreSQL database, the project's history plus `sql` as migration `name`, deployed. */
+async function deployWith(t: TestContext, name: string, sql: string): Promise<{ db: Awaited<ReturnType<typeof testDatabase>>; result: Awaited<ReturnType<typeof migrate>> }> {
+  const db = await testDatabase(t, 'postgresql');
+  const prisma = copyPrismaDir(t);
+  writeMigration(prisma, 'postgresql', name, sql);
+  return { db, result: await migrate(db.url, ['deploy'], { PRISMA_DIR: prisma }) };
+}
+
 describe('what a failed migration leaves is what the kit records', () => {
   test('PostgreSQL: a COMMIT after a comment ended by a lone carriage return is seen: the first part stays applied and is reported so', async (t) => {
-    const db = await testDatabase(t, 'postgresql');
-    const prisma = copyPrismaDir(t);
     const name = '20990101000000_own_commit';
-    writeMigration(prisma, 'postgresql', name, 'CREATE TABLE "Half" ("id" INTEGER);\n-- the first part is done\rCOMMIT;\nINSERT INTO "NoSuchTable" VALUES (1);\n');
-    const failed = await migrate(db.url, ['deploy'], { PRISMA_DIR: prisma });
+    const { db, result: failed } = await deployWith(t, name, 'CREATE TABLE "Half" ("id" INTEGER);\n-- the first part is done\rCOMMIT;\nINSERT INTO "NoSuchTable" VALUES (1);\n');
     assertCleanFailure(failed, 1, new RegExp(`^Error: Migration ${name} failed: .*"NoSuchTable".* It ran without a transaction: statements 1-2 of 3 remain applied; statement 3 failed\\. \\(P3018\\)$`, 'm'));
     const conn = await db.connect();
     assert.ok((await tables(conn)).includes('Half'), 'the server committed the first part');
@@ -186,11 +191,8 @@ describe('what a failed migration leaves is what the kit records', () => {
   });
 
   test("PostgreSQL: a failure inside the script's own transaction is reported rolled back with it, not applied", async (t) => {
-    const db = await testDatabase(t, 'postgresql');
-    const prisma = copyPrismaDir(t);
     const name = '20990101000000_own_transaction';
-    writeMigration(prisma, 'postgresql', name, 'CREATE TABLE "Before" ("id" INTEGER);\nBEGIN;\nCREATE TABLE "Inside" ("id" INTEGER);\nINSERT INTO "NoSuchTable" VALUES (1);\nCOMMIT;\n');
-    const failed = await migrate(db.url, ['deploy'], { PRISMA_DIR: prisma });
+    const { db, result: failed } = await deployWith(t, name, 'CREATE TABLE "Before" ("id" INTEGER);\nBEGIN;\nCREATE TABLE "Inside" ("id" INTEGER);\nINSERT INTO "NoSuchTable" VALUES (1);\nCOMMIT;\n');
     assertCleanFailure(
       failed,
       1,
@@ -275,11 +277,8 @@ describe('PostgreSQL settings the kit relies on', () => {
   });
 
   test('a migration that runs RESET ALL is announced: from there the DDL lock timeout no longer holds', async (t) => {
-    const db = await testDatabase(t, 'postgresql');
-    const prisma = copyPrismaDir(t);
     const name = '20990101000000_reset_all';
-    writeMigration(prisma, 'postgresql', name, 'SET search_path TO public;\nRESET ALL;\nCREATE TABLE "AfterReset" ("id" INTEGER);\n');
-    const deployed = await migrate(db.url, ['deploy'], { PRISMA_DIR: prisma });
+    const { result: deployed } = await deployWith(t, name, 'SET search_path TO public;\nRESET ALL;\nCREATE TABLE "AfterReset" ("id" INTEGER);\n');
     assert.equal(deployed.code, 0, output(deployed));
     assert.match(deployed.stderr, new RegExp(`^Note: ${name} resets its session's settings \\(line 2: RESET ALL\\): after that statement its statements wait for table locks without MIGRATION_DDL_LOCK_TIMEOUT\\.$`, 'm'));
   });

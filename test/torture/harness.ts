@@ -19,18 +19,7 @@ import { readRows, RUNNING_LOGS } from '../../src/runtime/table.ts';
 import { childEnv, TSX_LOADER } from '../helpers.ts';
 import { launchPgBouncer } from '../pgbouncer.ts';
 import type { Server } from '../postgres-major.ts';
-
-/** A small fast PRNG (mulberry32): the same seed, the same round. */
-export function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from '../../bench/synthetic.ts';
 
 const pick = <T>(rand: () => number, items: readonly T[]): T => items[Math.floor(rand() * items.length)] as T;
 
@@ -64,7 +53,7 @@ export interface Round {
 const ledger = (name: string) => `INSERT INTO "Ledger" ("migration") VALUES ('${name}')`;
 
 export function planRound(seed: number): Round {
-  const rand = random(seed);
+  const rand = prng(seed); // the same seed, the same round
   const count = 4 + Math.floor(rand() * 5);
   const history: Migration[] = [{ name: '20990000000000_ledger', kind: 'ddl', sql: 'CREATE TABLE "Ledger" ("id" SERIAL PRIMARY KEY, "migration" TEXT NOT NULL, "at" TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp());\nCREATE TYPE "Mood" AS ENUM (\'ok\');\n', outsideTransaction: false }];
   for (let k = 1; k <= count; k++) {
