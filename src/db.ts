@@ -447,7 +447,8 @@ async function openPostgres(target: DatabaseTarget & { provider: 'postgresql' },
     } catch (error) {
       await client.end().catch(() => {});
       if (refusedStartupOptions(target, error)) continue;
-      const code = (error as { code?: string }).code ?? '';
+      // pg's own connect timeout carries no code: a server (or pooler) that accepts but does not answer yet.
+      const code = (error as { code?: string }).code ?? (errorMessage(error) === 'timeout expired' ? 'ETIMEDOUT' : '');
       // Retry up to the deadline itself: the last try is made at the deadline, not given up
       // as soon as the next full back-off step would pass it.
       const remaining = deadline - Date.now();

@@ -51,6 +51,7 @@ export async function launchPgBouncer(server: DatabaseTarget & { provider: 'post
       `pool_mode = ${mode}`,
       'max_client_conn = 500',
       'default_pool_size = 20',
+      'server_login_retry = 1', // after a server restart, reconnect within a second (default 15 s)
       `logfile = ${logFile}`,
       '',
     ].join('\n'),
