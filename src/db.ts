@@ -11,10 +11,10 @@ import type Database from 'better-sqlite3';
 import type pg from 'pg';
 import { connectTimeoutMs } from './env.ts';
 import { KitError, errorMessage } from './errors.ts';
-import { parseScript, sqlIdentifier, sqlLiteral, type Statement } from './runtime/sql-script.ts';
-import { acceptingLegacyStrings, legacyStringName, runSqliteScript, StatementError } from './runtime/sqlite-script.ts';
+import { sqlIdentifier, sqlLiteral, type Provider } from './runtime/sql-script.ts';
+import { acceptScripts, runSqliteScript, withoutExclusiveLocking } from './runtime/sqlite-script.ts';
 
-export type Provider = 'sqlite' | 'postgresql';
+export type { Provider };
 
 export interface PgConfig {
   host: string;
@@ -546,64 +546,6 @@ export async function createMigrationAdapterFactory(
     connect: async () => mendPgAdapter(await factory.connect()),
     connectToShadowDb: () => createThrowawayShadow(options.shadowServer ?? target),
   };
-}
-
-/**
- * The engine's SQLite scripts run statement by statement, double-quoted strings
- * accepted as SQLite's own builds accept them (see sqlite-script.ts). It replays a
- * migration on a shadow through executeRaw, which prepares one statement only: a
- * script without parameters goes the script's way. Its own catalog queries need
- * the same rule: it reads a partial index's definition with `name = "<index>"`.
- */
-function acceptScripts(adapter: SqlDriverAdapter): SqlDriverAdapter {
-  const executeScript = adapter.executeScript.bind(adapter);
-  const executeRaw = adapter.executeRaw.bind(adapter);
-  const queryRaw = adapter.queryRaw.bind(adapter);
-  const runScript = async (script: string) => {
-    try {
-      await runSqliteScript(script, executeScript);
-    } catch (error) {
-      throw error instanceof StatementError ? error.reason : error; // the engine maps the adapter's own errors
-    }
-  };
-  return Object.assign(adapter, {
-    executeScript: runScript,
-    queryRaw: (query: Parameters<SqlDriverAdapter['queryRaw']>[0]) => acceptingLegacyStrings(query.sql, (sql) => queryRaw({ ...query, sql })),
-    async executeRaw(query: Parameters<SqlDriverAdapter['executeRaw']>[0]) {
-      if (query.args.length > 0) return executeRaw(query);
-      if (parseScript(query.sql, 'sqlite').length > 1) return runScript(query.sql).then(() => 0);
-      try {
-        return await executeRaw(query);
-      } catch (error) {
-        if (legacyStringName(error) === null) throw error;
-        return runScript(query.sql).then(() => 0);
-      }
-    },
-  });
-}
-
-/**
- * The engine locks a SQLite database with `PRAGMA locking_mode=EXCLUSIVE` before it
- * writes history rows. In WAL mode (the kit's deploy sets it) that lock cannot be had
- * while any other connection is open, the running app's included, and the engine
- * gives up with a busy timeout. The kit serialises migrators with its own lock file;
- * the engine's single-row writes need no more.
- */
-function withoutExclusiveLocking(adapter: SqlDriverAdapter): SqlDriverAdapter {
-  const executeRaw = adapter.executeRaw.bind(adapter);
-  return Object.assign(adapter, {
-    async executeRaw(query: Parameters<SqlDriverAdapter['executeRaw']>[0]) {
-      return isExclusiveLocking(query.sql) ? 0 : executeRaw(query);
-    },
-  });
-}
-
-/** `PRAGMA [main.]locking_mode = EXCLUSIVE`, read by its tokens (no regular expression over SQL). */
-function isExclusiveLocking(sql: string): boolean {
-  const statements = parseScript(sql, 'sqlite');
-  const words = statements.length === 1 ? (statements[0] as Statement).tokens.map((t) => t.value) : [];
-  const pragma = words[1] === 'MAIN' && words[2] === '.' ? words.slice(3) : words.slice(1);
-  return words[0] === 'PRAGMA' && pragma.length === 3 && pragma[0] === 'LOCKING_MODE' && pragma[1] === '=' && pragma[2] === 'EXCLUSIVE';
 }
 
 const PG_CHAR_OID = 18;

@@ -6,7 +6,8 @@
  * migration can make the kit spin (classifiers work on the tokens, never with
  * regular expressions over whole statements).
  */
-import type { Provider } from '../db.ts';
+/** The SQL dialects the kit reads: its two providers. */
+export type Provider = 'sqlite' | 'postgresql';
 
 export type TokenKind = 'word' | 'quoted' | 'string' | 'dollar' | 'number' | 'param' | 'symbol';
 

@@ -10,6 +10,7 @@
  * identifier that names no column is a string) for exactly that occurrence, and
  * compiles the statement again.
  */
+import type { SqlDriverAdapter } from '@prisma/driver-adapter-utils';
 import { parseScript, scanStatements, sqlLiteral, type Statement, type Token } from './sql-script.ts';
 
 /** A statement of a script failed: which one, and why. */
@@ -138,4 +139,65 @@ function valuesRowStrings(text: string): Token[] {
 
 function nextToDot(tokens: Token[], k: number): boolean {
   return [tokens[k - 1], tokens[k + 1]].some((t) => t?.kind === 'symbol' && t.value === '.');
+}
+
+// ---------------------------------------------------------------------------
+// The schema engine's SQLite adapter (db.ts opens it; its statements run here)
+
+/**
+ * The engine's SQLite scripts run statement by statement, double-quoted strings
+ * accepted as SQLite's own builds accept them (see sqlite-script.ts). It replays a
+ * migration on a shadow through executeRaw, which prepares one statement only: a
+ * script without parameters goes the script's way. Its own catalog queries need
+ * the same rule: it reads a partial index's definition with `name = "<index>"`.
+ */
+export function acceptScripts(adapter: SqlDriverAdapter): SqlDriverAdapter {
+  const executeScript = adapter.executeScript.bind(adapter);
+  const executeRaw = adapter.executeRaw.bind(adapter);
+  const queryRaw = adapter.queryRaw.bind(adapter);
+  const runScript = async (script: string) => {
+    try {
+      await runSqliteScript(script, executeScript);
+    } catch (error) {
+      throw error instanceof StatementError ? error.reason : error; // the engine maps the adapter's own errors
+    }
+  };
+  return Object.assign(adapter, {
+    executeScript: runScript,
+    queryRaw: (query: Parameters<SqlDriverAdapter['queryRaw']>[0]) => acceptingLegacyStrings(query.sql, (sql) => queryRaw({ ...query, sql })),
+    async executeRaw(query: Parameters<SqlDriverAdapter['executeRaw']>[0]) {
+      if (query.args.length > 0) return executeRaw(query);
+      if (parseScript(query.sql, 'sqlite').length > 1) return runScript(query.sql).then(() => 0);
+      try {
+        return await executeRaw(query);
+      } catch (error) {
+        if (legacyStringName(error) === null) throw error;
+        return runScript(query.sql).then(() => 0);
+      }
+    },
+  });
+}
+
+/**
+ * The engine locks a SQLite database with `PRAGMA locking_mode=EXCLUSIVE` before it
+ * writes history rows. In WAL mode (the kit's deploy sets it) that lock cannot be had
+ * while any other connection is open, the running app's included, and the engine
+ * gives up with a busy timeout. The kit serialises migrators with its own lock file;
+ * the engine's single-row writes need no more.
+ */
+export function withoutExclusiveLocking(adapter: SqlDriverAdapter): SqlDriverAdapter {
+  const executeRaw = adapter.executeRaw.bind(adapter);
+  return Object.assign(adapter, {
+    async executeRaw(query: Parameters<SqlDriverAdapter['executeRaw']>[0]) {
+      return isExclusiveLocking(query.sql) ? 0 : executeRaw(query);
+    },
+  });
+}
+
+/** `PRAGMA [main.]locking_mode = EXCLUSIVE`, read by its tokens (no regular expression over SQL). */
+function isExclusiveLocking(sql: string): boolean {
+  const statements = parseScript(sql, 'sqlite');
+  const words = statements.length === 1 ? (statements[0] as Statement).tokens.map((t) => t.value) : [];
+  const pragma = words[1] === 'MAIN' && words[2] === '.' ? words.slice(3) : words.slice(1);
+  return words[0] === 'PRAGMA' && pragma.length === 3 && pragma[0] === 'LOCKING_MODE' && pragma[1] === '=' && pragma[2] === 'EXCLUSIVE';
 }
