@@ -12,7 +12,7 @@ import type pg from 'pg';
 import { connectTimeoutMs } from './env.ts';
 import { KitError, errorMessage } from './errors.ts';
 import { sqlIdentifier, sqlLiteral, type Provider } from './runtime/sql-script.ts';
-import { acceptScripts, runSqliteScript, withoutExclusiveLocking } from './runtime/sqlite-script.ts';
+import { acceptScripts, runSqliteScript, SCHEMA_NAMES_SQL, withoutExclusiveLocking } from './runtime/sqlite-script.ts';
 
 export type { Provider };
 
@@ -361,7 +361,7 @@ async function openSqlite(target: DatabaseTarget & { provider: 'sqlite' }, optio
       return [];
     },
     async exec(script) {
-      await runSqliteScript(script, (sql) => void db.exec(sql));
+      await runSqliteScript(script, (sql) => void db.exec(sql), () => new Set(db.prepare(SCHEMA_NAMES_SQL).pluck().all() as string[]));
     },
     async close() {
       db.close();

@@ -38,20 +38,31 @@ export function legacyStringName(error: unknown): string | null {
   return LEGACY_STRING.exec(message.split('\n')[0] as string)?.[1] ?? null;
 }
 
-export async function runSqliteScript(script: string, exec: (sql: string) => void | Promise<void>): Promise<void> {
+/** The names a statement of this database may resolve a `"…"` to (lower case): tables, views, indexes, triggers and their columns. */
+export type SchemaNames = () => Promise<ReadonlySet<string>> | ReadonlySet<string>;
+
+/** The query behind SchemaNames: one column `name`. */
+export const SCHEMA_NAMES_SQL = `SELECT lower(name) AS name FROM sqlite_schema UNION SELECT lower(p.name) FROM sqlite_schema s, pragma_table_xinfo(s.name) p WHERE s.type IN ('table', 'view')`;
+
+export async function runSqliteScript(script: string, exec: (sql: string) => void | Promise<void>, names?: SchemaNames): Promise<void> {
   let index = 0;
   for (const statement of scanStatements(script, 'sqlite')) {
     index++;
     try {
-      await acceptingLegacyStrings(statement.text, exec);
+      await acceptingLegacyStrings(statement.text, exec, names);
     } catch (error) {
       throw new StatementError(statement, index, error);
     }
   }
 }
 
-/** Run one statement (or query), reading a double-quoted token as a string where SQLite's legacy rule would. */
-export async function acceptingLegacyStrings<T>(original: string, exec: (sql: string) => T | Promise<T>): Promise<T> {
+/**
+ * Run one statement (or query), reading a double-quoted token as a string where SQLite's
+ * legacy rule would. Given the schema's names, every `"…"` that can name nothing (no
+ * object or column of the schema, no alias or name the statement defines) is read as a
+ * string at once: a statement compiles a bounded number of times, not once per literal.
+ */
+export async function acceptingLegacyStrings<T>(original: string, exec: (sql: string) => T | Promise<T>, names?: SchemaNames): Promise<T> {
   let text = original;
   let firstError: unknown;
   // Each round turns one more double-quoted token into a string: it ends.
@@ -71,7 +82,9 @@ export async function acceptingLegacyStrings<T>(original: string, exec: (sql: st
     // then every occurrence of "name" at once (a literal repeated), then each alone, first
     // to last: the first rewrite SQLite then accepts is the one its legacy rule would have made.
     const rows = valuesRowStrings(text);
+    const strays = names ? namingNothing(text, await names()) : [];
     const choices = [
+      ...(strays.length > occurrences.length && strays.some((t) => t.value === name) ? [strays] : []),
       ...(rows.length > occurrences.length && rows.some((t) => t.value === name) ? [rows] : []),
       ...(occurrences.length > 1 ? [occurrences, ...occurrences.map((t) => [t])] : [occurrences]),
     ];
@@ -137,6 +150,41 @@ function valuesRowStrings(text: string): Token[] {
   return strings;
 }
 
+/** Words after which a `"…"` starts an expression or names a known object, not an alias. */
+const KEYWORDS = new Set(
+  'ADD ALL ALTER AND AS ASC BEFORE AFTER BEGIN BETWEEN BY CASE CAST CHECK COLLATE COLUMN CONFLICT CONSTRAINT CREATE CROSS DEFAULT DELETE DESC DISTINCT DO DROP EACH ELSE END ESCAPE EXCEPT EXISTS FOR FROM GLOB GROUP HAVING IF IN INDEX INNER INSERT INSTEAD INTERSECT INTO IS JOIN KEY LEFT LIKE LIMIT MATCH NATURAL NOT NULL OF OFFSET ON OR ORDER OUTER PRAGMA PRIMARY RAISE RECURSIVE REFERENCES REGEXP RENAME REPLACE RETURNING ROW SELECT SET TABLE TEMP TEMPORARY THEN TO TRIGGER UNION UNIQUE UPDATE USING VALUES VIEW WHEN WHERE WITH'.split(' '),
+);
+
+/**
+ * The `"…"` tokens of a statement that can name nothing: not a name of the schema, not
+ * next to a `.`, and not a name the statement defines anywhere (after or before AS, an
+ * alias written right after a name or a `)`, a WITH's column list).
+ */
+function namingNothing(text: string, schema: ReadonlySet<string>): Token[] {
+  const statement = parseScript(text, 'sqlite')[0];
+  if (!statement) return [];
+  const { tokens } = statement;
+  const defined = new Set<string>();
+  tokens.forEach((token, k) => {
+    if (token.kind !== 'quoted' && token.kind !== 'word') return;
+    const before = tokens[k - 1];
+    const after = tokens[k + 1];
+    const aliasAfter = before && ((before.kind === 'word' && !KEYWORDS.has(before.value)) || before.kind === 'quoted' || (before.kind === 'symbol' && before.value === ')'));
+    if (token.kind === 'quoted' && (aliasAfter || (after?.kind === 'word' && after.value === 'AS') || (before?.kind === 'word' && before.value === 'AS'))) defined.add(token.value.toLowerCase());
+    // WITH "c"("x", "y") AS (…): the column list names too.
+    if (after?.kind === 'symbol' && after.value === '(' && (token.kind === 'quoted' || !KEYWORDS.has(token.value))) {
+      let j = k + 2;
+      const list: string[] = [];
+      while (tokens[j] && !(tokens[j]?.kind === 'symbol' && tokens[j]?.value === ')')) {
+        if (tokens[j]?.kind === 'quoted') list.push((tokens[j] as Token).value.toLowerCase());
+        j++;
+      }
+      if (tokens[j + 1]?.kind === 'word' && tokens[j + 1]?.value === 'AS') for (const name of list) defined.add(name);
+    }
+  });
+  return tokens.filter((t, k) => t.kind === 'quoted' && text[t.start] === '"' && !nextToDot(tokens, k) && !schema.has(t.value.toLowerCase()) && !defined.has(t.value.toLowerCase()));
+}
+
 function nextToDot(tokens: Token[], k: number): boolean {
   return [tokens[k - 1], tokens[k + 1]].some((t) => t?.kind === 'symbol' && t.value === '.');
 }
@@ -155,16 +203,17 @@ export function acceptScripts(adapter: SqlDriverAdapter): SqlDriverAdapter {
   const executeScript = adapter.executeScript.bind(adapter);
   const executeRaw = adapter.executeRaw.bind(adapter);
   const queryRaw = adapter.queryRaw.bind(adapter);
+  const names = async () => new Set((await queryRaw({ sql: SCHEMA_NAMES_SQL, args: [], argTypes: [] })).rows.map((row) => String(row[0])));
   const runScript = async (script: string) => {
     try {
-      await runSqliteScript(script, executeScript);
+      await runSqliteScript(script, executeScript, names);
     } catch (error) {
       throw error instanceof StatementError ? error.reason : error; // the engine maps the adapter's own errors
     }
   };
   return Object.assign(adapter, {
     executeScript: runScript,
-    queryRaw: (query: Parameters<SqlDriverAdapter['queryRaw']>[0]) => acceptingLegacyStrings(query.sql, (sql) => queryRaw({ ...query, sql })),
+    queryRaw: (query: Parameters<SqlDriverAdapter['queryRaw']>[0]) => acceptingLegacyStrings(query.sql, (sql) => queryRaw({ ...query, sql }), names),
     async executeRaw(query: Parameters<SqlDriverAdapter['executeRaw']>[0]) {
       if (query.args.length > 0) return executeRaw(query);
       if (parseScript(query.sql, 'sqlite').length > 1) return runScript(query.sql).then(() => 0);

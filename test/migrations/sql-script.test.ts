@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import { riskMessage, riskySteps } from '../../src/authoring/data-loss.ts';
 import { splitAdditive } from '../../src/authoring/drift.ts';
 import { parseScript, scriptMode, statementLine } from '../../src/runtime/sql-script.ts';
-import { acceptingLegacyStrings } from '../../src/runtime/sqlite-script.ts';
+import { acceptingLegacyStrings, SCHEMA_NAMES_SQL } from '../../src/runtime/sqlite-script.ts';
 import Database from 'better-sqlite3';
 
 describe('reading migration SQL', () => {
@@ -86,6 +86,28 @@ describe('reading migration SQL', () => {
     await acceptingLegacyStrings('UPDATE "Pack" SET "kind" = "name" WHERE "name" = "pack 1"', (sql) => (compiles++, db.exec(sql)));
     assert.equal((db.prepare('SELECT "kind" FROM "Pack" WHERE "id" = 1').get() as { kind: string }).kind, 'pack 1');
     assert.ok(compiles <= 3, `${compiles} compiles`);
+  });
+
+  test('SQLite legacy strings anywhere (IN lists, CASE chains): with the schema\'s names, a bounded number of compiles; columns, aliases and CTE columns stay names', async () => {
+    const db = new Database(':memory:');
+    db.exec('CREATE TABLE "Pack" ("id" INTEGER PRIMARY KEY, "name" TEXT, "kind" TEXT)');
+    db.exec(`INSERT INTO "Pack" VALUES (1, 'a', 'x'), (2, 'b', 'y'), (3, 'name', 'z')`);
+    const names = () => new Set(db.prepare(SCHEMA_NAMES_SQL).pluck().all() as string[]);
+    const run = async (sql: string) => {
+      let compiles = 0;
+      const rows = await acceptingLegacyStrings(sql, (text) => (compiles++, db.prepare(text).all()), names);
+      return { rows, compiles };
+    };
+    for (const n of [10, 5_000]) {
+      const list = Array.from({ length: n }, (_, k) => `"v${k}"`).join(', ');
+      const cases = Array.from({ length: n }, (_, k) => `WHEN ${k} THEN "c${k}"`).join(' ');
+      const { rows, compiles } = await run(`SELECT "id", CASE "id" ${cases} END AS "label" FROM "Pack" WHERE "name" IN ("a", "b", ${list}) ORDER BY "label"`);
+      assert.deepEqual(rows, [{ id: 1, label: 'c1' }, { id: 2, label: 'c2' }]);
+      assert.ok(compiles <= 3, `${n} literals: ${compiles} compiles`);
+    }
+    // "name" is the column (row 3 matches itself), "t" an alias, "x" a CTE's column: none becomes a string.
+    const { rows } = await run(`WITH "c"("x") AS (SELECT "kind" FROM "Pack") SELECT "t"."id" FROM "Pack" "t" JOIN "c" ON "c"."x" = "t"."kind" WHERE "t"."name" = "name" AND "x" <> "nothing"`);
+    assert.deepEqual(rows, [{ id: 1 }, { id: 2 }, { id: 3 }]);
   });
 
   // Linear work on these inputs takes ~10-50 ms, ~150 ms on a loaded machine; quadratic work takes minutes.
