@@ -5,7 +5,8 @@
  * CONCURRENTLY, self-managed scripts, session SETs, an enum value added then used, a
  * real failure), a topology (direct, PgBouncer in transaction or session mode, with or
  * without DIRECT_DATABASE_URL), a default isolation level, several concurrent
- * migrators on several paths (the kit's deploy, `npx prisma migrate deploy`), and a
+ * migrators on several paths (the kit's deploy, `npx prisma migrate deploy`, the
+ * container's entrypoint, whose seed then fails on this schema: exit 1), and a
  * fault (SIGKILL of a migrator, a server restart, a pooler restart, a long
  * application transaction). Then a final deploy without faults, and an oracle.
  */
@@ -28,7 +29,7 @@ export type Kind = (typeof KINDS)[number] | 'failing';
 export const TOPOLOGIES = ['direct', 'transaction-pooler', 'transaction-pooler+direct-url', 'session-pooler'] as const;
 export const ISOLATIONS = ['read committed', 'repeatable read', 'serializable'] as const;
 export const FAULTS = ['none', 'kill-migrator', 'server-restart', 'pooler-restart', 'app-transaction'] as const;
-export const PATHS = ['kit', 'prisma-cli'] as const;
+export const PATHS = ['kit', 'prisma-cli', 'entrypoint'] as const;
 
 export interface Migration {
   name: string;
@@ -73,7 +74,10 @@ export function planRound(seed: number): Round {
     history.push({ name, kind, sql, outsideTransaction: kind === 'concurrent' || kind === 'self-managed' || kind === 'enum-used' });
   }
   if (rand() < 0.25) history.push({ name: '20999999999999_failing', kind: 'failing', sql: `${ledger('20999999999999_failing')};\nINSERT INTO "NoSuchTable" VALUES (1);\n`, outsideTransaction: false });
-  const migrators = Array.from({ length: 2 + Math.floor(rand() * 3) }, () => (rand() < 0.7 ? 'kit' : 'prisma-cli') as (typeof PATHS)[number]);
+  const migrators = Array.from({ length: 2 + Math.floor(rand() * 3) }, () => {
+    const r = rand();
+    return (r < 0.5 ? 'kit' : r < 0.75 ? 'prisma-cli' : 'entrypoint') as (typeof PATHS)[number];
+  });
   const fault = pick(rand, FAULTS);
   const topology = pick(rand, TOPOLOGIES);
   return {
@@ -107,14 +111,32 @@ interface Migrator {
   kill(): void;
 }
 
+/** The three ways a deploy starts: the kit's script, the official CLI on the kit's engine, the container's entrypoint (migrate, then an app that exits at once). */
+const COMMANDS: Record<(typeof PATHS)[number], [string, string[]]> = {
+  kit: [process.execPath, ['--import', TSX_LOADER, join(projectRoot, 'scripts', 'migrate.ts'), 'deploy']],
+  'prisma-cli': [process.execPath, [join(projectRoot, 'node_modules', 'prisma', 'build', 'index.js'), 'migrate', 'deploy']],
+  entrypoint: ['bash', [join(projectRoot, 'scripts', 'docker-entrypoint.sh'), 'node', '-e', '0']],
+};
+
 function startMigrator(path: (typeof PATHS)[number], env: NodeJS.ProcessEnv): Migrator {
-  const args = path === 'kit' ? ['--import', TSX_LOADER, join(projectRoot, 'scripts', 'migrate.ts'), 'deploy'] : [join(projectRoot, 'node_modules', 'prisma', 'build', 'index.js'), 'migrate', 'deploy'];
-  const child = spawn(process.execPath, args, { cwd: projectRoot, env: childEnv({ PRISMA_HIDE_UPDATE_MESSAGE: '1', ...env }), stdio: ['ignore', 'pipe', 'pipe'] });
+  const [command, args] = COMMANDS[path];
+  const extra = path === 'entrypoint' ? { RUN_MIGRATIONS: 'true', KIT_FROM_SOURCE: 'true' } : {};
+  // Its own process group: a kill reaches the kit's node process under the entrypoint's bash too.
+  const child = spawn(command, args, { cwd: projectRoot, env: childEnv({ PRISMA_HIDE_UPDATE_MESSAGE: '1', ...env, ...extra }), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   let output = '';
   child.stdout.on('data', (chunk) => (output += chunk));
   child.stderr.on('data', (chunk) => (output += chunk));
   const done = new Promise<{ code: number | null; output: string }>((resolve) => child.on('close', (code) => resolve({ code, output })));
-  return { done, kill: () => child.kill('SIGKILL') };
+  return {
+    done,
+    kill: () => {
+      try {
+        process.kill(-(child.pid as number), 'SIGKILL');
+      } catch {
+        // already ended
+      }
+    },
+  };
 }
 
 const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
