@@ -277,14 +277,15 @@ async function assertEmptyOrBaselined(conn: SqlConnection, history: History): Pr
  * `statement_timeout`, `ROLE`, …) goes back to the connection's start-up values,
  * so the next migration and the kit's own statements start from the same state.
  */
-const RESET_SESSION = 'SET SESSION AUTHORIZATION DEFAULT;\nRESET ROLE;\nRESET ALL';
+const RESET_SESSION = 'SET SESSION AUTHORIZATION DEFAULT;\nRESET ALL';
 
 /**
  * PostgreSQL, in a migration's transaction after its script: the kit's own statements
  * (the history row, the notification) run as the user the kit connected as, whatever
- * role the script took; undone when the transaction ends.
+ * role the script took (SESSION AUTHORIZATION DEFAULT also clears a SET ROLE, which
+ * RESET ALL keeps); undone when the transaction ends.
  */
-const KIT_IDENTITY = 'SET LOCAL SESSION AUTHORIZATION DEFAULT;\nSET LOCAL ROLE NONE;\n';
+const KIT_IDENTITY = 'SET LOCAL SESSION AUTHORIZATION DEFAULT;\n';
 
 /** The statements the kit sends before a migration's script in its one round trip (PostgreSQL): BEGIN and the guard. */
 const PG_PREFIX_STATEMENTS = 2;
@@ -301,7 +302,8 @@ async function applyOne(session: Session, migration: Migration): Promise<number 
     return done ? performance.now() - started : null;
   }
   const prefix = provider === 'postgresql' ? `${dialectOf(conn.target).begin};\n${lockSql(session, migration.name, true)};\n` : '';
-  if (provider === 'postgresql') {
+  // Read again only when the word is there at all: most migrations never RESET.
+  if (provider === 'postgresql' && /reset/i.test(migration.script)) {
     const reset = parseScript(migration.script, provider).find((st) => resetsTimeouts(st.tokens));
     if (reset) session.emit({ event: 'timeouts-reset', name: migration.name, line: reset.line, statement: statementLine(reset, 60) });
   }
