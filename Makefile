@@ -69,8 +69,8 @@ check: node_modules ## Production check, read-only: pending, failed, edited, unk
 	@$(TSX) scripts/check-production-migrations.ts $(json_flag)
 
 .PHONY: baseline
-baseline: node_modules ## Which migrations a database without history holds, by its schema; CONFIRM=1 records them [JSON=1]
-	@$(TSX) scripts/baseline.ts $(if $(CONFIRM),--apply) $(json_flag)
+baseline: node_modules ## Which migrations a database without history holds, by its schema; CONFIRM=1 records them [ACCEPT_UNVERIFIED=<name,…>] [JSON=1]
+	@$(TSX) scripts/baseline.ts $(if $(CONFIRM),--apply) $(if $(ACCEPT_UNVERIFIED),--accept-unverified "$(ACCEPT_UNVERIFIED)") $(json_flag)
 
 .PHONY: repair
 repair: node_modules ## Realign history checksums with the files after a drift check [ROLLED_BACK=<name>] [DRY_RUN=1] [JSON=1]

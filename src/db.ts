@@ -11,6 +11,7 @@ import type Database from 'better-sqlite3';
 import type pg from 'pg';
 import { connectTimeoutMs } from './env.ts';
 import { KitError, errorMessage } from './errors.ts';
+import { RESET_SESSION, runPostgresScript } from './runtime/postgres-script.ts';
 import { sqlIdentifier, sqlLiteral, type Provider } from './runtime/sql-script.ts';
 import { acceptScripts, runSqliteScript, SCHEMA_NAMES_SQL, withoutExclusiveLocking } from './runtime/sqlite-script.ts';
 
@@ -420,20 +421,7 @@ async function openPostgres(target: DatabaseTarget & { provider: 'postgresql' },
         async query<Row>(sql: string, params: unknown[] = []) {
           return (await client.query(sql, params)).rows as Row[];
         },
-        async exec(script) {
-          // No parameters: simple protocol, the script sent whole. The server reports each
-          // statement it completes; on a failure their count says which statement failed.
-          let completed = 0;
-          const count = () => completed++;
-          client.connection.on('commandComplete', count);
-          try {
-            await client.query(script);
-          } catch (error) {
-            throw Object.assign(error as object, { completedStatements: completed });
-          } finally {
-            client.connection.off('commandComplete', count);
-          }
-        },
+        exec: (script) => execCounting(client, script),
         async listen(channel, listener) {
           client.on('notification', (message) => {
             if (message.channel === channel) listener(message.payload ?? '');
@@ -456,6 +444,24 @@ async function openPostgres(target: DatabaseTarget & { provider: 'postgresql' },
       await new Promise((done) => setTimeout(done, Math.min(delay, remaining)));
       delay = Math.min(delay * 2, 1000);
     }
+  }
+}
+
+/**
+ * A script sent whole: no parameters, so the simple protocol. The server reports each
+ * statement it completes; on a failure their count says which statement failed.
+ */
+async function execCounting(client: pg.ClientBase, script: string): Promise<void> {
+  let completed = 0;
+  const count = () => completed++;
+  const connection = (client as unknown as { connection: pg.Connection }).connection;
+  connection.on('commandComplete', count);
+  try {
+    await client.query(script);
+  } catch (error) {
+    throw Object.assign(error as object, { completedStatements: completed });
+  } finally {
+    connection.off('commandComplete', count);
   }
 }
 
@@ -594,11 +600,17 @@ function mendPgAdapter(adapter: SqlDriverAdapter, onDispose?: () => Promise<void
   const startTransaction = adapter.startTransaction.bind(adapter);
   const dispose = adapter.dispose.bind(adapter);
   return Object.assign(adapter, {
+    // Each script as deploy runs it (a shadow replay is a deploy), on one connection of
+    // the pool, whose session is reset after it as deploy resets its own.
     async executeScript(script: string) {
+      const client = await pool.connect();
       try {
-        await pool.query(script);
+        await runPostgresScript(script, (sql) => execCounting(client, sql));
+        await client.query(RESET_SESSION);
       } catch (error) {
         (adapter as unknown as { onError(e: unknown): never }).onError(error);
+      } finally {
+        client.release();
       }
     },
     async startTransaction(...args: Parameters<SqlDriverAdapter['startTransaction']>) {

@@ -12,6 +12,7 @@ export type KitErrorCode =
   | 'DATA_LOSS' // a change would lose data and was not accepted
   | 'SCHEMA' // the source schema is invalid or uses what a provider cannot express
   | 'ENGINE' // the schema engine reported an error
+  | 'SHADOW' // a migration does not replay on a shadow database (the target is untouched)
   | 'REFUSED' // a destructive operation was refused for safety
   | 'IO'; // a file or directory could not be read or written
 

@@ -3,27 +3,27 @@
  * the longest prefix of the history whose schema is the live schema, and record that
  * prefix as applied. Judged by what the database holds, never by trust:
  * - the history is replayed once, migration by migration, with the kit's own deploy on
- *   a throw-away database (an in-memory-like temp file for SQLite, a database on the
- *   shadow server for PostgreSQL), reading each prefix's shape (shape.ts);
+ *   a throw-away database (replay.ts), the shape after each prefix compared with the
+ *   live one (shape.ts: what a schema means, the same on every PostgreSQL major);
  * - the prefixes shaped like the live database are confirmed, longest first, by Prisma's
  *   engine diffing that prefix with the live database (an empty diff is a match).
+ * A matched migration after which the shape did not change (data only, or objects the
+ * comparison does not see) proves nothing: it is named, and recorded only when accepted
+ * by name. A migration that does not replay ends the comparison there; the prefixes
+ * before it are still proposed.
  * Finding writes nothing on the target; recording writes the rows in one transaction
  * under the migration lock, after checking that the database is still what was compared.
  */
-import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { openConnection, parseDatabaseUrl, withDatabase, type DatabaseTarget, type SqlConnection } from '../db.ts';
+import { openConnection, type DatabaseTarget, type SqlConnection } from '../db.ts';
 import { KitError } from '../errors.ts';
-import { deploy } from '../runtime/deploy.ts';
-import { assertDeployable, type History } from '../runtime/history.ts';
+import { assertDeployable, type History, type Migration } from '../runtime/history.ts';
 import { writeUnderMigrationLock } from '../runtime/lock.ts';
+import { scanStatements } from '../runtime/sql-script.ts';
 import { ensureTable, insertRowSql, readRows, tableExists, userTables } from '../runtime/table.ts';
 import { diff, historyTarget, withDatabaseEngine } from './engine.ts';
-import { readShape, shapeDistance, type Shape } from './shape.ts';
+import { compareReplay, unchangedBy, type PostgresServer, type ShadowFailure } from './replay.ts';
+import { readShape, shapeDifferences, shapeDistance, type Shape } from './shape.ts';
 import { withPostgresServer } from './shadow.ts';
-import { lockTimeoutMs } from '../env.ts';
 
 export interface BaselineFinding {
   total: number;
@@ -31,10 +31,14 @@ export interface BaselineFinding {
   matched: number | null;
   /** Its last migration. */
   upTo: string | null;
-  /** Migrations at the end of the match that change nothing the schema shows (data only): counted as applied. */
-  unseen: string[];
-  /** When none matches: the prefix nearest to the live schema and the engine's summary of the difference. */
-  nearest?: { prefix: number; upTo: string | null; summary: string };
+  /** Matched migrations the comparison cannot see (the shape is the same before and after them): recorded only when accepted by name. */
+  unverified: string[];
+  /** Matched migrations that change data beside the schema: their schema is verified, their data cannot be. */
+  dataChanges: string[];
+  /** When none matches: the prefix nearest to the live schema, what differs (one line each), and the engine's summary. */
+  nearest?: { prefix: number; upTo: string | null; differences: string[]; summary: string };
+  /** The migration that did not replay on the shadow database: only the prefixes before it were compared. */
+  shadowFailure: ShadowFailure | null;
   /** The live shape the finding was made on, to re-check before writing. */
   shape: Shape;
 }
@@ -67,74 +71,49 @@ export async function findBaseline(target: DatabaseTarget, history: History, pro
   const prefix = (k: number): History => ({ ...history, migrations: history.migrations.slice(0, k) });
   const upTo = (k: number) => history.migrations[k - 1]?.name ?? null;
 
-  const inShadow = async (shadowServer?: DatabaseTarget & { provider: 'postgresql' }) => {
-    const shapes = await replayShapes(target, history, shadowServer, progress);
+  const inShadow = async (server?: PostgresServer): Promise<BaselineFinding> => {
+    const { probes, failure } = await compareReplay(target, history, server, live, { progress });
+    const found = { total, shadowFailure: failure, shape: live };
     // Longest first: where several prefixes match, the later migrations changed no schema.
-    const candidates = shapes.flatMap((shape, k) => (shapeDistance(shape, live) === 0 ? [k] : [])).reverse();
-    return withDatabaseEngine(target, { readOnly: true, shadowServer }, async (engine, datasource) => {
+    const candidates = probes.flatMap((probe, k) => (probe.distance === 0 ? [k] : [])).reverse();
+    const matched = await withDatabaseEngine(target, { readOnly: true, shadowServer: server }, async (engine, datasource) => {
       for (const k of candidates) {
         progress(`Comparing the first ${k} migrations with the database…`);
-        if (!(await diff(engine, historyTarget(prefix(k)), datasource, false)).changed) {
-          let first = k;
-          while (first > 0 && shapeDistance(shapes[first - 1] as Shape, shapes[k] as Shape) === 0) first--;
-          const unseen = history.migrations.slice(first, k).map((m) => m.name);
-          return { total, matched: k, upTo: upTo(k), unseen, shape: live };
-        }
+        if (!(await diff(engine, historyTarget(prefix(k)), datasource, false)).changed) return k;
       }
-      // The nearest prefix: the fewest differences in shape, the longest of those.
-      let nearest = 0;
-      shapes.forEach((shape, k) => {
-        if (shapeDistance(shape, live) <= shapeDistance(shapes[nearest] as Shape, live)) nearest = k;
-      });
-      const summary = (await diff(engine, historyTarget(prefix(nearest)), datasource, false)).output.trim();
-      return { total, matched: null, upTo: null, unseen: [], nearest: { prefix: nearest, upTo: upTo(nearest), summary }, shape: live };
+      return null;
     });
+    if (matched !== null) {
+      const unverified = unchangedBy(history, probes, matched);
+      const dataChanges = history.migrations.slice(0, matched).filter((m) => !unverified.includes(m.name) && changesData(m, target.provider)).map((m) => m.name);
+      return { ...found, matched, upTo: upTo(matched), unverified, dataChanges };
+    }
+    // The nearest prefix: the fewest differences, the longest of those; replayed again to name them.
+    let nearest = 0;
+    probes.forEach((probe, k) => {
+      if (probe.distance <= (probes[nearest] as { distance: number }).distance) nearest = k;
+    });
+    progress(`Naming what differs from the first ${nearest} migrations…`);
+    const { last } = await compareReplay(target, history, server, live, { upTo: nearest });
+    const summary = await withDatabaseEngine(target, { readOnly: true, shadowServer: server }, async (engine, datasource) => {
+      const result = await diff(engine, historyTarget(prefix(nearest)), datasource, false);
+      return result.changed ? result.output.trim() : '';
+    });
+    return { ...found, matched: null, upTo: null, unverified: [], dataChanges: [], nearest: { prefix: nearest, upTo: upTo(nearest), differences: shapeDifferences(live, last), summary } };
   };
   return target.provider === 'sqlite' ? inShadow() : withPostgresServer((server) => inShadow(server), progress);
 }
 
-/**
- * Replay the history one migration at a time on a throw-away database with the kit's
- * deploy; the shape after each prefix (index k: the first k migrations, 0 = empty).
- */
-async function replayShapes(target: DatabaseTarget, history: History, shadowServer: (DatabaseTarget & { provider: 'postgresql' }) | undefined, progress: Progress): Promise<Shape[]> {
-  const throwaway = await createThrowaway(target, shadowServer);
-  try {
-    const conn = await openConnection(throwaway.target, { applicationName: 'rastar-baseline' });
-    try {
-      const shapes = [await readShape(conn)];
-      const total = history.migrations.length;
-      for (let k = 1; k <= total; k++) {
-        if (k === 1 || k % 50 === 0 || k === total) progress(`Replaying the history on a shadow database: ${k} of ${total}…`);
-        await deploy(conn, { ...history, migrations: history.migrations.slice(0, k) }, { lockTimeoutMs: lockTimeoutMs() });
-        shapes.push(await readShape(conn));
-      }
-      return shapes;
-    } finally {
-      await conn.close();
-    }
-  } finally {
-    await throwaway.drop();
-  }
-}
+/** Statements whose effect is on rows, not on the schema. */
+const DATA_STATEMENTS = new Set(['INSERT', 'UPDATE', 'DELETE', 'MERGE', 'COPY', 'TRUNCATE', 'REPLACE']);
 
-async function createThrowaway(target: DatabaseTarget, server?: DatabaseTarget & { provider: 'postgresql' }): Promise<{ target: DatabaseTarget; drop: () => Promise<void> }> {
-  if (target.provider === 'sqlite' || !server) {
-    const dir = mkdtempSync(join(tmpdir(), 'rastar-baseline-'));
-    return { target: parseDatabaseUrl(`file:${join(dir, 'shadow.db')}`), drop: async () => rmSync(dir, { recursive: true, force: true }) };
+function changesData(migration: Migration, provider: DatabaseTarget['provider']): boolean {
+  for (const { tokens } of scanStatements(migration.script, provider)) {
+    const first = tokens[0]?.value ?? '';
+    // `WITH … UPDATE`: a data-modifying common table expression.
+    if (DATA_STATEMENTS.has(first) || (first === 'WITH' && tokens.some((t) => t.kind === 'word' && DATA_STATEMENTS.has(t.value)))) return true;
   }
-  const name = `rastar_baseline_${randomUUID().replace(/-/g, '')}`;
-  const onServer = async (sql: string) => {
-    const admin = await openConnection(server, { applicationName: 'rastar-baseline' });
-    try {
-      await admin.exec(sql);
-    } finally {
-      await admin.close();
-    }
-  };
-  await onServer(`CREATE DATABASE "${name}"`);
-  // The target's schema name, so that both shapes name the same schema.
-  return { target: { ...withDatabase(server, name), schema: target.schema }, drop: () => onServer(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`) };
+  return false;
 }
 
 /**
@@ -142,8 +121,9 @@ async function createThrowaway(target: DatabaseTarget, server?: DatabaseTarget &
  * each: one transaction, under the migration lock, after checking that the database has
  * still no history and the shape that was compared.
  */
-export async function recordBaseline(target: DatabaseTarget, history: History, finding: BaselineFinding): Promise<string[]> {
+export async function recordBaseline(target: DatabaseTarget, history: History, finding: BaselineFinding, acceptUnverified: string[] = []): Promise<string[]> {
   if (finding.matched === null) throw new KitError('HISTORY', 'No prefix of the history matches the database: nothing to record.');
+  assertAccepted(finding.unverified, acceptUnverified, 'baseline CONFIRM=1');
   const names = history.migrations.slice(0, finding.matched);
   await writeUnderMigrationLock(target, 'rastar-baseline', async (conn) => {
     await assertNeedsBaseline(conn);
@@ -155,4 +135,21 @@ export async function recordBaseline(target: DatabaseTarget, history: History, f
     if (names.length) await conn.exec(names.map((m) => insertRowSql(target, { name: m.name, checksum: m.checksum, startedAt: now, finishedAt: now, logs: null, appliedSteps: 0 })).join(';\n'));
   });
   return names.map((m) => m.name);
+}
+
+/**
+ * Unverified migrations are recorded only when each is accepted by name; a name that is
+ * not unverified is a typo, refused too, so that an acceptance never covers more than it says.
+ */
+export function assertAccepted(unverified: string[], accepted: string[], command: string): void {
+  const stray = accepted.filter((name) => !unverified.includes(name));
+  if (stray.length) {
+    throw new KitError('BAD_USAGE', `--accept-unverified names ${stray.join(', ')}, which ${stray.length === 1 ? 'is' : 'are'} not unverified here (unverified: ${unverified.join(', ') || 'none'})`);
+  }
+  const missing = unverified.filter((name) => !accepted.includes(name));
+  if (missing.length) {
+    throw new KitError('REFUSED', `${missing.length} migration${missing.length === 1 ? '' : 's'} cannot be verified: the schema is the same before and after ${missing.length === 1 ? 'it' : 'them'} (data only, or objects the comparison does not see): ${missing.join(', ')}. Nothing was recorded.`, {
+      hint: `If ${missing.length === 1 ? 'it' : 'each of them'} did run on this database (check by hand), accept ${missing.length === 1 ? 'it' : 'them'} by name: make ${command} ACCEPT_UNVERIFIED=${unverified.join(',')}`,
+    });
+  }
 }

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { bindMigrationAwareSqlAdapterFactory, type SqlDriverAdapter, type SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapter-utils';
 import type * as Wasm from '@prisma/schema-engine-wasm';
 import { createMigrationAdapterFactory, type DatabaseTarget } from '../db.ts';
-import { KitError } from '../errors.ts';
+import { KitError, errorMessage } from '../errors.ts';
 import { lockfileText, type History } from '../runtime/history.ts';
 import { schemaFor } from './schema.ts';
 
@@ -57,9 +57,21 @@ export interface OpenEngine {
 export async function openEngine(schemaPath: string, schemaText: string, factory: SqlMigrationAwareDriverAdapterFactory): Promise<OpenEngine> {
   const wasm = await loadWasm();
   const opened: SqlDriverAdapter[] = [];
+  // The engine words a script's failure on a shadow (P3006) without the driver's message: kept here.
+  let scriptFailure: unknown;
   const track = async (connect: () => Promise<SqlDriverAdapter>) => {
     const adapter = await connect();
     opened.push(adapter);
+    for (const method of ['executeScript', 'executeRaw'] as const) {
+      const original = (adapter[method] as (arg: never) => Promise<unknown>).bind(adapter);
+      Object.assign(adapter, {
+        [method]: (arg: never) =>
+          original(arg).catch((error: unknown) => {
+            scriptFailure = error;
+            throw error;
+          }),
+      });
+    }
     return adapter;
   };
   const tracking: SqlMigrationAwareDriverAdapterFactory = {
@@ -75,6 +87,7 @@ export async function openEngine(schemaPath: string, schemaText: string, factory
   // The engine only sees "External error id#N"; the driver's error waits in the registry.
   const translate = (error: unknown) => {
     const translated = engineError(error);
+    if (translated.prismaCode === 'P3006' && scriptFailure !== undefined) return shadowFailure(translated.message, scriptFailure);
     const id = /External error id#(\d+)/.exec(translated.message)?.[1];
     const record = id === undefined ? undefined : bound.errorRegistry.consumeError(Number(id));
     if (!record) return translated;
@@ -107,6 +120,22 @@ export async function openEngine(schemaPath: string, schemaText: string, factory
       await close();
     },
   };
+}
+
+/**
+ * A migration the engine could not replay on its shadow database (P3006), with the
+ * driver's own message and the statement, which the engine's words lose. The target is
+ * never where this happened: no hint points at it.
+ */
+function shadowFailure(engineMessage: string, driverError: unknown): KitError {
+  const name = /Migration `([^`]+)`/.exec(engineMessage)?.[1] ?? 'of the history';
+  const cause = (driverError as { cause?: { originalMessage?: string } }).cause;
+  const detail = (cause?.originalMessage ?? errorMessage(driverError)).split('\n')[0];
+  return new KitError('SHADOW', `Migration ${name} does not replay on a shadow database: ${detail}. Only the throw-away shadow database ran it; the target database was not touched.`, {
+    cause: driverError,
+    prismaCode: 'P3006',
+    hint: `Every migration must replay on an empty database for the history to be compared: fix ${name} (or a migration before it) so that it applies from scratch.`,
+  });
 }
 
 interface EngineErrorShape {

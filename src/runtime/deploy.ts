@@ -12,6 +12,7 @@ import { ALREADY_IN_HISTORY, acquireMigrationLock, lockHolder, lockTimeoutError,
 import { behindTransactionPooler } from './pooler.ts';
 import { concurrentIndexBuild, parseScript, scriptMode, sqlLiteral, startsWith, statementLine, transactionControl, type Statement, type Token } from './sql-script.ts';
 import { StatementError } from './sqlite-script.ts';
+import { failedStatementIndex, RESET_SESSION, UNSAFE_NEW_ENUM_VALUE, where } from './postgres-script.ts';
 import { pollUntil } from './poll.ts';
 import { assertNoFailed, baselineNeeded, failedMigrationBlocks, recoveryHint } from './recovery.ts';
 import { compareHistory, readStatus, type MigrationStatus } from './status.ts';
@@ -232,7 +233,6 @@ function refusedThroughPooler(name: string, why: string): KitError {
 }
 
 /** PostgreSQL's SQLSTATE for a use of an enum value in the transaction that added it. */
-const UNSAFE_NEW_ENUM_VALUE = '55P04';
 const ENUM_VALUE_USED = 'it uses an enum value it adds, which PostgreSQL refuses inside the transaction that adds it';
 
 /** A second migrator may find a SQLite file busy before it takes the lock: it then waits for the lock. */
@@ -271,13 +271,6 @@ async function assertEmptyOrBaselined(conn: SqlConnection, history: History): Pr
   const tables = await userTables(conn);
   if (tables.length > 0) throw baselineNeeded(tables, history);
 }
-
-/**
- * PostgreSQL: whatever a migration changed in the session (`SET search_path`,
- * `statement_timeout`, `ROLE`, …) goes back to the connection's start-up values,
- * so the next migration and the kit's own statements start from the same state.
- */
-const RESET_SESSION = 'SET SESSION AUTHORIZATION DEFAULT;\nRESET ALL';
 
 /**
  * PostgreSQL, in a migration's transaction after its script: the kit's own statements
@@ -454,29 +447,16 @@ function gaveUp(name: string, cause: Conflict, timeoutMs: number, attempts: numb
 function failureReason(error: unknown, migration: Migration, provider: 'sqlite' | 'postgresql', prefix: string): string {
   const reason = errorMessage(error).split('\n')[0] as string;
   const statements = parseScript(migration.script, provider);
-  let index: number | null = null;
-  if (error instanceof StatementError) index = statements[error.index - 1]?.text === error.statement.text ? error.index - 1 : null;
-  else {
-    const { position, completedStatements } = error as { position?: string; completedStatements?: number };
-    const offset = Number(position) - 1 - prefix.length;
-    if (position !== undefined && offset >= 0 && offset < migration.script.length) index = lastStartingBefore(statements, offset);
-    else if (typeof completedStatements === 'number') index = completedStatements - PG_PREFIX_STATEMENTS;
-  }
+  const index =
+    error instanceof StatementError
+      ? statements[error.index - 1]?.text === error.statement.text
+        ? error.index - 1
+        : null
+      : failedStatementIndex(error, statements, migration.script, { chars: prefix.length, statements: PG_PREFIX_STATEMENTS });
   if (index === null || index < 0) return reason;
   const statement = statements[index];
   if (!statement) return `${reason} (after its last statement, when the kit recorded it or committed: a deferred constraint?)`;
   return `${reason} ${where(statement, index, statements.length)}`;
-}
-
-function lastStartingBefore(statements: Statement[], offset: number): number {
-  let index = -1;
-  while (index + 1 < statements.length && (statements[index + 1] as Statement).start <= offset) index++;
-  return index;
-}
-
-/** `(statement 3 of 7, line 12: UPDATE "Config" SET …)`: where in migration.sql it failed. */
-function where(statement: Statement, index: number, total: number): string {
-  return `(statement ${index + 1} of ${total}, line ${statement.line}: ${statementLine(statement, 80)})`;
 }
 
 /**
