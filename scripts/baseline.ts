@@ -6,7 +6,7 @@
 import '../src/node-version.ts'; // first: a supported Node.js, or one line and exit 2
 import { describeDatasource, maskUrl } from '../src/db.ts';
 import { err, out, runCommand, target } from '../src/cli.ts';
-import { findBaseline, recordBaseline } from '../src/authoring/baseline.ts';
+import { acceptCommand, findBaseline, recordBaseline } from '../src/authoring/baseline.ts';
 import { readHistory } from '../src/runtime/history.ts';
 import { SHADOW_ENV_HELP } from '../src/authoring/shadow.ts';
 import { describeShadowFailure } from '../src/authoring/replay.ts';
@@ -71,8 +71,8 @@ await runCommand(
     if (finding.dataChanges.length) err(`Note: ${finding.dataChanges.length} of them also change data (INSERT, UPDATE, DELETE, …), which no schema comparison can verify; check it by hand if the database was not built from these files.`);
     const rest = finding.total - finding.matched;
     if (!values.apply) {
-      const accept = finding.unverified.length ? ` ACCEPT_UNVERIFIED=${finding.unverified.join(',')} (once you know ${finding.unverified.length === 1 ? 'it' : 'each'} ran here)` : '';
-      out(`Record them as applied with: make baseline CONFIRM=1${accept}${rest ? `, then make deploy for the other ${rest}` : ''}`);
+      const accept = finding.unverified.length ? ` (once you know ${finding.unverified.length === 1 ? 'it' : 'each'} ran here)` : '';
+      out(`Record them as applied with: ${acceptCommand('baseline CONFIRM=1', finding.unverified)}${accept}${rest ? `, then make deploy for the other ${rest}` : ''}`);
       return 0;
     }
     out(`✓ Recorded ${recorded.length} migration${recorded.length === 1 ? '' : 's'} as applied.`);

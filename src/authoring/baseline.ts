@@ -22,7 +22,7 @@ import { scanStatements } from '../runtime/sql-script.ts';
 import { ensureTable, insertRowSql, readRows, tableExists, userTables } from '../runtime/table.ts';
 import { diff, historyTarget, withDatabaseEngine } from './engine.ts';
 import { compareReplay, unchangedBy, type PostgresServer, type ShadowFailure } from './replay.ts';
-import { readShape, shapeDifferences, shapeDistance, type Shape } from './shape.ts';
+import { readShape, sameShape, shapeDifferences, type Shape } from './shape.ts';
 import { withPostgresServer } from './shadow.ts';
 
 export interface BaselineFinding {
@@ -127,7 +127,7 @@ export async function recordBaseline(target: DatabaseTarget, history: History, f
   const names = history.migrations.slice(0, finding.matched);
   await writeUnderMigrationLock(target, 'rastar-baseline', async (conn) => {
     await assertNeedsBaseline(conn);
-    if (shapeDistance(await readShape(conn), finding.shape) !== 0) {
+    if (!sameShape(await readShape(conn), finding.shape)) {
       throw new KitError('HISTORY', 'The database changed while it was compared with the history; nothing was recorded.', { hint: 'Run the baseline again: make baseline' });
     }
     const now = new Date();
@@ -149,7 +149,13 @@ export function assertAccepted(unverified: string[], accepted: string[], command
   const missing = unverified.filter((name) => !accepted.includes(name));
   if (missing.length) {
     throw new KitError('REFUSED', `${missing.length} migration${missing.length === 1 ? '' : 's'} cannot be verified: the schema is the same before and after ${missing.length === 1 ? 'it' : 'them'} (data only, or objects the comparison does not see): ${missing.join(', ')}. Nothing was recorded.`, {
-      hint: `If ${missing.length === 1 ? 'it' : 'each of them'} did run on this database (check by hand), accept ${missing.length === 1 ? 'it' : 'them'} by name: make ${command} ACCEPT_UNVERIFIED=${unverified.join(',')}`,
+      hint: `If ${missing.length === 1 ? 'it' : 'each of them'} did run on this database (check by hand), accept ${missing.length === 1 ? 'it' : 'them'} by name: ${acceptCommand(command, unverified)}`,
     });
   }
+}
+
+/** `make baseline CONFIRM=1 ACCEPT_UNVERIFIED=a,b`, quoted for the shell when a name needs it (folder names may hold spaces). */
+export function acceptCommand(command: string, unverified: string[]): string {
+  const names = unverified.join(',');
+  return `make ${command}${unverified.length ? ` ACCEPT_UNVERIFIED=${/^[\w.,:@%+=-]+$/.test(names) ? names : `'${names.replace(/'/g, `'\\''`)}'`}` : ''}`;
 }

@@ -66,18 +66,18 @@ export async function replayHistory(
 }
 
 export interface ComparedReplay extends Replay {
-  /** probes[k]: the shape after the first k migrations against the reference. */
+  /** probes[k]: the shape after the first k migrations against the database’s. */
   probes: ShapeProbe[];
   /** The shape after the last migration replayed. */
   last: Shape;
 }
 
-/** Replay the history (or its first `upTo` migrations), comparing the shape after each migration with `reference`. */
+/** Replay the history (or its first `upTo` migrations), comparing the shape after each migration with `database`. */
 export async function compareReplay(
   target: DatabaseTarget,
   history: History,
   server: PostgresServer | undefined,
-  reference: Shape,
+  database: Shape,
   options: { upTo?: number; progress?: (line: string) => void } = {},
 ): Promise<ComparedReplay> {
   const probes: ShapeProbe[] = [];
@@ -87,7 +87,7 @@ export async function compareReplay(
   const replay = await replayHistory(target, history, server, {
     ...options,
     after: async (k, conn) => {
-      if (k === 0) probe = await shapeProbe(conn, reference);
+      if (k === 0) probe = await shapeProbe(conn, database);
       probes.push(await probe());
       lastConn = conn;
     },

@@ -169,15 +169,27 @@ function sqliteText(definition: string): string {
   return createHash('md5').update(definition.replace(/\s+/g, ' ').replace(/"/g, "'").trim()).digest('hex');
 }
 
-/** How many (object, definition) pairs one shape has that the other lacks: 0 when equal. */
-export function shapeDistance(a: Shape, b: Shape): number {
+/**
+ * What a database may hold beside its history without differing from it: extensions
+ * (a managed server installs its own), grants to its other roles, comments. Only when
+ * the history has no such object; one it has must be the same.
+ */
+const KEPT_EXTRAS = /^(extension|grant on|comment on) /;
+const KEPT_EXTRAS_SQL = `'^(extension|grant on|comment on) '`;
+
+/** How many (object, definition) pairs differ between what a history yields and a database: 0 when the database holds that history. */
+export function shapeDistance(history: Shape, database: Shape): number {
   let distance = 0;
-  for (const [object, definition] of a) if (b.get(object) !== definition) distance++;
-  for (const [object, definition] of b) if (a.get(object) !== definition) distance++;
+  for (const [object, definition] of history) if (database.get(object) !== definition) distance++;
+  for (const [object, definition] of database) if (history.get(object) !== definition && (history.has(object) || !KEPT_EXTRAS.test(object))) distance++;
   return distance;
 }
 
-/** A shape's distance from a reference and a digest of it: what a replay reads after each migration. */
+export function sameShape(a: Shape, b: Shape): boolean {
+  return a.size === b.size && [...a].every(([object, definition]) => b.get(object) === definition);
+}
+
+/** A replay’s distance from a database’s shape and a digest of it: what a replay reads after each migration. */
 export interface ShapeProbe {
   distance: number;
   /** Equal digests: equal shapes. */
@@ -185,24 +197,26 @@ export interface ShapeProbe {
 }
 
 /**
- * Read the shape of `conn` against `reference`, again and again (after each migration of
- * a replay). PostgreSQL compares on the server, with the reference in a temporary table
+ * Read the shape of `conn` (a replay) against a database's, again and again (after each
+ * migration). PostgreSQL compares on the server, with the database's in a temporary table
  * of the session: one row comes back, however large the schema.
  */
-export async function shapeProbe(conn: SqlConnection, reference: Shape): Promise<() => Promise<ShapeProbe>> {
+export async function shapeProbe(conn: SqlConnection, database: Shape): Promise<() => Promise<ShapeProbe>> {
   if (conn.target.provider === 'sqlite') {
     return async () => {
       const shape = await readShape(conn);
       const details = await conn.query<{ object: string; definition: string | null }>(SQLITE_DETAILS);
-      return { distance: shapeDistance(shape, reference), digest: digestOf(new Map([...shape, ...details.map((row) => [row.object, row.definition ?? ''] as const)])) };
+      return { distance: shapeDistance(shape, database), digest: digestOf(new Map([...shape, ...details.map((row) => [row.object, row.definition ?? ''] as const)])) };
     };
   }
-  await conn.exec('CREATE TEMPORARY TABLE rastar_reference (object text, definition text)');
-  await conn.query('INSERT INTO pg_temp.rastar_reference SELECT * FROM unnest($1::text[], $2::text[])', [[...reference.keys()], [...reference.values()]]);
+  await conn.exec('CREATE TEMPORARY TABLE rastar_database_shape (object text, definition text)');
+  await conn.query('INSERT INTO pg_temp.rastar_database_shape SELECT * FROM unnest($1::text[], $2::text[])', [[...database.keys()], [...database.values()]]);
   const sql = `WITH ${PG_SCOPE}, shape (object, definition) AS (${PG_SHAPE_ROWS}), details (object, definition) AS (${PG_DETAIL_ROWS})
 SELECT (SELECT md5(coalesce(string_agg(object || E'\\t' || coalesce(definition, ''), E'\\n' ORDER BY object, definition), '')) FROM (SELECT * FROM shape UNION ALL SELECT * FROM details) everything) AS digest,
-       (SELECT count(*) FROM ((SELECT object, coalesce(definition, '') FROM shape EXCEPT SELECT object, definition FROM pg_temp.rastar_reference)
-                    UNION ALL (SELECT object, definition FROM pg_temp.rastar_reference EXCEPT SELECT object, coalesce(definition, '') FROM shape)) d)::int AS distance`;
+       (SELECT count(*) FROM ((SELECT object, coalesce(definition, '') FROM shape EXCEPT SELECT object, definition FROM pg_temp.rastar_database_shape)
+                    UNION ALL (SELECT object, definition FROM pg_temp.rastar_database_shape
+                                WHERE object !~ ${KEPT_EXTRAS_SQL} OR object IN (SELECT object FROM shape)
+                               EXCEPT SELECT object, coalesce(definition, '') FROM shape)) d)::int AS distance`;
   const schema = conn.target.schema;
   return async () => (await conn.query<ShapeProbe>(sql, [schema]))[0] as ShapeProbe;
 }
@@ -217,7 +231,7 @@ function digestOf(shape: Shape): string {
 export function shapeDifferences(database: Shape, history: Shape): string[] {
   const lines: string[] = [];
   for (const [object, definition] of database) {
-    if (!history.has(object)) lines.push(`only in the database: ${describe(object, definition)}`);
+    if (!history.has(object)) lines.push(`${KEPT_EXTRAS.test(object) ? 'only in the database (kept, not a difference)' : 'only in the database'}: ${describe(object, definition)}`);
     else if (history.get(object) !== definition) lines.push(`defined otherwise: ${object}${readable(definition) && readable(history.get(object) as string) ? ` (the database: ${definition || 'none'}; the history: ${history.get(object) || 'none'})` : ''}`);
   }
   for (const [object, definition] of history) if (!database.has(object)) lines.push(`missing from the database: ${describe(object, definition)}`);
