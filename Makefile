@@ -73,8 +73,8 @@ baseline: node_modules ## Which migrations a database without history holds, by 
 	@$(TSX) scripts/baseline.ts $(if $(CONFIRM),--apply) $(if $(ACCEPT_UNVERIFIED),--accept-unverified "$(ACCEPT_UNVERIFIED)") $(json_flag)
 
 .PHONY: repair
-repair: node_modules ## Realign history checksums with the files after a drift check [ROLLED_BACK=<name>] [DRY_RUN=1] [JSON=1]
-	@$(TSX) scripts/repair.ts $(if $(ROLLED_BACK),--rolled-back "$(ROLLED_BACK)") $(if $(DRY_RUN),--dry-run) $(json_flag)
+repair: node_modules ## Realign history checksums with the files after a drift check [ROLLED_BACK=<name>] [ACCEPT_UNVERIFIED=<name,…>] [DRY_RUN=1] [JSON=1]
+	@$(TSX) scripts/repair.ts $(if $(ROLLED_BACK),--rolled-back "$(ROLLED_BACK)") $(if $(ACCEPT_UNVERIFIED),--accept-unverified "$(ACCEPT_UNVERIFIED)") $(if $(DRY_RUN),--dry-run) $(json_flag)
 
 .PHONY: lint
 lint: node_modules ## Zero-downtime rules over pending migrations of both folders [ALL=1] [NAME=<migration>] [JSON=1]

@@ -2,9 +2,11 @@
  * Realigning a history whose rows disagree with the folder (Flyway's `repair`): the rows
  * of an older history carry the same names with other checksums, so every one reads as
  * edited. Repair first proves that the live schema is what the applied migrations of
- * this folder yield (Prisma's engine, on a shadow: an empty diff), then rewrites the
- * checksums of the applied rows to the files', in one transaction under the migration
- * lock. A failed row is touched only when named (`--rolled-back`), never rows of
+ * this folder yield (replayed on a shadow as deploy runs them, compared as baseline
+ * compares, and by Prisma's engine), then rewrites the checksums of the applied rows to
+ * the files', in one transaction under the migration lock. An edited migration whose
+ * effect the comparison cannot see proves nothing: it is realigned only when accepted by
+ * name. A failed row is touched only when named (`--rolled-back`), never rows of
  * migrations the folder does not have.
  */
 import { openConnection, type DatabaseTarget } from '../db.ts';
@@ -14,8 +16,10 @@ import { writeUnderMigrationLock } from '../runtime/lock.ts';
 import { readStatus, type MigrationStatus } from '../runtime/status.ts';
 import { historyTable, markRolledBack, readRows } from '../runtime/table.ts';
 import { diff, historyTarget, withDatabaseEngine } from './engine.ts';
+import { compareReplay, describeShadowFailure, unchangedBy, type PostgresServer } from './replay.ts';
+import { readShape, shapeDifferences } from './shape.ts';
 import { withPostgresServer } from './shadow.ts';
-import type { Progress } from './baseline.ts';
+import { assertAccepted, type Progress } from './baseline.ts';
 
 export interface RepairChange {
   name: string;
@@ -31,11 +35,17 @@ export interface RepairResult {
   failedLeft: string[];
   /** Rows of migrations this folder does not have: reported, never touched. */
   unknown: string[];
+  /** Edited migrations whose effect the comparison cannot see (data only, …): realigned only when accepted by name. */
+  unverified: string[];
   /** False with --dry-run: what would change, nothing written. */
   written: boolean;
 }
 
-export async function repairHistory(target: DatabaseTarget, history: History, options: { rolledBack?: string; dryRun?: boolean; progress?: Progress } = {}): Promise<RepairResult> {
+export async function repairHistory(
+  target: DatabaseTarget,
+  history: History,
+  options: { rolledBack?: string; dryRun?: boolean; acceptUnverified?: string[]; progress?: Progress } = {},
+): Promise<RepairResult> {
   assertLockfile(history);
   const progress = options.progress ?? (() => {});
   const status = await readOnly(target, (conn) => readStatus(conn, history));
@@ -48,7 +58,8 @@ export async function repairHistory(target: DatabaseTarget, history: History, op
   }
 
   progress(`Comparing the database with the ${status.applied.length} applied migrations of the folder…`);
-  await assertNoDrift(target, history, status);
+  const unchanged = await assertNoDrift(target, history, status, progress);
+  const unverified = status.edited.filter((name) => unchanged.includes(name));
 
   const rows = await readOnly(target, (conn) => readRows(conn));
   const scripts = new Map(history.migrations.map((m) => [m.name, m.checksum]));
@@ -57,8 +68,9 @@ export async function repairHistory(target: DatabaseTarget, history: History, op
     return { name, from: row?.checksum ?? '', to: scripts.get(name) as string };
   });
   const rolledBack = options.rolledBack === undefined ? [] : [options.rolledBack];
-  const result = { checksums, rolledBack, failedLeft: failedNames.filter((n) => n !== options.rolledBack), unknown: status.unknown, written: false };
+  const result = { checksums, rolledBack, failedLeft: failedNames.filter((n) => n !== options.rolledBack), unknown: status.unknown, unverified, written: false };
   if (options.dryRun || (checksums.length === 0 && rolledBack.length === 0)) return result;
+  assertAccepted(unverified, options.acceptUnverified ?? [], 'repair');
 
   await writeUnderMigrationLock(target, 'rastar-repair', async (conn) => {
     for (const change of checksums) {
@@ -69,18 +81,29 @@ export async function repairHistory(target: DatabaseTarget, history: History, op
   return { ...result, written: true };
 }
 
-/** The live schema against what this folder's applied migrations yield; a difference is named and refused. */
-async function assertNoDrift(target: DatabaseTarget, history: History, status: MigrationStatus): Promise<void> {
+/**
+ * The live schema against what this folder's applied migrations yield; a difference is
+ * named and refused. The applied migrations after which the shape did not change.
+ */
+async function assertNoDrift(target: DatabaseTarget, history: History, status: MigrationStatus, progress: Progress): Promise<string[]> {
   const applied = new Set(status.applied);
   const prefix = { ...history, migrations: history.migrations.filter((m) => applied.has(m.name)) };
-  const compare = (shadowServer?: DatabaseTarget & { provider: 'postgresql' }) =>
-    withDatabaseEngine(target, { readOnly: true, shadowServer }, async (engine, datasource) => diff(engine, historyTarget(prefix), datasource, false));
-  const result = target.provider === 'sqlite' ? await compare() : await withPostgresServer((server) => compare(server));
-  if (result.changed) {
-    throw new KitError('HISTORY', `The database differs from what its ${prefix.migrations.length} applied migrations yield (drift); nothing was written:\n${result.output.trim()}`, {
+  const live = await readOnly(target, readShape);
+  const compare = async (server?: PostgresServer) => {
+    const replay = await compareReplay(target, prefix, server, live, { progress });
+    if (replay.failure) throw new KitError('SHADOW', `${describeShadowFailure(replay.failure)} Nothing was written.`, { hint: `Every applied migration must replay on an empty database for the comparison: fix ${replay.failure.name}, then repair again.` });
+    const engine = await withDatabaseEngine(target, { readOnly: true, shadowServer: server }, async (open, datasource) => diff(open, historyTarget(prefix), datasource, false));
+    return { replay, engine };
+  };
+  const { replay, engine } = target.provider === 'sqlite' ? await compare() : await withPostgresServer((server) => compare(server), progress);
+  const differences = (replay.probes.at(-1)?.distance ?? 0) > 0 ? shapeDifferences(live, replay.last) : [];
+  if (engine.changed || differences.length) {
+    const lines = [...differences, ...(engine.changed ? [engine.output.trim()] : [])];
+    throw new KitError('HISTORY', `The database differs from what its ${prefix.migrations.length} applied migrations yield (drift); nothing was written:\n${lines.join('\n')}`, {
       hint: 'Undo the hand change, or capture it in a new migration (make migrate NAME=…) and deploy it, then repair again.',
     });
   }
+  return unchangedBy(prefix, replay.probes, prefix.migrations.length);
 }
 
 async function readOnly<T>(target: DatabaseTarget, work: (conn: Awaited<ReturnType<typeof openConnection>>) => Promise<T>): Promise<T> {
