@@ -8,7 +8,8 @@ import { err, formatMs, out, printDeployEvents, runCommand, target, type Command
 import { KitError } from '../src/errors.ts';
 import { deploy } from '../src/runtime/deploy.ts';
 import { assertDeployable, assertLockfile, displayPath, readHistory } from '../src/runtime/history.ts';
-import { recoveryHint } from '../src/runtime/recovery.ts';
+import { baselineNeeded, recoveryHint } from '../src/runtime/recovery.ts';
+import { userTables } from '../src/runtime/table.ts';
 import { readStatus, type MigrationStatus } from '../src/runtime/status.ts';
 import { lockTimeoutMs } from '../src/env.ts';
 
@@ -70,13 +71,18 @@ const commands: Record<string, { spec: CommandSpec<Options>; run: (values: Recor
         throw error;
       });
       let status: MigrationStatus;
+      // Tables and no history: deploy would refuse (P3005), so status says what deploy, check and verify say.
+      let tables: string[] = [];
       try {
         status = conn ? await readStatus(conn, history) : { applied: [], pending: history.migrations.map((m) => m.name), failed: [], edited: [], unknown: [], hasTable: false, upToDate: history.migrations.length === 0 };
+        if (conn && !status.hasTable) tables = await userTables(conn);
       } finally {
         await conn?.close();
       }
-      if (values.json) out(JSON.stringify({ datasource: maskUrl(target().url), provider: target().provider, migrationsDir: displayPath(history.dir), ...status }, null, 2));
-      else printStatus(status, history.migrations.length, displayPath(history.dir));
+      const needsBaseline = tables.length > 0;
+      if (needsBaseline) status = { ...status, upToDate: false };
+      if (values.json) out(JSON.stringify({ datasource: maskUrl(target().url), provider: target().provider, migrationsDir: displayPath(history.dir), ...status, needsBaseline }, null, 2));
+      else printStatus(status, history.migrations.length, displayPath(history.dir), needsBaseline ? baselineNeeded(tables, history) : null);
       return status.upToDate ? 0 : 1;
     },
   },
@@ -189,7 +195,7 @@ async function askName(): Promise<string | undefined> {
   }
 }
 
-function printStatus(status: MigrationStatus, total: number, dir: string): void {
+function printStatus(status: MigrationStatus, total: number, dir: string, baseline: KitError | null): void {
   out(`${total} migration${total === 1 ? '' : 's'} found in ${dir}`);
   out();
   const failed = new Map(status.failed.map((f) => [f.name, f]));
@@ -206,6 +212,11 @@ function printStatus(status: MigrationStatus, total: number, dir: string): void 
   for (const f of status.failed) {
     err(`Migration ${f.name} failed${f.logs ? `: ${f.logs.split('\n')[0]}` : ''}`);
     err(recoveryHint(f.name));
+  }
+  if (baseline) {
+    err(baseline.message);
+    err(baseline.hint as string);
+    return;
   }
   if (status.pending.length && !status.failed.length) err(`${status.pending.length} pending migration${status.pending.length === 1 ? '' : 's'}; apply with: make deploy`);
   if (status.edited.length) err('Edited migrations: restore the files from version control (git checkout -- prisma/migrations); never edit an applied migration, create a new one.');

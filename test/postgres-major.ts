@@ -21,6 +21,7 @@ export const SERVER_SUITES = [
   'test/migrations/lock-safe.test.ts',
   'test/migrations/pooler.test.ts',
   'test/migrations/baseline.test.ts',
+  'test/migrations/adoption.test.ts',
   'test/migrations/check.test.ts',
   'test/migrations/status.test.ts',
   'test/migrations/resolve.test.ts',
