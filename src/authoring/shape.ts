@@ -4,7 +4,8 @@
  * nullability, indexes, constraints, enums, and what Prisma's diff does not compare
  * (functions and procedures, triggers, views and materialized views, policies and row
  * level security, extensions, sequences and their owners, grants, comments; on SQLite
- * triggers and views). A shape is a map from an object (`trigger "t" on "T"`) to what
+ * triggers and views). A view is read as its columns and what it reads: PostgreSQL 16
+ * and later print a view's text otherwise than 15 does (fewer table qualifiers). A shape is a map from an object (`trigger "t" on "T"`) to what
  * it is (a digest of its definition), so that two shapes can be told apart object by
  * object. What the engine may read as equal though the catalog spells it otherwise
  * (defaults, SQLite's declared types and unnamed foreign keys) is left to the engine.
