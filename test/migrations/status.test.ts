@@ -12,6 +12,7 @@ interface StatusJson extends MigrationStatus {
   datasource: string;
   provider: string;
   migrationsDir: string;
+  needsBaseline: boolean;
 }
 
 for (const provider of PROVIDERS) {
@@ -91,7 +92,8 @@ for (const provider of PROVIDERS) {
       const result = await migrate(db.url, ['status', '--json'], { PRISMA_DIR: prisma });
       assert.equal(result.code, 1, output(result));
       const status = JSON.parse(result.stdout) as StatusJson;
-      assert.deepEqual(Object.keys(status).sort(), ['applied', 'datasource', 'edited', 'failed', 'hasTable', 'migrationsDir', 'pending', 'provider', 'unknown', 'upToDate']);
+      assert.deepEqual(Object.keys(status).sort(), ['applied', 'datasource', 'edited', 'failed', 'hasTable', 'migrationsDir', 'needsBaseline', 'pending', 'provider', 'unknown', 'upToDate']);
+      assert.equal(status.needsBaseline, false);
       assert.equal(status.provider, provider);
       assert.deepEqual(status.applied, names.slice(0, -1));
       assert.deepEqual(status.pending, [EXTRA]);
