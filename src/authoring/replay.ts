@@ -38,7 +38,7 @@ export interface Replay {
  * empty database (k = 0) and after each migration k. The throw-away database is dropped
  * after, failure or not.
  */
-export async function replayHistory(
+async function replayHistory(
   target: DatabaseTarget,
   history: History,
   server: PostgresServer | undefined,

@@ -149,11 +149,6 @@ SELECT 'definition of type ' || quote_ident(t.typname), t.typtype::text || ' ' |
   FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
  WHERE n.nspname = $1 AND t.typtype IN ('d', 'c', 'r')`;
 
-/** The catalog query of a provider, rows of (object, definition); PostgreSQL's takes the schema as $1. */
-export function shapeSql(provider: 'sqlite' | 'postgresql'): string {
-  return provider === 'sqlite' ? SQLITE_SHAPE : POSTGRES_SHAPE;
-}
-
 export async function readShape(conn: SqlConnection): Promise<Shape> {
   const rows =
     conn.target.provider === 'sqlite'
