@@ -93,6 +93,13 @@ test('the image as a directory: npx prisma migrate deploy and status run offline
   const names = readHistory('postgresql').migrations.map((m) => m.name);
   assert.deepEqual((await rows(await db.connect())).map((row) => row.migration_name), names);
 
+  // The production check in the image: no dev dependencies, so no embedded shadow; it says what it could not compare.
+  const checked = await run(line.node, [join(app, 'dist', 'scripts', 'check-production-migrations.js'), '--json'], app, { ...container, SHADOW_DATABASE_URL: '' });
+  assert.equal(checked.code, 0, output(checked));
+  const drift = (JSON.parse(checked.stdout) as { checks: { id: string; ok: boolean; detail: string }[] }).checks.find((c) => c.id === 'drift');
+  assert.equal(drift?.ok, true);
+  assert.match(drift?.detail ?? '', /^the live schema matches the migrations \(tables, columns, indexes, constraints; functions, triggers, views, policies and grants not compared: no shadow database server .*SHADOW_DATABASE_URL.*\)$/);
+
   // The entrypoint as the container runs it: the image's ENV, the URL from a Docker secret.
   const imageEnv = finalStageEnv();
   assert.equal(imageEnv.NODE_ENV, 'production', 'the final stage\'s ENV was read');

@@ -7,7 +7,7 @@
  */
 import { maskSecrets, openConnection, serverVersion, type DatabaseTarget } from '../db.ts';
 import { KitError, errorMessage } from '../errors.ts';
-import { explainDrift, liveDrift } from './drift.ts';
+import { explainDrift, liveDrift, objectDrift, withShadow, type DriftCause } from './drift.ts';
 import { lintMigration } from './lint.ts';
 import { assertLockfile, displayPath, type History } from '../runtime/history.ts';
 import { baselineNeeded, recoveryHint } from '../runtime/recovery.ts';
@@ -135,30 +135,37 @@ const UNMIGRATED_HINT = 'schema.prisma was changed without a migration: create i
 
 /**
  * Drift is the live database against what the history produces; a schema.prisma the
- * history does not produce is another fault (a missing migration). Both compare to
- * schema.prisma first, without a shadow: equal is the common case.
+ * history does not produce is another fault (a missing migration). Prisma's engine
+ * compares tables, columns, indexes and constraints, against schema.prisma first; what
+ * it does not see (triggers, functions, views, policies, grants, …) is compared with
+ * the history replayed on a shadow as deploy runs it.
  */
 async function driftChecks(target: DatabaseTarget, history: History): Promise<CheckItem[]> {
   const live = await liveDrift(target, { readOnly: true });
-  if (!live.drifted) return [IN_SYNC];
-  const cause = await explainDrift(target, history);
-  const drift = (summary: string): CheckItem => ({ id: 'drift', ok: false, detail: `the live schema differs from what the migrations produce; to match them the database would need:\n${summary}`, hint: HAND_CHANGE_HINT });
-  const unmigrated = (summary: string): CheckItem => ({ id: 'schema', ok: false, detail: `schema.prisma has changes that no migration holds; the migrations would need:\n${summary}`, hint: UNMIGRATED_HINT });
-  switch (cause.kind) {
-    case 'database':
-      return [drift(cause.summary)];
-    case 'unmigrated':
-      return [IN_SYNC, unmigrated(cause.summary)];
-    case 'both':
-      return [drift(cause.database), unmigrated(cause.unmigrated)];
-    case 'unknown':
+  return withShadow(target, async (shadow) => {
+    if ('unavailable' in shadow) {
+      if (!live.drifted) return [{ ...IN_SYNC, detail: `${IN_SYNC.detail} (tables, columns, indexes, constraints; functions, triggers, views, policies and grants not compared: ${shadow.unavailable})` }];
       return [
         {
           id: 'drift',
           ok: false,
-          detail: `the live schema differs from schema.prisma; to match it the database would need:\n${live.summary}\nEither the database was changed by hand or schema.prisma has changes without a migration; ${cause.reason} to tell which.`,
+          detail: `the live schema differs from schema.prisma; to match it the database would need:\n${live.summary}\nEither the database was changed by hand or schema.prisma has changes without a migration; ${shadow.unavailable} to tell which.`,
           hint: 'Run make parity where the code is: it fails when schema.prisma has changes without a migration.',
         },
       ];
-  }
+    }
+    const objects = await objectDrift(target, history, shadow.server);
+    const cause: DriftCause = live.drifted ? await explainDrift(target, history, shadow.server) : { kind: 'database', summary: '' };
+    const database = cause.kind === 'database' ? cause.summary : cause.kind === 'both' ? cause.database : '';
+    const unmigrated = cause.kind === 'unmigrated' ? cause.summary : cause.kind === 'both' ? cause.unmigrated : '';
+    const items: CheckItem[] = [];
+    if (database || objects.length) {
+      const lines = [...(database ? [`to match them the database would need:\n${database}`] : []), ...(objects.length ? ['beside tables and columns:', ...objects.map((line) => `  ${line}`)] : [])];
+      items.push({ id: 'drift', ok: false, detail: `the live schema differs from what the migrations produce; ${lines.join('\n')}`, hint: HAND_CHANGE_HINT });
+    } else {
+      items.push(IN_SYNC);
+    }
+    if (unmigrated) items.push({ id: 'schema', ok: false, detail: `schema.prisma has changes that no migration holds; the migrations would need:\n${unmigrated}`, hint: UNMIGRATED_HINT });
+    return items;
+  });
 }

@@ -3,9 +3,12 @@
  * schema for that provider), through Prisma's engine: a readable summary for
  * checks, a script for repairs. Describing the database writes nothing.
  */
-import type { DatabaseTarget, Provider } from '../db.ts';
+import { openConnection, type DatabaseTarget, type Provider } from '../db.ts';
+import { KitError } from '../errors.ts';
 import { diff, historyTarget, withSchemaEngine } from './engine.ts';
 import type { History } from '../runtime/history.ts';
+import { compareReplay, describeShadowFailure, type PostgresServer } from './replay.ts';
+import { readShape, shapeDifferences } from './shape.ts';
 import { withPostgresServer } from './shadow.ts';
 import { findWord, nameAt, scanStatements, startsWith, wordsAt, type Token } from '../runtime/sql-script.ts';
 import { shadowDatabaseUrl } from '../env.ts';
@@ -33,30 +36,22 @@ export type DriftCause =
   | { kind: 'database'; summary: string }
   /** The database is what the history yields; schema.prisma has changes no migration holds. */
   | { kind: 'unmigrated'; summary: string }
-  | { kind: 'both'; database: string; unmigrated: string }
-  /** No shadow database to replay the history on. */
-  | { kind: 'unknown'; reason: string };
+  | { kind: 'both'; database: string; unmigrated: string };
+
+/** A PostgreSQL server for shadow databases, or why there is none. */
+type Shadow = { server?: PostgresServer } | { unavailable: string };
 
 /**
- * Compare the history's result with the live database and with schema.prisma. Read-only
- * on the target: the shadow is in memory (SQLite) or on another server (PostgreSQL:
- * SHADOW_DATABASE_URL, or an embedded PostgreSQL where the dev dependencies are installed).
+ * Run `work` with a shadow for replaying the history: in memory for SQLite; for
+ * PostgreSQL SHADOW_DATABASE_URL, or an embedded PostgreSQL where the dev dependencies
+ * are installed; never the target.
  */
-export async function explainDrift(target: DatabaseTarget, history: History): Promise<DriftCause> {
-  const compare = (shadowServer?: DatabaseTarget & { provider: 'postgresql' }) =>
-    withSchemaEngine(target, { readOnly: true, shadowServer }, async (engine, { datasource, datamodel }): Promise<DriftCause> => {
-      const migrations = historyTarget(history);
-      const unmigrated = await diff(engine, migrations, datamodel, false);
-      const database = await diff(engine, datasource, migrations, false);
-      if (database.changed && unmigrated.changed) return { kind: 'both', database: database.output.trim(), unmigrated: unmigrated.output.trim() };
-      if (unmigrated.changed) return { kind: 'unmigrated', summary: unmigrated.output.trim() };
-      return { kind: 'database', summary: database.output.trim() };
-    });
-  if (target.provider === 'sqlite') return compare();
+export async function withShadow<T>(target: DatabaseTarget, work: (shadow: Shadow) => Promise<T>, progress?: (line: string) => void): Promise<T> {
+  if (target.provider === 'sqlite') return work({});
   if (!shadowDatabaseUrl() && !(await embeddedPostgresInstalled())) {
-    return { kind: 'unknown', reason: 'no shadow database server to replay the history on (set SHADOW_DATABASE_URL to a PostgreSQL server of yours)' };
+    return work({ unavailable: 'no shadow database server to replay the history on (set SHADOW_DATABASE_URL to a PostgreSQL server of yours)' });
   }
-  return withPostgresServer((server) => compare(server));
+  return withPostgresServer((server) => work({ server }), progress);
 }
 
 async function embeddedPostgresInstalled(): Promise<boolean> {
@@ -66,6 +61,43 @@ async function embeddedPostgresInstalled(): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/**
+ * Compare the history's result with the live database and with schema.prisma. Read-only
+ * on the target: the history is replayed on `server` (PostgreSQL) or in memory (SQLite).
+ */
+export async function explainDrift(target: DatabaseTarget, history: History, server?: PostgresServer): Promise<DriftCause> {
+  return withSchemaEngine(target, { readOnly: true, shadowServer: server }, async (engine, { datasource, datamodel }): Promise<DriftCause> => {
+    const migrations = historyTarget(history);
+    const unmigrated = await diff(engine, migrations, datamodel, false);
+    const database = await diff(engine, datasource, migrations, false);
+    if (database.changed && unmigrated.changed) return { kind: 'both', database: database.output.trim(), unmigrated: unmigrated.output.trim() };
+    if (unmigrated.changed) return { kind: 'unmigrated', summary: unmigrated.output.trim() };
+    return { kind: 'database', summary: database.output.trim() };
+  });
+}
+
+/** The kinds of object Prisma's diff does not compare; the rest is the engine's to judge. */
+const BEYOND_PRISMA = /^(function|procedure|aggregate|window function|trigger|view|materialized view|policy|row level security|extension|sequence|grant on|comment on) /;
+
+/**
+ * What the live database holds or lacks, of what Prisma's diff does not compare
+ * (triggers, functions, views, policies, grants, …), against the history replayed on a
+ * shadow as deploy runs it: one line per object. Read-only on the target.
+ */
+export async function objectDrift(target: DatabaseTarget, history: History, server?: PostgresServer): Promise<string[]> {
+  const conn = await openConnection(target, { applicationName: 'rastar-check', readonly: true });
+  let live;
+  try {
+    live = await readShape(conn);
+  } finally {
+    await conn.close();
+  }
+  const replay = await compareReplay(target, history, server, live);
+  if (replay.failure) throw new KitError('SHADOW', describeShadowFailure(replay.failure));
+  if ((replay.probes.at(-1)?.distance ?? 0) === 0) return [];
+  return shapeDifferences(live, replay.last, { kept: false }).filter((line) => BEYOND_PRISMA.test(line.slice(line.indexOf(': ') + 2)));
 }
 
 /**

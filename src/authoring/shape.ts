@@ -223,11 +223,16 @@ function digestOf(shape: Shape): string {
   return hash.digest('hex');
 }
 
-/** One line per object that differs: what the database has that the history does not, and the reverse. */
-export function shapeDifferences(database: Shape, history: Shape): string[] {
+/**
+ * One line per object that differs: what the database has that the history does not, and
+ * the reverse. `kept: false` leaves out what the database may hold beside its history.
+ */
+export function shapeDifferences(database: Shape, history: Shape, options: { kept?: boolean } = {}): string[] {
   const lines: string[] = [];
   for (const [object, definition] of database) {
-    if (!history.has(object)) lines.push(`${KEPT_EXTRAS.test(object) ? 'only in the database (kept, not a difference)' : 'only in the database'}: ${describe(object, definition)}`);
+    const kept = KEPT_EXTRAS.test(object);
+    if (!history.has(object) && kept && options.kept === false) continue;
+    if (!history.has(object)) lines.push(`${kept ? 'only in the database (kept, not a difference)' : 'only in the database'}: ${describe(object, definition)}`);
     else if (history.get(object) !== definition) lines.push(`defined otherwise: ${object}${readable(definition) && readable(history.get(object) as string) ? ` (the database: ${definition || 'none'}; the history: ${history.get(object) || 'none'})` : ''}`);
   }
   for (const [object, definition] of history) if (!database.has(object)) lines.push(`missing from the database: ${describe(object, definition)}`);

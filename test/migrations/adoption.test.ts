@@ -142,6 +142,31 @@ for (const provider of PROVIDERS) {
       assert.notEqual(checksums[1], readHistory(provider, join(prisma, 'migrations', provider)).migrations[1]?.checksum, 'nothing realigned');
     });
 
+    test('check names a trigger dropped by hand and a function added by hand, which Prisma\'s diff does not see', async (t) => {
+      const history = guardedHistory(provider);
+      const prisma = historyOf(t, provider, history);
+      const db = await testDatabase(t, provider);
+      const env = { PRISMA_DIR: prisma };
+      assert.equal((await run('migrate', db, ['deploy'], env)).code, 0);
+      // schema.prisma is the kit's own, not this history's: only the drift check is read.
+      const driftOf = async () => {
+        const checked = await run('check-production-migrations', db, ['--json'], env);
+        return (JSON.parse(checked.stdout) as { checks: { id: string; ok: boolean; detail: string }[] }).checks.find((c) => c.id === 'drift');
+      };
+      assert.deepEqual(await driftOf(), { id: 'drift', ok: true, detail: 'the live schema matches the migrations' });
+      await byHand(db, [
+        provider === 'sqlite'
+          ? 'DROP TRIGGER "no_negative_balance";\nCREATE VIEW "Rich" AS SELECT "id" FROM "Account" WHERE "balance" > 100;\n'
+          : 'DROP TRIGGER "no_negative_balance" ON "Account";\nCREATE FUNCTION "handmade"() RETURNS integer LANGUAGE sql AS $$ SELECT 1 $$;\n',
+      ]);
+      const drift = await driftOf();
+      assert.equal(drift?.ok, false);
+      assert.match(drift?.detail ?? '', /^the live schema differs from what the migrations produce; beside tables and columns:$/m);
+      assert.match(drift?.detail ?? '', /^ {2}missing from the database: trigger "?no_negative_balance"? on|^ {2}missing from the database: trigger "no_negative_balance"$/m);
+      assert.match(drift?.detail ?? '', provider === 'sqlite' ? /^ {2}only in the database: view "Rich"$/m : /^ {2}only in the database: function handmade\(\)$/m);
+      assert.doesNotMatch(drift?.detail ?? '', /Removed tables|Added tables/);
+    });
+
     test('a middle migration that does not replay from scratch: baseline proposes the prefix before it, says the shadow failed and the target was not touched', async (t) => {
       const history: [string, string][] = [
         [ACCOUNT, 'CREATE TABLE "Account" ("id" INTEGER NOT NULL PRIMARY KEY);\n'],
@@ -189,7 +214,7 @@ test('Prisma’s engine replays a history as deploy runs it: CONCURRENTLY beside
 });
 
 for (const provider of PROVIDERS) {
-  test(`status, check and deploy agree on ${provider} tables without a history: a baseline is needed`, async (t) => {
+  test(`status, check, deploy and verify agree on ${provider} tables without a history: a baseline is needed`, async (t) => {
     const db = await testDatabase(t, provider);
     await byHand(db, ['CREATE TABLE "Legacy" ("id" INTEGER NOT NULL PRIMARY KEY);\n']);
     const status = await run('migrate', db, ['status']);
@@ -205,5 +230,9 @@ for (const provider of PROVIDERS) {
     const checked = await run('check-production-migrations', db, []);
     assert.equal(checked.code, 1);
     assert.match(output(checked), /needs a baseline/);
+    const verified = await run('reset-migrations', db, []);
+    assert.equal(verified.code, 1, output(verified));
+    assert.match(output(verified), /needs a baseline/);
+    assert.equal(await hasHistoryTable(await db.connect()), false, 'nothing written');
   });
 }
