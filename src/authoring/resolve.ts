@@ -1,71 +1,61 @@
 /**
- * Prisma's `migrate resolve`, through Prisma's own engine so the semantics and
- * error codes are Prisma's: --applied records a migration as applied without
- * running it (baselining, or a failed one fixed by hand); --rolled-back marks a
+ * Prisma's `migrate resolve`, with Prisma's semantics and error codes, written the way
+ * deploy writes history: one connection, the migration lock (the transaction's own
+ * through a transaction pooler), one transaction. --applied records a migration as
+ * applied without running it (baselining, or a failed one fixed by hand); its failed
+ * rows are marked rolled back first, as Prisma's engine does. --rolled-back marks a
  * failed migration as rolled back so the next deploy retries it.
  */
-import { createMigrationAdapterFactory, openConnection, type DatabaseTarget } from '../db.ts';
+import { openConnection, type DatabaseTarget } from '../db.ts';
 import { KitError } from '../errors.ts';
-import { openEngine, toMigrationList } from './engine.ts';
 import { assertLockfile, displayPath, type History } from '../runtime/history.ts';
-import { acquireFileLock } from '../runtime/lock.ts';
-import { behindTransactionPooler } from '../runtime/pooler.ts';
-import { ensureTable, tableExists } from '../runtime/table.ts';
-import { lockTimeoutMs } from '../env.ts';
+import { writeUnderMigrationLock } from '../runtime/lock.ts';
+import { ensureTable, insertRowSql, markRolledBack, readRows, tableExists } from '../runtime/table.ts';
 
 export type Resolution = 'applied' | 'rolled-back';
 
+const WHOLE_NAME = 'Hint: did you pass in the whole migration name? (example: "20201207184859_initial_migration")';
+
 export async function resolveMigration(target: DatabaseTarget, history: History, name: string, resolution: Resolution): Promise<void> {
   assertLockfile(history);
-  if (resolution === 'applied' && !history.migrations.some((m) => m.name === name)) {
+  const migration = history.migrations.find((m) => m.name === name);
+  if (resolution === 'applied' && !migration) {
     throw new KitError('RESOLVE', `Migration ${name} could not be found in ${displayPath(history.dir)}; check the name with: make status`, { prismaCode: 'P3017' });
   }
   await prepare(target, name, resolution);
-  // SQLite: the kit's lock file keeps a deploy out meanwhile (the engine's own exclusive
-  // locking is turned off, see db.ts). PostgreSQL: the engine takes the advisory lock itself.
-  const release = target.provider === 'sqlite' ? await acquireFileLock(`${target.file}.migrate.lock`, { timeoutMs: lockTimeoutMs() }) : async () => {};
-  const schema = `datasource db {\n  provider = "${target.provider}"\n}\n`;
-  const engine = await openEngine('schema.prisma', schema, await createMigrationAdapterFactory(target)).catch(async (error) => {
-    await release();
-    throw error;
-  });
-  try {
-    if (resolution === 'applied') {
-      await engine.call((e) => e.markMigrationApplied({ migrationName: name, migrationsList: toMigrationList(history) }));
-    } else {
-      await engine.call((e) => e.markMigrationRolledBack({ migrationName: name }));
+  await writeUnderMigrationLock(target, 'rastar-resolve', async (conn) => {
+    const rows = (await readRows(conn)).filter((row) => row.migration_name === name);
+    if (resolution === 'rolled-back') {
+      if (rows.length === 0) throw neverApplied(name);
+      if ((await markRolledBack(conn, name)) === 0) {
+        throw new KitError('RESOLVE', `Migration \`${name}\` cannot be rolled back because it is not in a failed state.`, { prismaCode: 'P3012' });
+      }
+      return;
     }
-  } catch (error) {
-    throw error instanceof KitError ? new KitError('RESOLVE', error.message, { cause: error.cause, prismaCode: error.prismaCode }) : error;
-  } finally {
-    await engine.close();
-    await release();
-  }
+    if (rows.some((row) => row.finished_at !== null && row.rolled_back_at === null)) {
+      throw new KitError('RESOLVE', `The migration \`${name}\` is already recorded as applied in the database.`, { prismaCode: 'P3008' });
+    }
+    await markRolledBack(conn, name);
+    const now = new Date();
+    await conn.exec(insertRowSql(target, { name, checksum: (migration as { checksum: string }).checksum, startedAt: now, finishedAt: now, logs: null, appliedSteps: 0 }));
+  });
+}
+
+function neverApplied(name: string): KitError {
+  return new KitError('RESOLVE', `Migration \`${name}\` cannot be rolled back because it was never applied to the database. ${WHOLE_NAME}`, { prismaCode: 'P3011' });
 }
 
 /**
  * Reach the database the kit's way first (bounded retry, one masked line naming host and
- * port; the engine's own connect waits without bound), then: --applied may be the first
- * write (baselining), so the `?schema=` schema and the history table are created here
- * (the wasm engine fails with P1014 on a SQLite database without the table; the DDL is
- * the engine's own, see the contract test); --rolled-back needs a history table (the
- * engine's own answer to its absence is an "invariant violation").
+ * port), then: --applied may be the first write (baselining), so the `?schema=` schema
+ * and the history table are created here; --rolled-back needs a history table.
  */
 async function prepare(target: DatabaseTarget, name: string, resolution: Resolution): Promise<void> {
   // --rolled-back only looks: a mistyped SQLite path must not leave an empty database behind.
   const conn = await openConnection(target, { applicationName: 'rastar-resolve', readonly: resolution === 'rolled-back' });
   try {
-    // The engine holds the migration lock as a session lock, which a transaction pooler would leave on a server connection.
-    if (await behindTransactionPooler(conn)) {
-      throw new KitError('REFUSED', `Resolve is refused through a transaction pooler: Prisma's engine holds the migration lock as a session lock, which would stay behind on the pooler's server connection; set DIRECT_DATABASE_URL to the PostgreSQL server itself`);
-    }
-    if (resolution === 'applied') {
-      await ensureTable(conn);
-    } else if (!(await tableExists(conn))) {
-      throw new KitError('RESOLVE', `Migration \`${name}\` cannot be rolled back because it was never applied to the database (it has no _prisma_migrations table); check the name with: make status`, {
-        prismaCode: 'P3011',
-      });
-    }
+    if (resolution === 'applied') await ensureTable(conn);
+    else if (!(await tableExists(conn))) throw neverApplied(name);
   } finally {
     await conn.close();
   }

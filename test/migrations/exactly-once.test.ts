@@ -128,7 +128,7 @@ describe('through a transaction pooler, nothing outlives its transaction', () =>
 });
 
 describe('history written outside deploy, through a transaction pooler', () => {
-  test('baseline records under the transaction lock and leaves no lock behind; resolve is refused, naming DIRECT_DATABASE_URL', async (t) => {
+  test('baseline and resolve record under the transaction lock and leave no lock behind', async (t) => {
     const bouncer = await startPgBouncer(t, 'transaction');
     const db = await testDatabase(t, 'postgresql');
     const database = (db.target as DatabaseTarget & { provider: 'postgresql' }).config.database;
@@ -144,10 +144,21 @@ describe('history written outside deploy, through a transaction pooler', () => {
     const [locks] = await conn.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND objid = $1 AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`, [ADVISORY_LOCK_KEY]);
     assert.equal(locks?.n, 0, 'no advisory lock left on any server connection');
 
-    const resolved = await migrate(bouncer.url(database), ['resolve', '--rolled-back', REAL[0] as string]);
-    assertCleanFailure(resolved, 2, /^Error: Resolve is refused through a transaction pooler: Prisma's engine holds the migration lock as a session lock, which would stay behind on the pooler's server connection; set DIRECT_DATABASE_URL to the PostgreSQL server itself$/m);
-    const direct = await migrate(bouncer.url(database), ['status'], { DIRECT_DATABASE_URL: db.url });
-    assert.equal(direct.code, 0, output(direct));
+    // Resolve writes the same way: a failed migration rolled back, then recorded as applied, through the pooler.
+    const prisma = copyPrismaDir(t);
+    writeMigration(prisma, 'postgresql', EXTRA, HALF_WAY_SQL);
+    const viaPooler = (args: string[]) => migrate(bouncer.url(database), args, { PRISMA_DIR: prisma });
+    assert.equal((await viaPooler(['deploy'])).code, 1);
+    const rolledBack = await viaPooler(['resolve', '--rolled-back', EXTRA]);
+    assert.equal(rolledBack.code, 0, output(rolledBack));
+    assert.match(rolledBack.stdout, new RegExp(`Migration ${EXTRA} marked as rolled back`));
+    const applied = await viaPooler(['resolve', '--applied', EXTRA]);
+    assert.equal(applied.code, 0, output(applied));
+    const extra = (await rows(conn)).filter((r) => r.migration_name === EXTRA);
+    assert.deepEqual(extra.map((r) => [r.finished_at !== null, r.rolled_back_at !== null]).sort(), [[false, true], [true, false]], 'the failed row rolled back, one applied row');
+    assertCleanFailure(await viaPooler(['resolve', '--applied', EXTRA]), 1, /^Error: The migration `20991231000000_add_marker` is already recorded as applied in the database\. \(P3008\)$/m);
+    const [after] = await conn.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND objid = $1`, [ADVISORY_LOCK_KEY]);
+    assert.equal(after?.n, 0, 'resolve left no advisory lock on any server connection');
   });
 });
 

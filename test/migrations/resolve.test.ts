@@ -56,7 +56,7 @@ for (const provider of PROVIDERS) {
       const db = await testDatabase(t, provider);
       assert.equal((await migrate(db.url, ['deploy'])).code, 0);
       const result = await migrate(db.url, ['resolve', '--applied', names[0]!]);
-      assertCleanFailure(result, 1, /^Error: P3008: .*already recorded as applied/m);
+      assertCleanFailure(result, 1, /^Error: The migration `.+` is already recorded as applied in the database\. \(P3008\)$/m);
       assert.equal(errorLines(result).length, 1);
     });
 
@@ -105,7 +105,7 @@ for (const provider of PROVIDERS) {
       const db = await testDatabase(t, provider);
       assert.equal((await migrate(db.url, ['deploy'])).code, 0);
       const result = await migrate(db.url, ['resolve', '--rolled-back', names[0]!]);
-      assertCleanFailure(result, 1, /^Error: P3012: Migration `.+` cannot be rolled back because it is not in a failed state\.$/m);
+      assertCleanFailure(result, 1, /^Error: Migration `.+` cannot be rolled back because it is not in a failed state\. \(P3012\)$/m);
       assert.equal(errorLines(result).length, 1);
     });
 
@@ -124,7 +124,7 @@ for (const provider of PROVIDERS) {
 
       assert.equal((await migrate(db.url, ['deploy'])).code, 0);
       const unknown = await migrate(db.url, ['resolve', '--rolled-back', '20990101000000_never']);
-      assertCleanFailure(unknown, 1, /^Error: P3011: .*never applied/m);
+      assertCleanFailure(unknown, 1, /^Error: Migration `20990101000000_never` cannot be rolled back because it was never applied to the database\. Hint: did you pass in the whole migration name\? .* \(P3011\)$/m);
       assert.equal(errorLines(unknown).length, 1);
     });
 
