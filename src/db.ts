@@ -87,14 +87,18 @@ function unencodedCredentials(url: string): boolean {
   return colon !== -1 && cut > colon && !/^\d+$/.test(userinfo.slice(colon + 1, cut));
 }
 
-/** The variables a URL may come from, named in every message about it. */
-export type UrlVariable = 'DATABASE_URL' | 'DIRECT_DATABASE_URL' | 'SHADOW_DATABASE_URL';
+/** Where a URL may come from, named in every message about it. */
+export type UrlVariable = 'DATABASE_URL' | 'DIRECT_DATABASE_URL' | 'SHADOW_DATABASE_URL' | 'the datasource url of prisma.config.ts' | 'the shadowDatabaseUrl of prisma.config.ts' | '--url';
 
-/** Parse DATABASE_URL once; unset means the embedded SQLite default. */
-export function parseDatabaseUrl(raw: string | undefined = process.env.DATABASE_URL, variable: UrlVariable = 'DATABASE_URL'): DatabaseTarget {
+/**
+ * Parse DATABASE_URL once; unset means the embedded SQLite default. A relative SQLite
+ * path is relative to `baseDir`: the project root (where prisma.config.ts is) for the
+ * kit's commands, the folder of the config that names it for the CLI's engine.
+ */
+export function parseDatabaseUrl(raw: string | undefined = process.env.DATABASE_URL, variable: UrlVariable = 'DATABASE_URL', baseDir = projectRoot): DatabaseTarget {
   const url = raw?.trim() || DEFAULT_DATABASE_URL;
   const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1]?.toLowerCase();
-  if (scheme === 'file') return sqliteTarget(url, variable);
+  if (scheme === 'file') return sqliteTarget(url, variable, baseDir);
   if (scheme === 'postgres' || scheme === 'postgresql') return postgresTarget(url, variable);
   throw new KitError(
     'BAD_URL',
@@ -119,11 +123,11 @@ export function migrationTarget(env: NodeJS.ProcessEnv = process.env): DatabaseT
   return target;
 }
 
-function sqliteTarget(url: string, variable: UrlVariable): DatabaseTarget {
+function sqliteTarget(url: string, variable: UrlVariable, baseDir: string): DatabaseTarget {
   let path = url.slice('file:'.length).replace(/\?.*$/, '');
   if (path.startsWith('//')) path = path.slice(2); // file:///abs/path
   if (!path) throw new KitError('BAD_URL', `${variable} "${url}" names no file; example: file:./data/rastar.db`);
-  const file = path === ':memory:' || isAbsolute(path) ? path : resolve(projectRoot, path);
+  const file = path === ':memory:' || isAbsolute(path) ? path : resolve(baseDir, path);
   return { provider: 'sqlite', url, file };
 }
 
@@ -529,11 +533,21 @@ export async function createAdapterFactory(target: DatabaseTarget): Promise<SqlM
  */
 export async function createMigrationAdapterFactory(
   target: DatabaseTarget,
-  options: { readOnly?: boolean; /** PostgreSQL: create shadow databases on this server instead of the target's. */ shadowServer?: DatabaseTarget & { provider: 'postgresql' } } = {},
+  options: {
+    readOnly?: boolean;
+    /** SQLite: never create the file (the CLI creates a database only through its create-database step). */
+    mustExist?: boolean;
+    /** PostgreSQL: create shadow databases on this server instead of the target's. */
+    shadowServer?: DatabaseTarget & { provider: 'postgresql' };
+  } = {},
 ): Promise<SqlMigrationAwareDriverAdapterFactory> {
   if (target.provider === 'sqlite') {
     const PrismaBetterSqlite3 = await load.sqliteAdapter();
-    const factory = options.readOnly ? new PrismaBetterSqlite3({ url: target.file, readonly: true, fileMustExist: true }) : await createAdapterFactory(target);
+    const factory = options.readOnly
+      ? new PrismaBetterSqlite3({ url: target.file, readonly: true, fileMustExist: true })
+      : options.mustExist
+        ? new PrismaBetterSqlite3({ url: target.file, timeout: 10000, fileMustExist: true })
+        : await createAdapterFactory(target);
     return {
       provider: factory.provider,
       adapterName: factory.adapterName,

@@ -26,6 +26,8 @@ export const prismaDirSetting = () => text('PRISMA_DIR');
 export const backupDirSetting = () => text('BACKUP_DIR');
 /** NODE_ENV=production: destructive development commands refuse to run. */
 export const isProduction = () => process.env.NODE_ENV === 'production';
+/** ALLOW_DESTRUCTIVE_IN_PRODUCTION=true: the one command that resets or drops a production database on purpose. */
+export const allowDestructiveInProduction = () => switchFromEnv('ALLOW_DESTRUCTIVE_IN_PRODUCTION', false);
 /** DB_CONNECT_TIMEOUT: how long to retry an unreachable server. */
 export const connectTimeoutMs = () => secondsFromEnv('DB_CONNECT_TIMEOUT', 5);
 /** MIGRATION_LOCK_TIMEOUT: how long a migrator waits for another. */

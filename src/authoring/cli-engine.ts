@@ -6,16 +6,18 @@
  * adapters for the rest (diff, db push, db pull, migrate dev).
  * See ../shared/research/prisma-cli-engine-protocol.md for the protocol.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { createMigrationAdapterFactory, maskSecrets, openConnection, parseDatabaseUrl, withDatabase, type DatabaseTarget } from '../db.ts';
+import { createMigrationAdapterFactory, maskSecrets, openConnection, parseDatabaseUrl, withDatabase, type DatabaseTarget, type UrlVariable } from '../db.ts';
 import { KitError, errorMessage } from '../errors.ts';
 import { deploy } from '../runtime/deploy.ts';
-import { readHistory, type History } from '../runtime/history.ts';
+import { assertLockfile, readHistory, type History } from '../runtime/history.ts';
 import { readStatus } from '../runtime/status.ts';
 import { engineVersion, openEngine, type OpenEngine } from './engine.ts';
-import { dropEverything } from '../runtime/reset.ts';
+import { assertDestructiveAllowed, dropEverything } from '../runtime/reset.ts';
+import { ensureTable } from '../runtime/table.ts';
+import { scanStatements, startsWith } from '../runtime/sql-script.ts';
 import { resolveMigration } from './resolve.ts';
 import { lockTimeoutMs } from '../env.ts';
 
@@ -50,7 +52,36 @@ export function parseEngineArgs(argv: string[]): EngineArgs {
 
 function targetOf(args: EngineArgs): DatabaseTarget {
   if (!args.datasource.url) throw new KitError('BAD_URL', 'prisma.config.ts gives the engine no datasource url: set DATABASE_URL');
-  return parseDatabaseUrl(args.datasource.url);
+  return cliUrl(args.datasource.url, 'the datasource url of prisma.config.ts');
+}
+
+/**
+ * A URL the CLI hands over, read as Prisma reads it: a relative SQLite path is relative
+ * to the folder of the config that names it (the CLI starts the engine there), and a
+ * URL that cannot be read is Prisma's P1013, naming where it came from.
+ */
+function cliUrl(url: string, from: UrlVariable): DatabaseTarget {
+  try {
+    return parseDatabaseUrl(url, from, process.cwd());
+  } catch (error) {
+    if (!(error instanceof KitError) || error.code !== 'BAD_URL') throw error;
+    throw new KitError('BAD_URL', `The provided database string is invalid. ${error.message}`, { cause: error, prismaCode: 'P1013' });
+  }
+}
+
+/** Prisma's P1003 for a SQLite file that is not there: only create-database creates one. */
+function missingSqliteFile(target: DatabaseTarget & { provider: 'sqlite' }): KitError {
+  return new KitError('CONNECTION', `Database \`${basename(target.file)}\` does not exist at \`${target.file}\``, { prismaCode: 'P1003' });
+}
+
+function sqliteFileMissing(target: DatabaseTarget): target is DatabaseTarget & { provider: 'sqlite' } {
+  return target.provider === 'sqlite' && target.file !== ':memory:' && !existsSync(target.file);
+}
+
+/** Whether a request reads or writes the target database (a diff between files does not). */
+function readsTarget(method: string, params: Params): boolean {
+  if (method !== 'diff') return true;
+  return [params.from, params.to].some((side) => (side as { tag?: string } | undefined)?.tag === 'schemaDatasource');
 }
 
 /** The version line `prisma version` prints as the schema engine's. */
@@ -83,6 +114,7 @@ export async function runOneShot(args: EngineArgs, command: string): Promise<voi
     if (target.provider === 'sqlite') return void (await (await openConnection(target)).close());
     await onServer(target, (name) => `CREATE DATABASE ${name}`);
   } else if (command === 'drop-database') {
+    assertDestructiveAllowed('drop the database');
     if (target.provider === 'sqlite') return dropEverything(target);
     await onServer(target, (name) => `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
   } else {
@@ -115,6 +147,7 @@ function historyOf(target: DatabaseTarget, params: Params): History {
 /** Kit-served methods; everything else goes to the WebAssembly engine. */
 function kitMethods(args: EngineArgs, target: DatabaseTarget): Record<string, (params: Params) => Promise<unknown>> {
   const withConn = async <T>(work: (conn: Awaited<ReturnType<typeof openConnection>>) => Promise<T>, readonly = false): Promise<T> => {
+    if (sqliteFileMissing(target)) throw missingSqliteFile(target);
     const conn = await openConnection(target, { applicationName: 'prisma-cli', readonly });
     try {
       return await work(conn);
@@ -126,6 +159,12 @@ function kitMethods(args: EngineArgs, target: DatabaseTarget): Record<string, (p
     // The kit's deploy: each migration in one transaction with its row, the lock, the gate's NOTIFY.
     applyMigrations: async (params) => {
       const history = historyOf(target, params);
+      // Prisma's answer to an empty folder: the history table, and nothing to apply.
+      if (history.migrations.length === 0) {
+        assertLockfile(history);
+        await withConn(ensureTable);
+        return { appliedMigrationNames: [] };
+      }
       const result = await withConn((conn) => deploy(conn, history, { lockTimeoutMs: lockTimeoutMs() }));
       return { appliedMigrationNames: result.applied.map((m) => m.name) };
     },
@@ -158,7 +197,9 @@ function kitMethods(args: EngineArgs, target: DatabaseTarget): Record<string, (p
     // Whole scripts, the kit's way: several statements, `;` in comments and $$ bodies.
     dbExecute: async (params) => {
       const source = params.datasourceType as { tag: string; url?: string } | undefined;
-      const on = source?.tag === 'url' && source.url ? parseDatabaseUrl(source.url) : target;
+      const on = source?.tag === 'url' && source.url ? (source.url === args.datasource.url ? target : cliUrl(source.url, '--url')) : target;
+      const dropped = droppedContainer(String(params.script), on.provider);
+      if (dropped) assertDestructiveAllowed(`run a script that drops a ${dropped}`);
       const conn = await openConnection(on, { applicationName: 'prisma-cli' });
       try {
         await conn.exec(String(params.script));
@@ -168,8 +209,11 @@ function kitMethods(args: EngineArgs, target: DatabaseTarget): Record<string, (p
       return {};
     },
     // Really empty, SQLite included (the wasm engine's reset leaves SQLite's tables).
+    // migrate reset, db push --force-reset. Then an empty SQLite file, as Prisma leaves it.
     reset: async () => {
+      assertDestructiveAllowed(target.provider === 'sqlite' ? 'empty the database' : `drop schema "${target.schema}" with every table and row`);
       await dropEverything(target);
+      if (target.provider === 'sqlite') await (await openConnection(target, { applicationName: 'prisma-cli' })).close();
       return {};
     },
     // Lockstep: a migration exists in both folders or in none. The CLI would write one.
@@ -180,20 +224,36 @@ function kitMethods(args: EngineArgs, target: DatabaseTarget): Record<string, (p
   };
 }
 
+/** `database` or `schema` when a script drops one (DROP DATABASE, DROP SCHEMA): its kind, else null. */
+function droppedContainer(script: string, provider: DatabaseTarget['provider']): string | null {
+  for (const { tokens } of scanStatements(script, provider)) {
+    if (startsWith(tokens, 'DROP', 'DATABASE')) return 'database';
+    if (startsWith(tokens, 'DROP', 'SCHEMA')) return 'schema';
+  }
+  return null;
+}
+
 async function refuseDev(): Promise<never> {
   throw new KitError('REFUSED', 'npx prisma migrate dev would write the migration for one provider only; create it for both with: make migrate NAME=<name>');
 }
 
-/** The WebAssembly engine, opened on the CLI's schema files at the first call that needs it. */
-function lazyEngine(args: EngineArgs, target: DatabaseTarget): { get(): Promise<OpenEngine>; close(): Promise<void> } {
+/**
+ * The WebAssembly engine, opened on the CLI's schema files at the first call that needs
+ * it. It connects as it opens: a missing SQLite file is P1003 for a request that reads
+ * the database, and an in-memory stand-in for one that does not, so that it is never
+ * created by the way.
+ */
+function lazyEngine(args: EngineArgs, target: DatabaseTarget): { get(readsTarget: boolean): Promise<OpenEngine>; close(): Promise<void> } {
   let opened: Promise<OpenEngine> | undefined;
   return {
-    get() {
+    get(reads) {
+      if (sqliteFileMissing(target) && reads) return Promise.reject(missingSqliteFile(target));
       opened ??= (async () => {
         const path = args.datamodels[0];
         const text = path ? readFileSync(path, 'utf8') : `datasource db {\n  provider = "${target.provider}"\n}\n`;
-        const shadowServer = args.datasource.shadowDatabaseUrl ? parseDatabaseUrl(args.datasource.shadowDatabaseUrl) : undefined;
-        const factory = await createMigrationAdapterFactory(target, shadowServer?.provider === 'postgresql' ? { shadowServer } : {});
+        const shadowServer = args.datasource.shadowDatabaseUrl ? cliUrl(args.datasource.shadowDatabaseUrl, 'the shadowDatabaseUrl of prisma.config.ts') : undefined;
+        const on = sqliteFileMissing(target) ? parseDatabaseUrl('file::memory:') : target;
+        const factory = await createMigrationAdapterFactory(on, { mustExist: true, ...(shadowServer?.provider === 'postgresql' ? { shadowServer } : {}) });
         return openEngine(path ? basename(path) : 'schema.prisma', text, factory);
       })();
       return opened;
@@ -223,7 +283,7 @@ export async function serve(args: EngineArgs, input: NodeJS.ReadableStream, writ
       let result: unknown;
       if (own) result = await own(request.params ?? {});
       else {
-        const open = await engine.get();
+        const open = await engine.get(readsTarget(request.method, request.params ?? {}));
         const method = (open.engine as unknown as Record<string, (p: unknown) => Promise<unknown>>)[request.method];
         if (typeof method !== 'function') throw new KitError('BAD_USAGE', `The kit's schema engine does not know the method "${request.method}": pin ${PINNED}`);
         result = await open.call((e) => method.call(e, request.params ?? {}));

@@ -6,12 +6,21 @@
 import { existsSync, rmSync } from 'node:fs';
 import { openConnection, type DatabaseTarget } from '../db.ts';
 import { KitError } from '../errors.ts';
-import { isProduction } from '../env.ts';
+import { allowDestructiveInProduction, isProduction } from '../env.ts';
+
+/**
+ * What throws a database away (reset, the CLI's reset and drop-database, a script that
+ * drops a database or schema) refuses in production, unless the one command that should
+ * is run with ALLOW_DESTRUCTIVE_IN_PRODUCTION=true.
+ */
+export function assertDestructiveAllowed(what: string): void {
+  if (isProduction() && !allowDestructiveInProduction()) {
+    throw new KitError('REFUSED', `Refusing to ${what}: NODE_ENV is "production". If this production database is really to be thrown away, run this one command with ALLOW_DESTRUCTIVE_IN_PRODUCTION=true.`);
+  }
+}
 
 export function assertResetAllowed(target: DatabaseTarget, confirmed: boolean): void {
-  if (isProduction()) {
-    throw new KitError('REFUSED', 'Refusing to reset: NODE_ENV is "production". Reset only re-creates development databases.');
-  }
+  assertDestructiveAllowed('reset');
   if (target.provider === 'postgresql' && !confirmed) {
     throw new KitError('REFUSED', `Refusing to reset a PostgreSQL database without confirmation: every table and row in schema "${target.schema}" of "${target.config.database}" would be dropped.`, {
       hint: 'If that is what you want: make reset CONFIRM=1 (or --confirm)',
