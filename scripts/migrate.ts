@@ -102,7 +102,7 @@ const commands: Record<string, { spec: CommandSpec<Options>; run: (values: Recor
       announce();
       const name = (applied ?? rolledBack) as string;
       // The engine-backed commands load on demand: deploy and status start without them.
-      const { resolveMigration } = await import('../src/authoring/resolve.ts');
+      const { resolveMigration } = await import('../src/runtime/resolve.ts');
       await resolveMigration(target(), readHistory(target().provider), name, applied ? 'applied' : 'rolled-back');
       out(applied ? `Migration ${name} marked as applied.` : `Migration ${name} marked as rolled back; run make deploy to apply it again.`);
       return 0;

@@ -114,11 +114,16 @@ describe('the production path never loads the WebAssembly engine (observed)', ()
     assert.ok(engineSide().some((line) => line.includes('@prisma/schema-engine-wasm/')), 'the check loads the engine');
   });
 
-  test('the recorder sees the engine when a command loads it (resolve)', async (t) => {
+  test('resolve, a recovery run in the container, goes without the engine; the recorder sees the engine when a command loads it (verify)', async (t) => {
     const db = await testDatabase(t, 'sqlite');
     const [first] = readHistory('sqlite').migrations;
-    const { result, loads } = await recorded(t, 'migrate', ['resolve', '--applied', first!.name], { DATABASE_URL: db.url });
-    assert.equal(result.code, 0, result.stderr);
-    assert.ok(loads.some((url) => url.includes('@prisma/schema-engine-wasm/')), loads.join('\n'));
+    const resolved = await recorded(t, 'migrate', ['resolve', '--applied', first!.name], { DATABASE_URL: db.url });
+    assert.equal(resolved.result.code, 0, resolved.result.stderr);
+    assert.deepEqual(resolved.loads.filter((url) => ENGINE_SIDE.test(url)), [], 'resolve loaded the engine side');
+    const deployed = await testDatabase(t, 'sqlite');
+    assert.equal((await runScript('migrate', ['deploy'], { env: { DATABASE_URL: deployed.url } })).code, 0);
+    const verified = await recorded(t, 'reset-migrations', [], { DATABASE_URL: deployed.url });
+    assert.equal(verified.result.code, 0, verified.result.stderr);
+    assert.ok(verified.loads.some((url) => url.includes('@prisma/schema-engine-wasm/')), verified.loads.join('\n'));
   });
 });

@@ -18,7 +18,7 @@ import { engineVersion, openEngine, type OpenEngine } from './engine.ts';
 import { assertDestructiveAllowed, dropEverything } from '../runtime/reset.ts';
 import { ensureTable } from '../runtime/table.ts';
 import { scanStatements, startsWith } from '../runtime/sql-script.ts';
-import { resolveMigration } from './resolve.ts';
+import { resolveMigration } from '../runtime/resolve.ts';
 import { lockTimeoutMs } from '../env.ts';
 
 export interface EngineArgs {
@@ -239,15 +239,13 @@ async function refuseDev(): Promise<never> {
 
 /**
  * The WebAssembly engine, opened on the CLI's schema files at the first call that needs
- * it. It connects as it opens: a missing SQLite file is P1003 for a request that reads
- * the database, and an in-memory stand-in for one that does not, so that it is never
- * created by the way.
+ * it. It connects as it opens: on an in-memory stand-in for a missing SQLite file, so
+ * that the file is never created by the way (a request that reads it is P1003).
  */
-function lazyEngine(args: EngineArgs, target: DatabaseTarget): { get(readsTarget: boolean): Promise<OpenEngine>; close(): Promise<void> } {
+function lazyEngine(args: EngineArgs, target: DatabaseTarget): { get(): Promise<OpenEngine>; close(): Promise<void> } {
   let opened: Promise<OpenEngine> | undefined;
   return {
-    get(reads) {
-      if (sqliteFileMissing(target) && reads) return Promise.reject(missingSqliteFile(target));
+    get() {
       opened ??= (async () => {
         const path = args.datamodels[0];
         const text = path ? readFileSync(path, 'utf8') : `datasource db {\n  provider = "${target.provider}"\n}\n`;
@@ -283,9 +281,10 @@ export async function serve(args: EngineArgs, input: NodeJS.ReadableStream, writ
       let result: unknown;
       if (own) result = await own(request.params ?? {});
       else {
-        const open = await engine.get(readsTarget(request.method, request.params ?? {}));
+        const open = await engine.get();
         const method = (open.engine as unknown as Record<string, (p: unknown) => Promise<unknown>>)[request.method];
         if (typeof method !== 'function') throw new KitError('BAD_USAGE', `The kit's schema engine does not know the method "${request.method}": pin ${PINNED}`);
+        if (sqliteFileMissing(target) && readsTarget(request.method, request.params ?? {})) throw missingSqliteFile(target);
         result = await open.call((e) => method.call(e, request.params ?? {}));
         // The CLI prints a diff only through the engine's `print` request; the wasm engine returns it.
         const printed = request.method === 'diff' ? (result as { stdout?: string | null }).stdout : undefined;

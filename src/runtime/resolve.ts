@@ -8,9 +8,9 @@
  */
 import { openConnection, type DatabaseTarget } from '../db.ts';
 import { KitError } from '../errors.ts';
-import { assertLockfile, displayPath, type History } from '../runtime/history.ts';
-import { writeUnderMigrationLock } from '../runtime/lock.ts';
-import { ensureTable, insertRowSql, markRolledBack, readRows, tableExists } from '../runtime/table.ts';
+import { assertLockfile, displayPath, type History } from './history.ts';
+import { writeUnderMigrationLock } from './lock.ts';
+import { ensureTable, insertRowSql, markRolledBack, readRows, tableExists } from './table.ts';
 
 export type Resolution = 'applied' | 'rolled-back';
 
