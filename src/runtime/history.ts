@@ -46,11 +46,17 @@ export function checksumOf(script: string): string {
   return createHash('sha256').update(script).digest('hex');
 }
 
-/** Prisma accepts a checksum of the script with either line ending (git may convert them). */
+/**
+ * Prisma accepts a checksum of the script with either line ending (git may convert them),
+ * and in the form Prisma 2 recorded it (each byte in hex without its leading zero).
+ */
 export function checksumMatches(script: string, checksum: string): boolean {
   const lf = script.replace(/\r\n/g, '\n');
   const crlf = lf.replace(/\n/g, '\r\n');
-  return [script, lf, crlf].some((variant) => checksumOf(variant) === checksum);
+  return [script, lf, crlf].some((variant) => {
+    const digest = createHash('sha256').update(variant).digest();
+    return digest.toString('hex') === checksum || (checksum.length < 64 && [...digest].map((byte) => byte.toString(16)).join('') === checksum);
+  });
 }
 
 export function lockfileText(provider: Provider): string {

@@ -50,6 +50,14 @@ describe('checksums', () => {
     assert.ok(!checksumMatches(LF.replace('"id"', '"ID"'), checksumOf(LF)));
   });
 
+  test('a checksum Prisma 2 recorded (each byte without its leading zero) matches its script, and only it', () => {
+    // Prisma's own fixture: the init migration applied by Prisma 2.x.
+    const init = '-- CreateTable\nCREATE TABLE "Blog" (\n    "id" INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,\n    "viewCount20" INTEGER NOT NULL\n);\n';
+    assert.equal(checksumOf(init), 'd57e2042fcd9a3ed1b003b1f9a3a1fe754dd1ed667045e9c7ac90bcf59ad470d');
+    assert.ok(checksumMatches(init, 'd57e2042fcd9a3ed1b03b1f9a3a1fe754dd1ed66745e9c7ac9bcf59ad47d'));
+    assert.ok(!checksumMatches(`${init}-- edited\n`, 'd57e2042fcd9a3ed1b03b1f9a3a1fe754dd1ed66745e9c7ac9bcf59ad47d'));
+  });
+
   // Line endings are a matter of files, not of the database: SQLite is enough end to end.
   test('a git autocrlf checkout of an applied history does not read as edited (kit and Prisma agree)', async (t) => {
     const provider = 'sqlite';
