@@ -203,6 +203,10 @@ function kitMethods(args: EngineArgs, target: DatabaseTarget): Record<string, (p
       const conn = await openConnection(on, { applicationName: 'prisma-cli' });
       try {
         await conn.exec(String(params.script));
+      } catch (error) {
+        // Prisma's P1003 for a script's reference to a database that does not exist (DROP DATABASE "x").
+        const missing = (error as { code?: string }).code === '3D000' ? /database "(.*)" does not exist/.exec(errorMessage(error))?.[1] : undefined;
+        throw missing === undefined ? error : new KitError('CONNECTION', `Database \`${missing}\` does not exist`, { cause: error, prismaCode: 'P1003' });
       } finally {
         await conn.close();
       }
