@@ -51,9 +51,10 @@ const AGENT_MARKERS = ['CLAUDECODE', 'CODEX_THREAD_ID', 'CODEX_CI', 'CODEX_SANDB
 
 /**
  * `prisma <args>` in `cwd`, the kit's engine answering. No DATABASE_URL and no agent
- * markers from the test runner: only the fixture's config speaks.
+ * markers from the test runner: only the fixture's config speaks. `input`, when given, is
+ * written to its stdin (`db execute --stdin`).
  */
-export function prisma(cwd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<RunResult> {
+export function prisma(cwd: string, args: string[], env: NodeJS.ProcessEnv = {}, input?: string): Promise<RunResult> {
   return execCapture(process.execPath, [CLI, ...args], {
     cwd,
     env: childEnv({
@@ -69,6 +70,7 @@ export function prisma(cwd: string, args: string[], env: NodeJS.ProcessEnv = {})
       ...Object.fromEntries(AGENT_MARKERS.map((name) => [name, undefined])),
       ...env,
     }),
+    input,
   }).done;
 }
 
