@@ -69,13 +69,23 @@ function cliUrl(url: string, from: UrlVariable): DatabaseTarget {
   }
 }
 
-/** Prisma's P1003 for a SQLite file that is not there: only create-database creates one. */
+/** Prisma's P1003, in Prisma's words, for a SQLite file that is not there: only create-database creates one. */
 function missingSqliteFile(target: DatabaseTarget & { provider: 'sqlite' }): KitError {
-  return new KitError('CONNECTION', `Database \`${basename(target.file)}\` does not exist at \`${target.file}\``, { prismaCode: 'P1003' });
+  return new KitError('CONNECTION', `Database \`${basename(target.file)}\` does not exist`, { prismaCode: 'P1003' });
 }
 
 function sqliteFileMissing(target: DatabaseTarget): target is DatabaseTarget & { provider: 'sqlite' } {
   return target.provider === 'sqlite' && target.file !== ':memory:' && !existsSync(target.file);
+}
+
+/**
+ * A diff between two empty schemas names no database kind: Prisma's engine says so rather
+ * than guess one from the config's URL (the wasm engine would connect to it).
+ */
+function assertDiffHasConnector(params: Params): void {
+  if ([params.from, params.to].every((side) => (side as { tag?: string } | undefined)?.tag === 'empty')) {
+    throw new Error('Could not determine the connector to use for diffing.\n');
+  }
 }
 
 /** Whether a request reads or writes the target database (a diff between files does not). */
@@ -285,15 +295,16 @@ export async function serve(args: EngineArgs, input: NodeJS.ReadableStream, writ
       let result: unknown;
       if (own) result = await own(request.params ?? {});
       else {
+        if (request.method === 'diff') assertDiffHasConnector(request.params ?? {});
         const open = await engine.get();
         const method = (open.engine as unknown as Record<string, (p: unknown) => Promise<unknown>>)[request.method];
         if (typeof method !== 'function') throw new KitError('BAD_USAGE', `The kit's schema engine does not know the method "${request.method}": pin ${PINNED}`);
         if (sqliteFileMissing(target) && readsTarget(request.method, request.params ?? {})) throw missingSqliteFile(target);
         result = await open.call((e) => method.call(e, request.params ?? {}));
-        // The CLI prints a diff only through the engine's `print` request; the wasm engine returns it.
+        // The CLI prints a diff only through the engine's `print` request, adding the line end; the wasm engine returns it with its own.
         const printed = request.method === 'diff' ? (result as { stdout?: string | null }).stdout : undefined;
         if (printed) {
-          write(`${JSON.stringify({ jsonrpc: '2.0', id: `print-${request.id}`, method: 'print', params: { content: printed } })}\n`);
+          write(`${JSON.stringify({ jsonrpc: '2.0', id: `print-${request.id}`, method: 'print', params: { content: printed.replace(/\n$/, '') } })}\n`);
           result = { ...(result as object), stdout: null };
         }
       }

@@ -124,7 +124,7 @@ test('migrate diff against a missing SQLite file is P1003 and creates nothing; a
   const diffed = await prisma(dir, ['migrate', 'diff', '--from-config-datasource', '--to-schema', 'prisma/schema.prisma']);
   assert.equal(diffed.code, 1, output(diffed));
   assert.match(diffed.stderr, /^Error: P1003$/m);
-  assert.match(diffed.stderr, /^Database `dev\.db` does not exist at `.*missing\/dev\.db`$/m);
+  assert.match(diffed.stderr, /^Database `dev\.db` does not exist$/m);
   assert.equal(existsSync(join(dir, 'missing')), false, 'no folder, no file');
 
   const bad = fixture(t, { 'prisma.config.ts': config('postgresql://user:pa@ss@host/db'), 'prisma/schema.prisma': BLOG_SCHEMA.replace('"sqlite"', '"postgresql"') });
