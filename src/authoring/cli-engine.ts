@@ -70,11 +70,12 @@ function cliUrl(url: string, from: UrlVariable): DatabaseTarget {
 }
 
 /** Prisma's P1003, in Prisma's words, for a SQLite file that is not there: only create-database creates one. */
-function missingSqliteFile(target: DatabaseTarget & { provider: 'sqlite' }): KitError {
-  return new KitError('CONNECTION', `Database \`${basename(target.file)}\` does not exist`, { prismaCode: 'P1003' });
+function missingSqliteFile(target: DatabaseTarget): KitError {
+  const file = target.provider === 'sqlite' ? target.file : '';
+  return new KitError('CONNECTION', `Database \`${basename(file)}\` does not exist`, { prismaCode: 'P1003' });
 }
 
-function sqliteFileMissing(target: DatabaseTarget): target is DatabaseTarget & { provider: 'sqlite' } {
+function sqliteFileMissing(target: DatabaseTarget): boolean {
   return target.provider === 'sqlite' && target.file !== ':memory:' && !existsSync(target.file);
 }
 
@@ -114,10 +115,36 @@ export function errorLog(error: unknown, target?: DatabaseTarget): string {
   return JSON.stringify({ level: 'ERROR', target: 'schema_engine::logger', fields: engineMessage(error, target) });
 }
 
+/**
+ * What the CLI's users and scripts know from Prisma, in Prisma's words: an unreachable
+ * server (P1001), a missing database (P1003), a database to baseline (P3005, then the
+ * kit's way to find what its tables hold).
+ */
+function inPrismaWords(error: unknown, target: DatabaseTarget): unknown {
+  if (!(error instanceof KitError)) return error;
+  const say = (message: string) => new KitError(error.code, message, { cause: error, prismaCode: error.prismaCode, hint: error.hint });
+  if (error.prismaCode === 'P3005') return say('The database schema is not empty. Read more about how to baseline an existing production database: https://pris.ly/d/migrate-baseline');
+  if (error.code !== 'CONNECTION') return error;
+  if (target.provider === 'sqlite') return error.prismaCode === 'P1003' ? missingSqliteFile(target) : error;
+  const at = `\`${target.config.host}:${target.config.port}\``;
+  if (error.prismaCode === 'P1001') return say(`Can't reach database server at ${at}\n\nPlease make sure your database server is running at ${at}.`);
+  if (error.prismaCode === 'P1003' && !error.message.startsWith('Database `')) return say(`Database \`${target.config.database}\` does not exist on the database server at ${at}.`);
+  return error;
+}
+
 /** `cli can-connect-to-database | create-database | drop-database`: exit code 0 or 1. */
 export async function runOneShot(args: EngineArgs, command: string): Promise<void> {
   const target = targetOf(args);
+  try {
+    await oneShot(target, command);
+  } catch (error) {
+    throw inPrismaWords(error, target);
+  }
+}
+
+async function oneShot(target: DatabaseTarget, command: string): Promise<void> {
   if (command === 'can-connect-to-database') {
+    if (sqliteFileMissing(target)) throw missingSqliteFile(target);
     const conn = await openConnection(target, { applicationName: 'prisma-cli', readonly: target.provider === 'sqlite' });
     await conn.close();
   } else if (command === 'create-database') {
@@ -216,7 +243,10 @@ function kitMethods(args: EngineArgs, target: DatabaseTarget): Record<string, (p
       } catch (error) {
         // Prisma's P1003 for a script's reference to a database that does not exist (DROP DATABASE "x").
         const missing = (error as { code?: string }).code === '3D000' ? /database "(.*)" does not exist/.exec(errorMessage(error))?.[1] : undefined;
-        throw missing === undefined ? error : new KitError('CONNECTION', `Database \`${missing}\` does not exist`, { cause: error, prismaCode: 'P1003' });
+        if (missing !== undefined) throw new KitError('CONNECTION', `Database \`${missing}\` does not exist`, { cause: error, prismaCode: 'P1003' });
+        // The server's own words, as Prisma prints them: `ERROR: syntax error at or near …`.
+        const severity = (error as { severity?: string }).severity;
+        throw severity ? new Error(`${severity}: ${errorMessage(error)}\n`, { cause: error }) : error;
       } finally {
         await conn.close();
       }
@@ -310,7 +340,7 @@ export async function serve(args: EngineArgs, input: NodeJS.ReadableStream, writ
       }
       respond(request.id, { result: result ?? {} });
     } catch (error) {
-      respond(request.id, { error: { code: 4466, message: 'An error happened. Check the data field for details.', data: { is_panic: false, ...engineMessage(error, target), meta: {} } } });
+      respond(request.id, { error: { code: 4466, message: 'An error happened. Check the data field for details.', data: { is_panic: false, ...engineMessage(inPrismaWords(error, target), target), meta: {} } } });
     }
   };
   const lines = createInterface({ input, crlfDelay: Infinity });

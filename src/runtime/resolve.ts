@@ -8,7 +8,7 @@
  */
 import { openConnection, type DatabaseTarget } from '../db.ts';
 import { KitError } from '../errors.ts';
-import { assertLockfile, displayPath, type History } from './history.ts';
+import { assertLockfile, type History } from './history.ts';
 import { writeUnderMigrationLock } from './lock.ts';
 import { ensureTable, insertRowSql, markRolledBack, readRows, tableExists } from './table.ts';
 
@@ -20,16 +20,20 @@ export async function resolveMigration(target: DatabaseTarget, history: History,
   assertLockfile(history);
   const migration = history.migrations.find((m) => m.name === name);
   if (resolution === 'applied' && !migration) {
-    throw new KitError('RESOLVE', `Migration ${name} could not be found in ${displayPath(history.dir)}; check the name with: make status`, { prismaCode: 'P3017' });
+    throw new KitError('RESOLVE', `The migration ${name} could not be found. Please make sure that the migration exists, and that you included the whole name of the directory. (example: "20201207184859_initial_migration")`, {
+      prismaCode: 'P3017',
+    });
   }
   await prepare(target, name, resolution);
   await writeUnderMigrationLock(target, 'rastar-resolve', async (conn) => {
     const rows = (await readRows(conn)).filter((row) => row.migration_name === name);
     if (resolution === 'rolled-back') {
       if (rows.length === 0) throw neverApplied(name);
-      if ((await markRolledBack(conn, name)) === 0) {
+      // Prisma's rule: some attempt did not finish; one already rolled back stays so (a second run is a no-op).
+      if (rows.every((row) => row.finished_at !== null)) {
         throw new KitError('RESOLVE', `Migration \`${name}\` cannot be rolled back because it is not in a failed state.`, { prismaCode: 'P3012' });
       }
+      await markRolledBack(conn, name);
       return;
     }
     if (rows.some((row) => row.finished_at !== null && row.rolled_back_at === null)) {
@@ -37,7 +41,8 @@ export async function resolveMigration(target: DatabaseTarget, history: History,
     }
     await markRolledBack(conn, name);
     const now = new Date();
-    await conn.exec(insertRowSql(target, { name, checksum: (migration as { checksum: string }).checksum, startedAt: now, finishedAt: now, logs: null, appliedSteps: 0 }));
+    // logs '' as Prisma's engine writes it: tables of Prisma 2 declare it NOT NULL.
+    await conn.exec(insertRowSql(target, { name, checksum: (migration as { checksum: string }).checksum, startedAt: now, finishedAt: now, logs: '', appliedSteps: 0 }));
   });
 }
 
