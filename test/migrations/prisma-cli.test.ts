@@ -147,7 +147,7 @@ test('resolve through the CLI: P3008 already applied, P3017 unknown name, P3012 
   const cases: [string[], string, RegExp][] = [
     [['--rolled-back', later], 'P3011', new RegExp(`^Migration \`${later}\` cannot be rolled back because it was never applied to the database\.`, 'm')],
     [['--applied', first], 'P3008', new RegExp(`^The migration \`${first}\` is already recorded as applied in the database\.$`, 'm')],
-    [['--applied', '20990101000000_nope'], 'P3017', /^Migration 20990101000000_nope could not be found in .*migrations\/sqlite; check the name with: make status$/m],
+    [['--applied', '20990101000000_nope'], 'P3017', /^The migration 20990101000000_nope could not be found\. Please make sure that the migration exists, and that you included the whole name of the directory\./m],
     [['--rolled-back', first], 'P3012', new RegExp(`^Migration \`${first}\` cannot be rolled back because it is not in a failed state\.$`, 'm')],
   ];
   for (const [args, code, message] of cases) {
@@ -228,7 +228,7 @@ test('a missing PostgreSQL database: migrate status is P1003 naming it; migrate 
   });
   const status = await prisma(['migrate', 'status'], { DATABASE_URL: missing });
   assert.equal(status.code, 1, output(status));
-  assert.match(status.stderr, new RegExp(`^Error: P1003: Database "${name}" does not exist on the server at 127\\.0\\.0\\.1:\\d+`, 'm'));
+  assert.match(status.stderr, new RegExp(`^Error: P1003: Database \`${name}\` does not exist on the database server at \`127\\.0\\.0\\.1:\\d+\`\\.$`, 'm'));
   const deployed = await prisma(['migrate', 'deploy'], { DATABASE_URL: missing });
   assert.equal(deployed.code, 0, output(deployed));
   assert.match(deployed.stdout, new RegExp(`^PostgreSQL database ${name} created at 127\\.0\\.0\\.1:\\d+$`, 'm'));
@@ -315,7 +315,8 @@ test('a database with tables and no history: P3005 and the baseline commands, no
   const result = await prisma(['migrate', 'deploy'], { DATABASE_URL: db.url });
   assert.equal(result.code, 1, output(result));
   assert.match(result.stderr, /^Error: P3005$/m);
-  assert.match(result.stderr, /^The database already has tables \(Legacy\) but no migration history; it needs a baseline\.$/m);
+  assert.match(result.stderr, /^The database schema is not empty\. Read more about how to baseline an existing production database: https:\/\/pris\.ly\/d\/migrate-baseline$/m);
+  assert.match(result.stderr, /: make baseline$/m);
   assert.deepEqual(await tables(conn), ['Legacy'], 'nothing else');
   assert.equal(await hasHistoryTable(conn), false, 'no history table');
   for (const name of REAL) {
@@ -339,7 +340,7 @@ test('a DATABASE_URL the kit refuses: the kit’s one-line message through the C
 test('an unreachable server: P1001 in one line, exit 1, no password', async () => {
   const result = await prisma(['migrate', 'status'], { DATABASE_URL: 'postgresql://app:Cli-Secret-77@127.0.0.1:1/app', DB_CONNECT_TIMEOUT: '0' });
   assert.equal(result.code, 1, output(result));
-  assert.match(result.stderr, /^Error: P1001: Can't reach database server at 127\.0\.0\.1:1/m);
+  assert.match(result.stderr, /^Error: P1001: Can't reach database server at `127\.0\.0\.1:1`$/m);
   assert.doesNotMatch(output(result), /Cli-Secret-77/);
 });
 
