@@ -1,8 +1,7 @@
 /**
  * Prisma's `DbExecute.test.ts` (packages/migrate/src/__tests__, 7.x) as the kit's contract:
  * every kept case (SQLite, PostgreSQL and the generic ones; MySQL, SQL Server, CockroachDB
- * and MongoDB are not the kit's), run with the real CLI in a fresh fixture folder. Spec:
- * .scratch/prisma-cases/db-execute-push-incomplete.md §2 (E1–E27).
+ * and MongoDB are not the kit's), run with the real CLI in a fresh fixture folder.
  *
  * A resolved command is exit 0 with `Script executed successfully.` on stdout; a rejected
  * one is exit 1 with `Error: <message>` on stderr, an engine error's message being

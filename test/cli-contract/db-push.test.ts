@@ -1,7 +1,7 @@
 /**
  * Prisma's `DbPush.test.ts` (packages/migrate/src/__tests__, 7.x) as the kit's contract:
  * every kept case (MongoDB's are not the kit's), run with the real CLI in a fresh fixture
- * folder. Spec: .scratch/prisma-cases/db-execute-push-incomplete.md §3 (P1–P20).
+ * folder.
  *
  * Prisma's tests run with CI=true and no agent markers (the harness does the same); the
  * prompt cases inject their answer, here typed into a pseudo-terminal (util-linux

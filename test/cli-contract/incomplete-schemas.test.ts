@@ -1,9 +1,8 @@
 /**
  * Prisma's `packages/cli/src/__tests__/incomplete-schemas.test.ts` (7.x) as the kit's
  * contract: a config or schema that is incomplete (an invalid URL, an unset variable, no
- * URL, an empty schema) meets each command, and the first failing check wins. Spec:
- * .scratch/prisma-cases/db-execute-push-incomplete.md §4 (I1–I20). Prisma's four
- * `migrate dev` cases are kept out: the kit refuses `migrate dev` on purpose.
+ * URL, an empty schema) meets each command, and the first failing check wins. Its four `migrate dev` cases fail on the incomplete config before the engine, as
+ * Prisma's do (the kit refuses `migrate dev` only where it would write a migration).
  *
  * Every failing case must fail (Prisma's `expect.assertions(1)`): exit 1, the message on
  * stderr as `Error: <message>`, or, for a config that cannot load, the bare message.
@@ -15,8 +14,6 @@ import { test } from 'node:test';
 import { stripVTControlCharacters } from 'node:util';
 import type { RunResult } from '../helpers.ts';
 import { fixture, output, prisma, type Files } from './harness.ts';
-
-const MIGRATE_DEV = 'the kit refuses `prisma migrate dev` on purpose (migrations are written for both providers with make migrate): out of scope';
 
 /** The SQLite script the `db execute` cases write to script.sql first. */
 const SCRIPT = `-- Drop & Create & Drop
@@ -180,7 +177,13 @@ test('[wasm] incomplete-schemas › datasource-block-url-env-set-invalid › mig
   assert.doesNotMatch(result.stderr, /--force/, output(result));
 });
 
-test('[wasm] incomplete-schemas › datasource-block-url-env-set-invalid › migrate dev', { skip: MIGRATE_DEV }, () => {});
+// migrate dev (which the kit refuses when it reaches the engine's dev methods) fails first on the incomplete config, as Prisma's does.
+test('[wasm] incomplete-schemas › datasource-block-url-env-set-invalid › migrate dev', async (t) => {
+  const dir = fixture(t, URL_ENV_SET_INVALID);
+  const result = await run(dir, ['migrate', 'dev']);
+  assert.match(assertP1013Colon(result), SCHEME_NOT_RECOGNIZED, output(result));
+  assert.ok(!existsSync(join(dir, 'prisma', 'migrations')), 'no migration written');
+});
 
 // ---------------------------------------------------------------------------
 // [wasm] incomplete-schemas › datasource-block-url-env-unset: the config cannot load
@@ -211,7 +214,10 @@ test('[wasm] incomplete-schemas › datasource-block-url-env-unset › migrate r
   assertConfigLoadFails(dir, await run(dir, ['migrate', 'reset']));
 });
 
-test('[wasm] incomplete-schemas › datasource-block-url-env-unset › migrate dev', { skip: MIGRATE_DEV }, () => {});
+test('[wasm] incomplete-schemas › datasource-block-url-env-unset › migrate dev', async (t) => {
+  const dir = fixture(t, URL_ENV_UNSET);
+  assertConfigLoadFails(dir, await run(dir, ['migrate', 'dev']));
+});
 
 test('[wasm] incomplete-schemas › datasource-block-url-env-unset › validate (second occurrence)', async (t) => {
   const dir = fixture(t, URL_ENV_UNSET);
@@ -261,7 +267,11 @@ for (const command of [['db', 'push'], ['db', 'pull'], ['db', 'execute', '--file
   });
 }
 
-test('[wasm] incomplete-schemas › datasource-block-no-url › migrate dev', { skip: MIGRATE_DEV }, () => {});
+test('[wasm] incomplete-schemas › datasource-block-no-url › migrate dev', async (t) => {
+  const dir = fixture(t, NO_URL);
+  const result = await run(dir, ['migrate', 'dev']);
+  assertFailsWith(result, 'The datasource.url property is required in your Prisma config file when using prisma migrate dev.');
+});
 
 // ---------------------------------------------------------------------------
 // [normalized library/binary] incomplete-schemas › empty-schema: no datasource block
@@ -277,4 +287,9 @@ for (const command of [['db', 'push'], ['db', 'pull'], ['migrate', 'reset']]) {
   });
 }
 
-test('[normalized library/binary] incomplete-schemas › empty-schema › migrate dev', { skip: MIGRATE_DEV }, () => {});
+test('[normalized library/binary] incomplete-schemas › empty-schema › migrate dev', async (t) => {
+  const dir = fixture(t, EMPTY_SCHEMA);
+  const result = await run(dir, ['migrate', 'dev']);
+  assertFailsWith(result, 'Schema must contain a datasource block');
+  assert.ok(!existsSync(join(dir, 'dev.db')), 'no database file created');
+});

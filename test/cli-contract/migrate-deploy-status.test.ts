@@ -1,7 +1,6 @@
 /**
  * Prisma's MigrateDeploy and MigrateStatus tests (packages/migrate/src/__tests__ at the 7.x
- * line; the cases of .scratch/prisma-cases/migrate-core.md §2 and §3) against the kit's
- * engine: each fixture is written to a fresh folder (its dev.db rebuilt from SQL in the
+ * line) against the kit's engine: each fixture is written to a fresh folder (its dev.db rebuilt from SQL in the
  * legacy shapes Prisma's binary fixtures have), the real CLI runs there, and each test
  * asserts what Prisma's test states. Stdout is compared after Prisma's own normalization
  * (the optional "Applying migration …" line and the "SQLite database … created at …" block
@@ -107,7 +106,7 @@ function readDb(path: string): { tables: string[]; history: HistoryRow[] | null;
 }
 
 // ---------------------------------------------------------------------------------------------------------------------
-// Fixtures (packages/migrate/src/__tests__/fixtures/<name>), the spec's §1
+// Fixtures (Prisma's packages/migrate/src/__tests__/fixtures/<name>)
 
 const CONFIG_A = config('file:dev.db');
 

@@ -1,6 +1,6 @@
 /**
  * `prisma migrate diff`: the kept cases of Prisma's MigrateDiff.test.ts (packages/migrate,
- * 7.x), run as the real CLI on the kit's engine (spec: .scratch/prisma-cases/migrate-diff.md).
+ * 7.x), run as the real CLI on the kit's engine.
  *
  * How a case of Prisma's reads on the CLI: a command that resolves exits 0, its stdout the
  * engine's `print` content plus "\n" (what the snapshot shows), then one more "\n" from the

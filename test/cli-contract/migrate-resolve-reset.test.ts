@@ -1,7 +1,6 @@
 /**
  * Prisma's MigrateResolve and MigrateReset tests (packages/migrate/src/__tests__ at the 7.x
- * line; the cases of .scratch/prisma-cases/migrate-core.md §4 and §5) against the kit's
- * engine: each fixture is written to a fresh folder (its dev.db rebuilt from SQL in the
+ * line) against the kit's engine: each fixture is written to a fresh folder (its dev.db rebuilt from SQL in the
  * legacy shapes Prisma's binary fixtures have), the real CLI runs there, and each test
  * asserts what Prisma's test states. Stdout is compared after Prisma's own normalization
  * (the optional "Applying migration …" line and the "SQLite database … created at …" block
@@ -180,7 +179,7 @@ function readDb(path: string): { tables: string[]; history: HistoryRow[] | null;
 }
 
 // ---------------------------------------------------------------------------------------------------------------------
-// Fixtures (packages/migrate/src/__tests__/fixtures/<name>), the spec's §1
+// Fixtures (Prisma's packages/migrate/src/__tests__/fixtures/<name>)
 
 const CONFIG_A = config('file:dev.db');
 
@@ -679,8 +678,6 @@ test('migrate resolve > postgres > should fail if no db - invalid url', async (t
   );
   assert.equal(normalized(result.stdout), 'Datasource "my_db": PostgreSQL database "mydb", schema "public" at "doesnotexist:5432"\n', output(result));
 });
-
-test('migrate resolve > cockroachdb > should fail if no db - invalid url', { skip: 'needs CockroachDB (fixture schema-only-cockroachdb): the kit runs SQLite and PostgreSQL only' }, () => {});
 
 // ---------------------------------------------------------------------------------------------------------------------
 // MigrateReset.test.ts
