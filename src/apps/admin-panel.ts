@@ -60,6 +60,7 @@ const PUBLIC = new Set(['/healthz', '/readyz', '/login', '/assets/panel.css']);
 const MAX_BODY = 64 * 1024;
 const MAX_USERNAME = 200;
 const MAX_PASSWORD = 1024;
+const CONTROL = /[\u0000-\u001f\u007f]/;
 
 export async function startAdminPanel(options: AdminPanelOptions): Promise<AdminPanel> {
   const target = options.target ?? parseDatabaseUrl();
@@ -134,7 +135,7 @@ export async function startAdminPanel(options: AdminPanelOptions): Promise<Admin
     c.set('session', session);
     c.set('viewer', { username: admin.username, csrf: sessions.csrfToken(session) });
     if (c.req.method === 'POST') {
-      const form = await c.req.parseBody();
+      const form = await readForm(c);
       if (!sessions.validToken(session, form._csrf)) return html(c, 403, errorPage('Form refused', 'The form is missing its CSRF token or it is not valid: reload the page and try again.', c.get('viewer')));
     }
     return next();
@@ -145,13 +146,14 @@ export async function startAdminPanel(options: AdminPanelOptions): Promise<Admin
     return html(c, 200, loginPage(await sessions.loginToken(c), { next: c.req.query('next') }));
   });
   app.post('/login', async (c) => {
-    const form = await c.req.parseBody();
+    const form = await readForm(c);
     const username = typeof form.username === 'string' ? form.username.trim() : '';
     const password = typeof form.password === 'string' ? form.password : '';
     const next = typeof form.next === 'string' ? form.next : undefined;
     const again = async (status: number, error: string) => html(c, status, loginPage(await sessions.loginToken(c), { error, username: username.slice(0, MAX_USERNAME), next }));
     if (!(await sessions.validLoginToken(c, form._csrf))) return again(403, 'The login form expired: please try again.');
-    if (!username || !password || username.length > MAX_USERNAME || password.length > MAX_PASSWORD) return again(400, 'Enter a user name and a password.');
+    // A control character is never part of a name (PostgreSQL refuses a NUL in text outright).
+    if (!username || !password || username.length > MAX_USERNAME || password.length > MAX_PASSWORD || CONTROL.test(username)) return again(400, 'Enter a user name and a password.');
     const from = address(c);
     const keys = [`user:${username.toLowerCase()}`, `address:${from}`];
     const waitMs = throttle.attempt(keys, clock());
@@ -209,7 +211,7 @@ export async function startAdminPanel(options: AdminPanelOptions): Promise<Admin
 
   const packs = async (c: Context<Env>, status: number, form: Parameters<typeof packsPage>[2]) => html(c, status, packsPage(c.get('viewer'), await data.listPacks(client), form));
   const packInput = async (c: Context<Env>) => {
-    const form = await c.req.parseBody();
+    const form = await readForm(c);
     return { name: typeof form.name === 'string' ? form.name.trim() : '', description: typeof form.description === 'string' ? form.description.trim() : '' };
   };
   // After a write the browser is sent here with what was done to which pack; the
@@ -293,6 +295,15 @@ function shared<T>(work: () => Promise<T>): (() => Promise<T>) & { running?: Pro
 }
 
 const query = (c: Context) => (name: string) => c.req.query(name);
+
+/** A posted form; one that cannot be read (a malformed multipart body) is the sender's mistake. */
+async function readForm(c: Context): Promise<Record<string, unknown>> {
+  try {
+    return await c.req.parseBody();
+  } catch {
+    throw new BadRequest('The form could not be read.');
+  }
+}
 const isRead = (c: Context) => c.req.method === 'GET' || c.req.method === 'HEAD';
 
 function notAllowed(c: Context) {
@@ -304,9 +315,23 @@ function notFound(c: Context<Env>) {
   return c.html(errorPage('Not found', `There is no page at ${c.req.path}.`, c.get('viewer')) as string, 404);
 }
 
-/** Where to go after login: a path of this panel only (never another site). */
-function safeNext(next: string | undefined): string {
-  return next && next.startsWith('/') && !next.startsWith('//') && !next.startsWith('/\\') ? next : '/migrations';
+const SELF = 'http://panel.invalid';
+
+/**
+ * Where to go after login: a path of this panel only, never another site. Read as a
+ * browser reads a Location (tabs and newlines dropped, `\\` taken for `/`), so that
+ * `/\t/evil.example` is seen as the `//evil.example` it becomes; what passes is sent
+ * back re-encoded, never with a raw control character.
+ */
+export function safeNext(next: string | undefined): string {
+  if (!next?.startsWith('/')) return '/migrations';
+  let url: URL;
+  try {
+    url = new URL(next, SELF);
+  } catch {
+    return '/migrations';
+  }
+  return url.origin === SELF ? `${url.pathname}${url.search}${url.hash}` : '/migrations';
 }
 
 /** PORT from the environment: default 3000, an integer 0–65535 otherwise a usage error. */

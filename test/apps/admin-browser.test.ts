@@ -93,3 +93,20 @@ for (const provider of PROVIDERS) {
     });
   });
 }
+
+test('a login link whose next= a browser reads as another site (/%09/evil.example) keeps Chromium on the panel, logged in or not', async (t) => {
+  const { panel } = await seededPanel(t, 'sqlite');
+  const context = await browser.newContext();
+  t.after(() => context.close());
+  const page = await context.newPage();
+  const phishing = `${panel.url}/login?next=%2F%09%2Fevil.example%2Fphish`;
+  await page.goto(phishing);
+  await page.fill('input[name=username]', ADMIN.username);
+  await page.fill('input[name=password]', ADMIN.password);
+  await page.click('button[type=submit]');
+  assert.equal(new URL(page.url()).origin, new URL(panel.url).origin, page.url());
+  assert.equal(new URL(page.url()).pathname, '/migrations');
+  await page.goto(phishing); // already logged in: the login page sends the browser on at once
+  assert.equal(new URL(page.url()).origin, new URL(panel.url).origin, page.url());
+  assert.equal(new URL(page.url()).pathname, '/migrations');
+});

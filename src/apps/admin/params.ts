@@ -27,6 +27,8 @@ export function textFilter(query: Query, name: string): string | undefined {
   const value = query(name)?.trim();
   if (!value) return undefined;
   if (value.length > MAX_TEXT) throw new BadRequest(`${name} must be at most ${MAX_TEXT} characters`);
+  // No text the panel lists holds one, and PostgreSQL refuses a NUL in a query outright.
+  if (/[\u0000-\u001f\u007f]/.test(value)) throw new BadRequest(`${name} must not hold control characters`);
   return value;
 }
 
