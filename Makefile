@@ -31,8 +31,8 @@ verify: node_modules ## Check and repair the database: apply pending, restore mi
 	@$(TSX) scripts/reset-migrations.ts $(if $(FIX),--fix) $(json_flag)
 
 .PHONY: seed
-seed: node_modules ## Create the admin user (ADMIN_USERNAME/ADMIN_PASSWORD) and the default pack if missing
-	@$(TSX) scripts/seed.ts
+seed: node_modules ## Create the admin user (ADMIN_USERNAME/ADMIN_PASSWORD) and the default pack if missing [RESET_PASSWORD=1: give the admin ADMIN_PASSWORD]
+	@$(TSX) scripts/seed.ts $(if $(RESET_PASSWORD),--reset-password)
 
 .PHONY: reset
 reset: node_modules ## Re-create the SQLite dev database (PostgreSQL: needs CONFIRM=1 and NODE_ENV != production)

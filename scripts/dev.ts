@@ -11,7 +11,7 @@ import { createClient, describeDatasource, describeTarget, type DatabaseTarget }
 import { generateClients } from '../src/authoring/generate.ts';
 import { verifyDatabase, verifyReport } from '../src/authoring/verify.ts';
 import { displayPath, readHistory } from '../src/runtime/history.ts';
-import { seedDatabase, seedOptionsFromEnv, seedReport } from '../src/seed.ts';
+import { generatedPassword, MIN_ADMIN_PASSWORD, seedDatabase, seedOptionsFromEnv, seedReport } from '../src/seed.ts';
 import { lockTimeoutMs } from '../src/env.ts';
 
 const STEPS = 4;
@@ -36,12 +36,23 @@ async function verify(t: DatabaseTarget): Promise<number> {
   return result.ok ? 0 : 1;
 }
 
-/** `make seed`: the admin user and the default pack when missing. */
+/**
+ * `make seed`: the admin user and the default pack when missing. Without ADMIN_PASSWORD a
+ * newcomer still gets a login: the admin is created with a generated password, shown once.
+ */
 async function seed(t: DatabaseTarget): Promise<number> {
   const options = seedOptionsFromEnv();
+  const generated = options.adminPassword === undefined ? generatedPassword() : undefined;
   const client = await createClient(t);
   try {
-    printLines(seedReport(await seedDatabase(client, options), options));
+    const result = await seedDatabase(client, { ...options, adminPassword: options.adminPassword ?? generated });
+    if (result.admin === 'created' && generated) {
+      out(`✓ Admin user ${options.adminUsername} created with a generated password (shown this once): ${generated}`);
+      out(`  To choose your own (${MIN_ADMIN_PASSWORD} characters or more): ADMIN_PASSWORD=… make seed RESET_PASSWORD=1, or set it in .env before the first make dev`);
+      printLines(seedReport(result, options).slice(1));
+    } else {
+      printLines(seedReport(result, options));
+    }
     return 0;
   } finally {
     await client.$disconnect();
@@ -78,7 +89,8 @@ await runCommand(
     env: [
       'DATABASE_URL        the database (default file:./data/rastar.db)',
       'PORT                admin panel port (default 3000)',
-      'ADMIN_USERNAME, ADMIN_PASSWORD, DEFAULT_PACK_NAME  see make seed',
+      'HOST                interface the admin panel listens on (default 127.0.0.1: this machine only)',
+      'ADMIN_USERNAME, ADMIN_PASSWORD, DEFAULT_PACK_NAME  see make seed; without ADMIN_PASSWORD the admin is created with a generated password, printed once',
       'TELEGRAM_BOT_TOKEN  set: the telegram bot runs too (TELEGRAM_API_URL, TELEGRAM_POLL_TIMEOUT); unset: only the admin panel',
     ],
     examples: ['make dev', 'PORT=3001 npm run dev'],
@@ -104,9 +116,10 @@ await runCommand(
     out(`[${STEPS}/${STEPS}] Start the applications…`);
     if (!botOptions) out('TELEGRAM_BOT_TOKEN is not set: starting only the admin panel');
     const whenStopped = new Promise<void>((resolve) => (stopped = resolve));
-    panel = await startAdminPanel({ port, target: t, log: out });
+    // Development listens on this machine only; HOST opens it (a dev container, say).
+    panel = await startAdminPanel({ port, host: process.env.HOST?.trim() || '127.0.0.1', target: t, log: out });
     for (const warning of panel.warnings) err(`Warning: ${warning}`);
-    out(`Admin panel listening on ${panel.url} (log in as the seeded admin user)`);
+    out(`Admin panel listening on ${panel.url} (log in as ${seedOptionsFromEnv().adminUsername})`);
     // A bot that cannot go on (its token refused) ends the session like Ctrl-C, with its error and exit code.
     let botFailure: unknown;
     const bot = botOptions ? await startTelegramBot({ ...botOptions, target: t, log: { info: out, error: err } }) : undefined;

@@ -25,9 +25,31 @@ export interface SeedResult {
   packName: string;
 }
 
-/** ADMIN_USERNAME, ADMIN_PASSWORD, DEFAULT_PACK_NAME, with their defaults. */
+/** The shortest admin password accepted: the panel faces the network. */
+export const MIN_ADMIN_PASSWORD = 12;
+
+/** ADMIN_USERNAME, ADMIN_PASSWORD, DEFAULT_PACK_NAME, with their defaults; a password too short is refused. */
 export function seedOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): SeedOptions {
-  return { adminUsername: env.ADMIN_USERNAME?.trim() || 'admin', adminPassword: env.ADMIN_PASSWORD || undefined, defaultPackName: env.DEFAULT_PACK_NAME?.trim() || 'Default' };
+  const adminPassword = env.ADMIN_PASSWORD || undefined;
+  if (adminPassword !== undefined && [...adminPassword].length < MIN_ADMIN_PASSWORD) {
+    throw new KitError('BAD_USAGE', `ADMIN_PASSWORD must be at least ${MIN_ADMIN_PASSWORD} characters (it has ${[...adminPassword].length}); choose a longer one`);
+  }
+  return { adminUsername: env.ADMIN_USERNAME?.trim() || 'admin', adminPassword, defaultPackName: env.DEFAULT_PACK_NAME?.trim() || 'Default' };
+}
+
+/** A password for a development admin nobody chose: 24 characters, 144 random bits. */
+export function generatedPassword(): string {
+  return randomBytes(18).toString('base64url');
+}
+
+/** Give an existing admin a new password; false when there is no such admin. */
+export async function resetAdminPassword(client: AppClient, username: string, password: string): Promise<boolean> {
+  try {
+    const { count } = await client.adminUser.updateMany({ where: { username }, data: { passwordHash: await hashPassword(password), updatedAt: BigInt(Date.now()) } });
+    return count > 0;
+  } catch (error) {
+    throw seedError(error);
+  }
 }
 
 /** What the seed did, one line per record (never the password). */

@@ -80,7 +80,7 @@ describe('the production path never loads the WebAssembly engine (observed)', ()
         ['migrate', ['wait']],
       ];
       for (const [script, args] of runs) {
-        const { result, loads, builtins } = await recorded(t, script, args, { DATABASE_URL: db.url, BACKUP_DIR: tempDir(t), ADMIN_PASSWORD: 'x' });
+        const { result, loads, builtins } = await recorded(t, script, args, { DATABASE_URL: db.url, BACKUP_DIR: tempDir(t), ADMIN_PASSWORD: 'layout-admin-password' });
         const what = `${script} ${args.join(' ')}`;
         assert.equal(result.code, 0, `${what}: ${result.stderr}`);
         assert.ok(loads.includes(`scripts/${script}.ts`), `${what}: the recorder saw the script itself`);

@@ -120,6 +120,24 @@ for (const provider of PROVIDERS) {
       assert.equal((await conn.query('SELECT 1 FROM "AdminUser"')).length, 0);
     });
 
+    test('an ADMIN_PASSWORD under 12 characters is refused in one line, exit 2, nothing written; RESET_PASSWORD=1 gives the admin a new one', async (t) => {
+      const db = await migrated(t, provider);
+      const short = await seed(db, { ADMIN_PASSWORD: 'a' });
+      assert.equal(short.code, 2, short.stderr);
+      assert.equal(short.stderr, 'Error: ADMIN_PASSWORD must be at least 12 characters (it has 1); choose a longer one\n');
+      const conn = await db.connect();
+      assert.equal((await conn.query('SELECT 1 FROM "AdminUser"')).length, 0, 'nothing created');
+      assert.equal((await seed(db, { ADMIN_PASSWORD: PASSWORD })).code, 0);
+      const renewed = `${PASSWORD}-renewed`;
+      const reset = await runScript('seed', ['--reset-password'], { env: { DATABASE_URL: db.url, ADMIN_USERNAME: '', ADMIN_PASSWORD: renewed } });
+      assert.equal(reset.code, 0, reset.stderr);
+      assert.match(reset.stdout, /^✓ Admin user admin has a new password$/m);
+      const [admin] = await conn.query<{ passwordHash: string }>('SELECT "passwordHash" FROM "AdminUser"');
+      assert.equal(await verifyPassword(renewed, admin?.passwordHash ?? ''), true);
+      assert.equal(await verifyPassword(PASSWORD, admin?.passwordHash ?? ''), false);
+      assert.ok(!reset.stdout.includes(renewed) && !reset.stderr.includes(renewed), 'never printed');
+    });
+
     test('an unmigrated database fails with one line that names make deploy', async (t) => {
       const db = await testDatabase(t, provider);
       const run = await seed(db, { ADMIN_PASSWORD: PASSWORD });
