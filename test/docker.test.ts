@@ -47,7 +47,7 @@ type Service = {
   environment?: Record<string, string | null> | string[];
   healthcheck?: { test?: string[] | string; disable?: boolean };
   volumes?: (string | { type?: string; source?: string; target?: string })[];
-  ports?: (string | { published?: string | number; target?: number | string })[];
+  ports?: (string | { host_ip?: string; published?: string | number; target?: number | string })[];
   depends_on?: Record<string, { condition?: string }> | string[];
 };
 type Compose = { services: Record<string, Service>; volumes?: Record<string, unknown> };
@@ -85,7 +85,7 @@ function dependsOn(service: Service): Record<string, string> {
 }
 
 function ports(service: Service): string[] {
-  return (service.ports ?? []).map((port) => (typeof port === 'string' ? port : `${port.published}:${port.target}`));
+  return (service.ports ?? []).map((port) => (typeof port === 'string' ? port : `${port.host_ip ? `${port.host_ip}:` : ''}${port.published}:${port.target}`));
 }
 
 /** `volume name -> mount point` of the named volumes a service mounts. */
@@ -121,7 +121,7 @@ describe('docker/docker-compose.yml', () => {
     assert.equal(admin!.container_name, 'rastar-admin-panel');
     assert.equal(environment(admin!).RUN_MIGRATIONS, 'true', 'the admin panel is the one container that migrates');
     assert.deepEqual([admin!.command].flat(), ['admin-panel']);
-    assert.ok(ports(admin!).some((port) => /(^|:)3000:3000$/.test(port)), `port 3000 published: ${ports(admin!).join(', ')}`);
+    assert.deepEqual(ports(admin!).map((port) => port.replace(/\/tcp$/, '')), ['127.0.0.1:3000:3000'], 'port 3000 published on this machine only, for the proxy in front');
     const backupDir = environment(admin!).BACKUP_DIR;
     assert.ok(backupDir && Object.values(namedVolumes(admin!)).includes(backupDir), `BACKUP_DIR (${backupDir}) is a named volume: backups outlive the container`);
 

@@ -112,10 +112,15 @@ export async function startAdminPanel(options: AdminPanelOptions): Promise<Admin
   app.use(bodyLimit({ maxSize: MAX_BODY, onError: (c) => c.text('request body too large\n', 413) }));
 
   app.all('/healthz', (c) => (isRead(c) ? c.text('ok\n') : notAllowed(c)));
+  // In public only ready or not: the reason (migration names, the database's host) goes to
+  // the log when it changes, and to the migrations page behind the login.
+  let lastReason: string | undefined;
   app.all('/readyz', async (c) => {
     if (!isRead(c)) return notAllowed(c);
     const reason = notReadyReason(await look());
-    return c.json(reason ? { status: 'not-ready', reason } : { status: 'ready' }, reason ? 503 : 200);
+    if (reason !== lastReason) log(reason ? `Not ready: ${reason}` : 'Ready');
+    lastReason = reason;
+    return c.json({ status: reason ? 'not-ready' : 'ready' }, reason ? 503 : 200);
   });
   app.get('/assets/panel.css', (c) => {
     c.header('Content-Type', 'text/css; charset=utf-8');

@@ -74,13 +74,16 @@ for (const provider of PROVIDERS) {
       assert.equal((await fetch(`${app.url}/readyz`, { method: 'POST' })).status, 405);
     });
 
-    test('is not ready while a migration of its own folder is pending, and names it', async (t) => {
+    test('is not ready while a migration of its own folder is pending; says why in the log and behind the login, not in public', async (t) => {
       const db = await migrated(t, provider);
-      const app = await panel(t, { target: db.target, migrationsDir: historyWithExtraMigration(t, provider) });
+      const logged: string[] = [];
+      const app = await panel(t, { target: db.target, migrationsDir: historyWithExtraMigration(t, provider), log: (line) => logged.push(line) });
       assert.equal((await get(app, '/healthz')).status, 200, 'liveness never depends on the database');
       const ready = await get(app, '/readyz');
       assert.equal(ready.status, 503);
-      assert.deepEqual(JSON.parse(ready.body), { status: 'not-ready', reason: `1 pending migration: ${EXTRA}` });
+      assert.deepEqual(JSON.parse(ready.body), { status: 'not-ready' });
+      await get(app, '/readyz');
+      assert.deepEqual(logged, [`Not ready: 1 pending migration: ${EXTRA}`], 'logged once, when it changed');
       assert.match(await migrationsPage(app, db), new RegExp(`<code>${EXTRA}</code></td><td class="pending">pending</td><td>—</td>`));
     });
 
@@ -88,19 +91,23 @@ for (const provider of PROVIDERS) {
       const db = await migrated(t, provider);
       const conn = await db.connect();
       await conn.query('INSERT INTO "_prisma_migrations" ("id", "checksum", "migration_name", "logs") VALUES ($1, $2, $3, $4)', ['failed-row', 'x'.repeat(64), EXTRA, 'boom']);
-      const app = await panel(t, { target: db.target, migrationsDir: historyWithExtraMigration(t, provider) });
+      const logged: string[] = [];
+      const app = await panel(t, { target: db.target, migrationsDir: historyWithExtraMigration(t, provider), log: (line) => logged.push(line) });
       const ready = await get(app, '/readyz');
       assert.equal(ready.status, 503);
-      assert.deepEqual(JSON.parse(ready.body), { status: 'not-ready', reason: `migration ${EXTRA} failed` });
+      assert.deepEqual(JSON.parse(ready.body), { status: 'not-ready' });
+      assert.deepEqual(logged, [`Not ready: migration ${EXTRA} failed`]);
       assert.match(await migrationsPage(app, db), new RegExp(`<code>${EXTRA}</code></td><td class="failed">failed</td>.*<td><pre>boom</pre></td></tr>`), 'a failed migration shows its logs');
     });
 
     test('is not ready on an unmigrated database', async (t) => {
       const db = await testDatabase(t, provider);
-      const app = await panel(t, { target: db.target });
+      const logged: string[] = [];
+      const app = await panel(t, { target: db.target, log: (line) => logged.push(line) });
       const ready = await get(app, '/readyz');
       assert.equal(ready.status, 503);
-      const { reason } = JSON.parse(ready.body) as { reason: string };
+      assert.deepEqual(JSON.parse(ready.body), { status: 'not-ready' });
+      const reason = (logged[0] ?? '').replace(/^Not ready: /, '');
       // An empty PostgreSQL database has everything pending; a SQLite file that does not exist is unreachable (and is not created).
       const count = readHistory(provider).migrations.length;
       assert.match(reason, provider === 'postgresql' ? new RegExp(`^${count} pending migrations: 20251228134626_test, `) : /^database unreachable: .*does not exist/);
@@ -129,7 +136,8 @@ describe('admin panel against an unreachable PostgreSQL', () => {
     assert.equal((await get(app, '/healthz')).status, 200);
     const ready = await get(app, '/readyz');
     assert.equal(ready.status, 503);
-    assert.match(JSON.parse(ready.body).reason, /^database unreachable: Can't reach database server at 127\.0\.0\.1:\d+/);
+    assert.deepEqual(JSON.parse(ready.body), { status: 'not-ready' }, 'nothing of the database in public');
+    assert.match(logged.shift() ?? '', /^Not ready: database unreachable: Can't reach database server at 127\.0\.0\.1:\d+/);
     const login = await new PanelClient(app.url).login();
     assert.equal(login.status, 503, 'the login cannot check a password without the database');
     assert.match(login.body, /The database did not answer: try again in a moment\./);
