@@ -18,7 +18,7 @@ await runCommand(
       'SESSION_SECRET_FILE  or: a file holding it (Docker secrets)',
       'SESSION_MAX_AGE      seconds a login lasts (default 28800)',
       'COOKIE_SECURE=true   mark cookies Secure even when requests do not say HTTPS',
-      'TRUST_PROXY=true     behind a reverse proxy: client address and scheme from X-Forwarded-For/-Proto',
+      'TRUST_PROXY          the reverse proxies to believe, addresses or CIDRs (e.g. 127.0.0.1,10.0.0.0/8,::1): client address and scheme from their X-Forwarded-For/-Proto',
     ],
     examples: ['npm run admin', 'PORT=3001 npm run admin'],
   },

@@ -5,6 +5,7 @@
  * DATABASE_URL and DIRECT_DATABASE_URL are db.ts's (migrationTarget).
  */
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { KitError } from './errors.ts';
 
 
@@ -66,7 +67,34 @@ export function sessionSecretSetting(): string | undefined {
 }
 /** COOKIE_SECURE: mark the session cookie Secure even when the request does not say HTTPS (default: only over HTTPS). */
 export const cookieSecureSetting = () => switchFromEnv('COOKIE_SECURE', false);
-/** TRUST_PROXY: behind a reverse proxy, take the client's address and scheme from X-Forwarded-For / X-Forwarded-Proto. */
-export const trustProxySetting = () => switchFromEnv('TRUST_PROXY', false);
+/** One entry of TRUST_PROXY: an address (prefix 32 or 128) or a CIDR block. */
+export interface TrustedProxy {
+  network: string;
+  prefix: number;
+  family: 'ipv4' | 'ipv6';
+}
+
+/**
+ * TRUST_PROXY: the reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are
+ * believed, as addresses or CIDRs separated by commas (IPv4 and IPv6, e.g.
+ * `127.0.0.1,10.0.0.0/8,::1`); unset or false: nobody. `true` (trust whoever
+ * connects) is refused: any client could then pick its own address.
+ */
+export function trustProxySetting(): TrustedProxy[] {
+  const raw = text('TRUST_PROXY');
+  if (raw === undefined || ['false', '0', 'no'].includes(raw.toLowerCase())) return [];
+  if (['true', '1', 'yes'].includes(raw.toLowerCase())) {
+    throw new KitError('BAD_USAGE', `TRUST_PROXY no longer takes ${raw}: list the proxies to trust, addresses or CIDRs separated by commas, e.g. TRUST_PROXY=127.0.0.1,10.0.0.0/8,::1`);
+  }
+  return raw.split(',').map((entry) => {
+    const [network = '', prefix, ...rest] = entry.trim().split('/');
+    const version = isIP(network);
+    const bits = version === 4 ? 32 : 128;
+    if (version === 0 || rest.length > 0 || (prefix !== undefined && !(/^\d{1,3}$/.test(prefix) && Number(prefix) <= bits))) {
+      throw new KitError('BAD_USAGE', `TRUST_PROXY: "${entry.trim()}" is not an address or a CIDR (e.g. 10.0.0.0/8 or ::1), in "${raw}"`);
+    }
+    return { network, prefix: prefix === undefined ? bits : Number(prefix), family: version === 4 ? 'ipv4' : 'ipv6' };
+  });
+}
 /** SESSION_MAX_AGE: how long an admin session lasts after login. */
 export const sessionMaxAgeMs = () => secondsFromEnv('SESSION_MAX_AGE', 8 * 3600);

@@ -22,6 +22,7 @@ import { notReadyReason, snapshot } from './admin/migrations.ts';
 import { migrationsPage, packsPage, threadPage, toolLogsPage, userPage, usersPage } from './admin/pages.ts';
 import { BadRequest, booleanFilter, paging, recordId, textFilter } from './admin/params.ts';
 import { resolveSessionSecret, Sessions, type Session } from './admin/session.ts';
+import { TrustedProxies } from './admin/proxy.ts';
 import { LoginThrottle, type ThrottleOptions } from './admin/throttle.ts';
 import { errorPage, loginPage, STYLESHEET, type Viewer } from './admin/views.ts';
 
@@ -65,12 +66,12 @@ const CONTROL = /[\u0000-\u001f\u007f]/;
 export async function startAdminPanel(options: AdminPanelOptions): Promise<AdminPanel> {
   const target = options.target ?? parseDatabaseUrl();
   const secret = options.sessionSecret === undefined ? resolveSessionSecret(sessionSecretSetting(), isProduction()) : resolveSessionSecret(options.sessionSecret, false);
-  const trustProxy = trustProxySetting();
+  const proxies = new TrustedProxies(trustProxySetting());
   const forceSecure = cookieSecureSetting();
   const sessions = new Sessions({
     secret: secret.value,
     maxAgeMs: options.sessionMaxAgeMs ?? sessionMaxAgeMs(),
-    secure: (c) => forceSecure || new URL(c.req.url).protocol === 'https:' || (trustProxy && c.req.header('x-forwarded-proto')?.split(',')[0]?.trim() === 'https'),
+    secure: (c) => forceSecure || new URL(c.req.url).protocol === 'https:' || proxies.saysHttps((c.env as HttpBindings).incoming.socket.remoteAddress, c.req.header('x-forwarded-proto')),
     clock: options.clock,
   });
   const clock = options.clock ?? Date.now;
@@ -92,10 +93,7 @@ export async function startAdminPanel(options: AdminPanelOptions): Promise<Admin
     }
   });
 
-  const address = (c: Context<Env>) => {
-    const forwarded = trustProxy ? c.req.header('x-forwarded-for')?.split(',').at(-1)?.trim() : undefined;
-    return forwarded || c.env.incoming.socket.remoteAddress || 'unknown';
-  };
+  const address = (c: Context<Env>) => proxies.clientAddress(c.env.incoming.socket.remoteAddress, c.req.header('x-forwarded-for'));
   const html = (c: Context<Env>, status: number, page: unknown) => c.html(page as string, status as 200);
 
   const app = new Hono<Env>();
@@ -160,8 +158,7 @@ export async function startAdminPanel(options: AdminPanelOptions): Promise<Admin
     // A control character is never part of a name (PostgreSQL refuses a NUL in text outright).
     if (!username || !password || username.length > MAX_USERNAME || password.length > MAX_PASSWORD || CONTROL.test(username)) return again(400, 'Enter a user name and a password.');
     const from = address(c);
-    const keys = [`user:${username.toLowerCase()}`, `address:${from}`];
-    const waitMs = throttle.attempt(keys, clock());
+    const waitMs = throttle.attempt({ username, address: from }, clock());
     if (waitMs > 0) {
       const seconds = Math.ceil(waitMs / 1000);
       c.header('Retry-After', String(seconds));
@@ -173,7 +170,7 @@ export async function startAdminPanel(options: AdminPanelOptions): Promise<Admin
       log(`Failed login${admin ? ` for ${admin.username}` : ' (unknown user name)'} from ${from}`);
       return again(401, 'Wrong user name or password.');
     }
-    throttle.succeeded(keys);
+    throttle.succeeded({ username, address: from });
     await data.recordLogin(client, admin.id);
     await sessions.start(c, admin.id);
     log(`Admin ${admin.username} logged in from ${from}`);

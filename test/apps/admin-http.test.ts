@@ -132,7 +132,7 @@ test('CSRF: a POST without the token, or with another session\'s token, is refus
   assert.equal(fresh.cookies.has(SESSION_COOKIE), false);
 });
 
-test('20 wrong passwords in a row: after 5 every attempt waits (429, Retry-After), even the right password, per user name and per address; once the wait is over the right password works', async (t) => {
+test('20 wrong passwords in a row from one address: after 5 every attempt from it waits (429, Retry-After), even the right password, per address and per user name from that address; once the wait is over the right password works', async (t) => {
   // The panel's clock moves only when the test moves it: however slow the machine, the 20 attempts fall in the wait.
   let now = Date.now();
   const { panel } = await seededPanel(t, 'sqlite', { clock: () => now });
@@ -306,7 +306,8 @@ test('cookies are Secure with COOKIE_SECURE=true, or behind a trusted proxy that
     }
   };
   assert.match(await secureCookie({ COOKIE_SECURE: 'true' }), /; Secure/);
-  assert.match(await secureCookie({ TRUST_PROXY: 'true' }, { 'x-forwarded-proto': 'https' }), /; Secure/);
+  assert.match(await secureCookie({ TRUST_PROXY: '127.0.0.1' }, { 'x-forwarded-proto': 'https' }), /; Secure/);
+  assert.doesNotMatch(await secureCookie({ TRUST_PROXY: '10.0.0.0/8,::1' }, { 'x-forwarded-proto': 'https' }), /; Secure/, 'a peer that is not a trusted proxy is not believed');
   assert.doesNotMatch(await secureCookie({}, { 'x-forwarded-proto': 'https' }), /; Secure/, 'an untrusted header is ignored');
 });
 
