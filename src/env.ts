@@ -65,8 +65,12 @@ export function sessionSecretSetting(): string | undefined {
   }
   return content.split(/\r?\n/)[0]?.trim() || undefined;
 }
-/** COOKIE_SECURE: mark the session cookie Secure even when the request does not say HTTPS (default: only over HTTPS). */
-export const cookieSecureSetting = () => switchFromEnv('COOKIE_SECURE', false);
+/**
+ * COOKIE_SECURE: mark the panel's cookies Secure (and name them `__Host-…`) on every
+ * request. Default: in production yes; in development only over HTTPS. `false` turns it
+ * off in production too, for a plain-HTTP test.
+ */
+export const cookieSecureSetting = () => switchFromEnv('COOKIE_SECURE', isProduction());
 /** One entry of TRUST_PROXY: an address (prefix 32 or 128) or a CIDR block. */
 export interface TrustedProxy {
   network: string;

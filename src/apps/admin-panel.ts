@@ -3,7 +3,7 @@
  * readiness for orchestrators, and behind a login the pages of the bot's data and
  * of the migrations. Routing, cookies and HTML escaping are Hono's; sessions,
  * CSRF tokens and the login throttle are in ./admin/. Prints nothing: `log`
- * receives one line per login, the script prints it.
+ * receives one line per login or error (see `oneLine`), the script prints it.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -24,7 +24,7 @@ import { BadRequest, booleanFilter, paging, recordId, textFilter } from './admin
 import { resolveSessionSecret, Sessions, type Session } from './admin/session.ts';
 import { TrustedProxies } from './admin/proxy.ts';
 import { LoginThrottle, type ThrottleOptions } from './admin/throttle.ts';
-import { errorPage, loginPage, STYLESHEET, type Viewer } from './admin/views.ts';
+import { errorPage, isolate, loginPage, STYLESHEET, type Viewer } from './admin/views.ts';
 
 export interface AdminPanelOptions {
   /** 0 picks a free port (tests). */
@@ -42,7 +42,7 @@ export interface AdminPanelOptions {
   throttle?: Partial<ThrottleOptions>;
   /** The time in ms for sessions and the login throttle (default Date.now; tests move it instead of waiting). */
   clock?: () => number;
-  /** Logins and failed logins, one line each (never a password). */
+  /** Logins, failed logins and errors, one line each, written by `oneLine` (never a password). */
   log?: (line: string) => void;
 }
 
@@ -71,12 +71,14 @@ export async function startAdminPanel(options: AdminPanelOptions): Promise<Admin
   const sessions = new Sessions({
     secret: secret.value,
     maxAgeMs: options.sessionMaxAgeMs ?? sessionMaxAgeMs(),
-    secure: (c) => forceSecure || new URL(c.req.url).protocol === 'https:' || proxies.saysHttps((c.env as HttpBindings).incoming.socket.remoteAddress, c.req.header('x-forwarded-proto')),
+    secure: (c) => new URL(c.req.url).protocol === 'https:' || proxies.saysHttps((c.env as HttpBindings).incoming.socket.remoteAddress, c.req.header('x-forwarded-proto')),
+    alwaysSecure: forceSecure,
     clock: options.clock,
   });
   const clock = options.clock ?? Date.now;
   const throttle = new LoginThrottle(options.throttle);
-  const log = options.log ?? (() => {});
+  const write = options.log ?? (() => {});
+  const log = (line: string) => write(oneLine(line));
   const client = await createClient(target);
   // Compared against when the user name is unknown, so both answers take as long.
   const decoyHash = hashPassword(crypto.randomUUID());
@@ -155,14 +157,18 @@ export async function startAdminPanel(options: AdminPanelOptions): Promise<Admin
     const next = typeof form.next === 'string' ? form.next : undefined;
     const again = async (status: number, error: string) => html(c, status, loginPage(await sessions.loginToken(c), { error, username: username.slice(0, MAX_USERNAME), next }));
     if (!(await sessions.validLoginToken(c, form._csrf))) return again(403, 'The login form expired: please try again.');
-    // A control character is never part of a name (PostgreSQL refuses a NUL in text outright).
-    if (!username || !password || username.length > MAX_USERNAME || password.length > MAX_PASSWORD || CONTROL.test(username)) return again(400, 'Enter a user name and a password.');
+    if (!username || !password || username.length > MAX_USERNAME || password.length > MAX_PASSWORD) return again(400, 'Enter a user name and a password.');
     const from = address(c);
     const waitMs = throttle.attempt({ username, address: from }, clock());
     if (waitMs > 0) {
       const seconds = Math.ceil(waitMs / 1000);
       c.header('Retry-After', String(seconds));
       return again(429, `Too many failed logins: try again in ${seconds} s.`);
+    }
+    // A control character is never part of a name (PostgreSQL refuses a NUL in text outright): a failed login, counted and logged.
+    if (CONTROL.test(username)) {
+      log(`Failed login (a control character in the user name) from ${from}`);
+      return again(400, 'Enter a user name and a password.');
     }
     const admin = await data.findAdmin(client, username);
     const matches = await verifyPassword(password, admin?.passwordHash ?? (await decoyHash));
@@ -221,7 +227,8 @@ export async function startAdminPanel(options: AdminPanelOptions): Promise<Admin
   app.get('/packs', async (c) => {
     const rows = await data.listPacks(client);
     const pack = rows.find((p) => p.id === recordId(c.req.query('pack')));
-    const done = { created: `Pack ${pack?.name} created`, saved: `Pack ${pack?.name} saved`, default: `${pack?.name} is now the default pack` }[c.req.query('done') ?? ''];
+    const name = isolate(pack?.name ?? '');
+    const done = { created: `Pack ${name} created`, saved: `Pack ${name} saved`, default: `${name} is now the default pack` }[c.req.query('done') ?? ''];
     return html(c, 200, packsPage(c.get('viewer'), rows, { flash: pack && done ? `✓ ${done}` : undefined }));
   });
   app.post('/packs', async (c) => {
@@ -314,7 +321,21 @@ function notAllowed(c: Context) {
 }
 
 function notFound(c: Context<Env>) {
-  return c.html(errorPage('Not found', `There is no page at ${c.req.path}.`, c.get('viewer')) as string, 404);
+  return c.html(errorPage('Not found', `There is no page at ${isolate(c.req.path)}.`, c.get('viewer')) as string, 404);
+}
+
+/** What `oneLine` writes as an escape: control characters, line and paragraph separators, bidi controls, lone surrogates, and the backslash itself. */
+const UNSAFE_IN_LOG = /[\\\p{Cc}\p{Cs}\u2028\u2029\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/gu;
+const SHORT_ESCAPES: Record<string, string> = { '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+
+/**
+ * A log line that stays one line and says what it holds: the request paths and
+ * names in it come from outside, so a newline, a line separator or a bidi control
+ * is written as a visible escape (`\n`, `\u{2028}`, `\u{202e}`), and a backslash
+ * doubled so that an escape cannot be faked.
+ */
+export function oneLine(text: string): string {
+  return text.replace(UNSAFE_IN_LOG, (c) => SHORT_ESCAPES[c] ?? `\\u{${(c.codePointAt(0) as number).toString(16)}}`);
 }
 
 const SELF = 'http://panel.invalid';

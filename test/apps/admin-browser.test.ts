@@ -80,7 +80,7 @@ for (const provider of PROVIDERS) {
       await page.goto(`${panel.url}/packs`);
       assert.equal(await page.textContent('tr[data-pack=Default] .default'), 'default');
       await page.click('tr[data-pack=Kids] >> text=Make default');
-      assert.equal(await page.textContent('[role=status]'), '✓ Kids is now the default pack');
+      assert.equal(await page.textContent('[role=status]'), '✓ \u2068Kids\u2069 is now the default pack', 'the pack\'s name isolated (FSI…PDI)');
       assert.equal(await page.textContent('tr[data-pack=Kids] .default'), 'default');
       assert.equal(await page.$('tr[data-pack=Default] .default'), null);
       assert.deepEqual((await client.pack.findMany({ where: { isDefault: true } })).map((p) => p.name), ['Kids']);
@@ -109,4 +109,82 @@ test('a login link whose next= a browser reads as another site (/%09/evil.exampl
   await page.goto(phishing); // already logged in: the login page sends the browser on at once
   assert.equal(new URL(page.url()).origin, new URL(panel.url).origin, page.url());
   assert.equal(new URL(page.url()).pathname, '/migrations');
+});
+
+/** Where each character of `text` (the first text node under `selector` that holds it) is drawn: its left edge, in stored order. */
+function charLefts(page: Page, selector: string, text: string): Promise<number[]> {
+  return page.$eval(
+    selector,
+    (root, text) => {
+      const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+      for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+        const at = (node.textContent ?? '').indexOf(text);
+        if (at < 0) continue;
+        const found = node;
+        return Array.from(text, (_, k) => {
+          const range = document.createRange();
+          range.setStart(found, at + k);
+          range.setEnd(found, at + k + 1);
+          return range.getBoundingClientRect().left;
+        });
+      }
+      throw new Error(`no text node under the element holds "${text}"`);
+    },
+    text,
+  );
+}
+
+const readsLeftToRight = (lefts: number[]) => lefts.every((x, i) => i === 0 || x > (lefts[i - 1] as number));
+
+async function loggedIn(t: { after: (fn: () => Promise<void>) => void }, url: string): Promise<Page> {
+  const context = await browser.newContext();
+  t.after(() => context.close());
+  const page = await context.newPage();
+  await page.goto(`${url}/login`);
+  await page.fill('input[name=username]', ADMIN.username);
+  await page.fill('input[name=password]', ADMIN.password);
+  await page.click('button[type=submit]');
+  return page;
+}
+
+test('a user\'s name with bidirectional controls (U+202E, a stray U+2069, U+2029) cannot reorder the panel\'s own text next to it', async (t) => {
+  const { panel, client } = await seededPanel(t, 'sqlite');
+  const now = BigInt(Date.now());
+  const mallory = await client.user.create({
+    data: { telegramId: 9_000_000_001n, username: '\u202Eeve', firstName: 'Mal\u2069\u202Elory', lastName: 'x\u2029\u202Ey', languageCode: 'en', createdAt: now, updatedAt: now },
+  });
+  const thread = await client.thread.create({ data: { userId: mallory.id, chatId: -100123n, title: '\u202Erabbit', createdAt: now, updatedAt: now } });
+  await client.message.create({ data: { threadId: thread.id, role: 'user', content: '\u202Ehello', createdAt: now } });
+  const page = await loggedIn(t, panel.url);
+
+  await page.goto(`${panel.url}/threads/${thread.id}`);
+  const chat = await charLefts(page, 'main > p', 'chat -100123 · 1 messages');
+  assert.ok(readsLeftToRight(chat), `the chat id reads -100123, drawn at ${JSON.stringify(chat)}`);
+  await page.screenshot({ path: join(ARTIFACTS, 'thread-bidi.png'), fullPage: true });
+
+  await page.goto(`${panel.url}/users/${mallory.id}`);
+  const label = await charLefts(page, 'main > p', ' · language ');
+  assert.ok(readsLeftToRight(label), `" · language " after the name reads in its order, drawn at ${JSON.stringify(label)}`);
+  await page.screenshot({ path: join(ARTIFACTS, 'user-bidi.png'), fullPage: true });
+});
+
+test('a thread whose message holds a 4,096-character URL, and long unbroken names and titles, stay as wide as the viewport', async (t) => {
+  const { panel, client } = await seededPanel(t, 'sqlite');
+  const now = BigInt(Date.now());
+  const url = `https://example.com/search?q=${'x'.repeat(4096 - 'https://example.com/search?q='.length)}`;
+  assert.equal(url.length, 4096);
+  const long = 'w'.repeat(600);
+  const user = await client.user.create({ data: { telegramId: 9_000_000_002n, username: `u${long}`, firstName: `f${long}`, createdAt: now, updatedAt: now } });
+  const thread = await client.thread.create({ data: { userId: user.id, chatId: 42n, title: `t${long}`, createdAt: now, updatedAt: now } });
+  const message = await client.message.create({ data: { threadId: thread.id, role: 'user', content: `See ${url} for details.`, createdAt: now } });
+  await client.message.create({ data: { threadId: thread.id, role: 'assistant', content: url, replyToMessageId: message.id, replyToText: url, createdAt: now } });
+  await client.mcpToolLog.create({ data: { toolName: `tool${long}`, input: url, output: url, success: true, durationMs: 1, sessionId: `s${long}`, messageId: message.id, createdAt: now } });
+  const page = await loggedIn(t, panel.url);
+
+  for (const path of [`/threads/${thread.id}`, `/users/${user.id}`, '/users?page=2', '/tool-logs']) {
+    await page.goto(`${panel.url}${path}`);
+    const { scrollWidth, innerWidth } = await page.evaluate(() => ({ scrollWidth: document.scrollingElement?.scrollWidth ?? 0, innerWidth: window.innerWidth }));
+    assert.ok(scrollWidth > 0 && scrollWidth <= innerWidth, `${path}: the page is ${scrollWidth} px wide in a ${innerWidth} px viewport`);
+    if (path.startsWith('/threads/')) await page.screenshot({ path: join(ARTIFACTS, 'thread-long-url.png'), fullPage: true });
+  }
 });

@@ -2,9 +2,13 @@
  * The admin panel against what an attacker sends: redirect targets that a browser reads
  * as another site, control characters and malformed bodies where the panel expects
  * text. Each case answers with a 4xx page carrying the panel's headers, never a 500.
+ * And text that must stay data: `_` and `%` in a search, newlines in what is logged,
+ * an excerpt of emoji (the layout and bidi cases are in admin-browser.test.ts).
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { hashPassword } from '../../src/seed.ts';
+import { excerpt } from '../../src/apps/admin/views.ts';
 import { ADMIN, PanelClient, seededPanel } from '../fixtures/panel.ts';
 import { PROVIDERS } from '../helpers.ts';
 
@@ -70,3 +74,72 @@ for (const provider of PROVIDERS) {
     }
   });
 }
+
+/** The usernames in the users table of a page, in order. */
+const listedUsernames = (body: string) => [...body.matchAll(/<tr><td><a href="\/users\/\d+">\d+<\/a><\/td><td>\d+<\/td><td>(.*?)<\/td>/g)].map((m) => (m[1] ?? '').replace(/<[^>]*>/g, ''));
+
+for (const provider of PROVIDERS) {
+  test(`the users search on ${provider} takes _, % and \\ as themselves, never as LIKE wildcards or an escape`, async (t) => {
+    const { panel, client } = await seededPanel(t, provider);
+    const now = BigInt(Date.now());
+    for (const [i, username] of ['under_score', '100%sure', 'back\\slash'].entries()) {
+      await client.user.create({ data: { telegramId: 9_000_000_001n + BigInt(i), username, createdAt: now, updatedAt: now } });
+    }
+    const admin = new PanelClient(panel.url);
+    await admin.login();
+    const cases: [string, string[]][] = [
+      ['_', ['under_score']],
+      ['R_S', ['under_score']],
+      ['user_', []],
+      ['%', ['100%sure']],
+      ['0%S', ['100%sure']],
+      ['%%', []],
+      ['\\', ['back\\slash']],
+      ['K\\s', ['back\\slash']],
+      ['\\_', []],
+      ['\\%', []],
+      ['user0', ['user02', 'user03', 'user04', 'user05', 'user06', 'user07', 'user08', 'user09']],
+    ];
+    for (const [q, expected] of cases) {
+      const res = await admin.get(`/users?q=${encodeURIComponent(q)}`);
+      assert.equal(res.status, 200, `${q}: ${res.body.slice(0, 200)}`);
+      assert.deepEqual(listedUsernames(res.body), expected, q);
+    }
+  });
+}
+
+test('one event, one log line: a newline in a request path or a login name, a line separator in an admin\'s name, are written as visible escapes', async (t) => {
+  const { panel, client, db, logged } = await seededPanel(t, 'sqlite');
+  const forged = 'Admin admin logged in from 10.0.0.1';
+  // The seed takes any name; the login form refuses control characters, not U+2028 LINE SEPARATOR.
+  const now = BigInt(Date.now());
+  await client.adminUser.create({ data: { username: `eve\u2028${forged}`, passwordHash: await hashPassword('eve-password-1234'), createdAt: now, updatedAt: now } });
+  const visitor = new PanelClient(panel.url);
+  const refused = await visitor.request('/login', { form: { _csrf: await visitor.token('/login'), username: `nobody\n${forged}`, password: 'whatever' } });
+  assert.equal(refused.status, 400);
+  assert.equal((await visitor.login(`eve\u2028${forged}`, 'not her password')).status, 401);
+  assert.equal((await visitor.login(`eve\u2028${forged}`, 'eve-password-1234')).status, 302);
+  // An error on a path holding %0A: the admins' table disappears under a logged-in session.
+  const conn = await db.connect();
+  await conn.exec('ALTER TABLE "AdminUser" RENAME TO "AdminUser_gone"');
+  const failed = await visitor.get(`/nope%0A${encodeURIComponent(forged)}`);
+  assert.ok(failed.status >= 500, String(failed.status));
+
+  assert.equal(logged.length, 4, JSON.stringify(logged, null, 1));
+  for (const line of logged) assert.doesNotMatch(line, /[\n\r\v\f\u001c-\u001e\u0085\u2028\u2029]/, `one line each: ${JSON.stringify(line)}`);
+  assert.equal(logged[0], 'Failed login (a control character in the user name) from 127.0.0.1');
+  assert.equal(logged[1], `Failed login for eve\\u{2028}${forged} from 127.0.0.1`);
+  assert.equal(logged[2], `Admin eve\\u{2028}${forged} logged in from 127.0.0.1`);
+  assert.match(logged[3] ?? '', new RegExp(`^Error on GET /nope\\\\n${forged}: `));
+});
+
+test('an excerpt is cut between characters as a reader sees them: never half an emoji, a flag or a family', () => {
+  assert.equal(excerpt('😀'.repeat(100)), `${'😀'.repeat(79)}…`);
+  assert.equal(excerpt('😀'.repeat(80)), '😀'.repeat(80), 'eighty emoji are eighty characters: nothing cut');
+  assert.equal(excerpt('🇫🇷🇩🇪'.repeat(50), 5), '🇫🇷🇩🇪🇫🇷🇩🇪…');
+  assert.equal(excerpt('👨‍👩‍👧'.repeat(10), 3), '👨‍👩‍👧👨‍👩‍👧…');
+  assert.equal(excerpt('short'), 'short');
+  for (const text of ['😀'.repeat(100), `a${'😀'.repeat(100)}`, '🇫🇷'.repeat(200), 'é'.normalize('NFD').repeat(100)]) {
+    for (const length of [1, 2, 3, 80, 300]) assert.doesNotMatch(excerpt(text, length), /\p{Cs}/u, `no lone surrogate in the first ${length} of ${text.slice(0, 8)}…`);
+  }
+});

@@ -194,9 +194,9 @@ for (const provider of PROVIDERS) {
       const user = await admin.get(`/users/${ids.alice}`);
       assert.match(user.body, new RegExp(`<a href="/threads/${ids.thread}">Rabbit hole</a></td><td>555001</td><td>4</td>`));
       const thread = await admin.get(`/threads/${ids.thread}`);
-      assert.match(thread.body, new RegExp(`id="message-${ids.answer}"[\\s\\S]*?↪ in reply to <a href="#message-${ids.question}">#${ids.question}</a> \\(user\\): How deep is the rabbit hole\\?`));
-      assert.match(thread.body, new RegExp(`id="message-${ids.followUp}"[\\s\\S]*?↪ in reply to <a href="#message-${ids.answer}">#${ids.answer}</a> \\(assistant\\): Deeper than it looks\\.`));
-      assert.match(thread.body, /↪ in reply to a Telegram message: Off with their heads/);
+      assert.match(thread.body, new RegExp(`id="message-${ids.answer}"[\\s\\S]*?↪ in reply to <a href="#message-${ids.question}">#${ids.question}</a> \\(<bdi>user</bdi>\\): <bdi>How deep is the rabbit hole\\?</bdi>`));
+      assert.match(thread.body, new RegExp(`id="message-${ids.followUp}"[\\s\\S]*?↪ in reply to <a href="#message-${ids.answer}">#${ids.answer}</a> \\(<bdi>assistant</bdi>\\): <bdi>Deeper than it looks\\.</bdi>`));
+      assert.match(thread.body, /↪ in reply to a Telegram message: <bdi>Off with their heads<\/bdi>/);
     });
 
     test('MCP tool logs: newest first, paginated, filtered by tool, session and success; a log links to its message', async (t) => {
@@ -222,7 +222,7 @@ for (const provider of PROVIDERS) {
       const created = await admin.post('/packs', { name: 'Night', description: 'Quiet hours' });
       assert.equal(created.status, 303);
       assert.match(created.location ?? '', /^\/packs\?done=created&pack=\d+$/);
-      assert.match((await admin.get(created.location as string)).body, /<p class="flash" role="status">✓ Pack Night created<\/p>/);
+      assert.match((await admin.get(created.location as string)).body, /<p class="flash" role="status">✓ Pack \u2068Night\u2069 created<\/p>/);
       // A crafted link cannot put words on the page: the message comes from the database.
       for (const crafted of ['/packs?done=Your+account+is+locked', '/packs?done=created&pack=99999', '/packs?done=created&pack=abc']) {
         const page = await admin.get(crafted);
@@ -267,7 +267,7 @@ test('bad input: unknown pages 404, malformed paging 400, huge page sizes clampe
   const admin = new PanelClient(panel.url);
   await admin.login();
   const cases: [string, number, RegExp?][] = [
-    ['/nope', 404, /There is no page at \/nope\./],
+    ['/nope', 404, /There is no page at \u2068\/nope\u2069\./],
     ['/users/abc', 404],
     ['/users/0', 404],
     ['/users/99999999999999999999', 404],
@@ -309,6 +309,26 @@ test('cookies are Secure with COOKIE_SECURE=true, or behind a trusted proxy that
   assert.match(await secureCookie({ TRUST_PROXY: '127.0.0.1' }, { 'x-forwarded-proto': 'https' }), /; Secure/);
   assert.doesNotMatch(await secureCookie({ TRUST_PROXY: '10.0.0.0/8,::1' }, { 'x-forwarded-proto': 'https' }), /; Secure/, 'a peer that is not a trusted proxy is not believed');
   assert.doesNotMatch(await secureCookie({}, { 'x-forwarded-proto': 'https' }), /; Secure/, 'an untrusted header is ignored');
+  // Production: Secure and __Host- by default (no sibling subdomain or plain-HTTP page can set them); COOKIE_SECURE=false for a plain-HTTP test.
+  const production = await secureCookie({ NODE_ENV: 'production' });
+  assert.match(production, /^__Host-rastar_login=[^;]+; Max-Age=3600; Path=\/; HttpOnly; Secure; SameSite=Lax$/m, production);
+  const plain = await secureCookie({ NODE_ENV: 'production', COOKIE_SECURE: 'false' });
+  assert.match(plain, /^rastar_login=/m, plain);
+  assert.doesNotMatch(plain, /; Secure|__Host-/, plain);
+});
+
+test('in production a login over the proxy keeps its __Host- session, and logout ends it', async (t) => {
+  const saved = process.env.NODE_ENV;
+  process.env.NODE_ENV = 'production';
+  t.after(() => (saved === undefined ? delete process.env.NODE_ENV : (process.env.NODE_ENV = saved)));
+  const { panel } = await seededPanel(t, 'sqlite');
+  const admin = new PanelClient(panel.url);
+  const login = await admin.login();
+  assert.equal(login.status, 302, login.body.slice(0, 200));
+  assert.ok(admin.cookies.has(`__Host-${SESSION_COOKIE}`), [...admin.cookies.keys()].join(', '));
+  assert.equal((await admin.get('/packs')).status, 200);
+  assert.equal((await admin.post('/logout')).status, 302);
+  assert.equal((await admin.get('/packs')).status, 302, 'logged out');
 });
 
 describe('the admin-panel script', () => {

@@ -3,23 +3,40 @@
  * queries on SQLite and PostgreSQL. Pages get plain rows; timestamps stay the
  * schema's epoch milliseconds.
  */
+import { empty, raw, sqltag } from '@prisma/client/runtime/client';
 import type { AppClient, Provider } from '../../db.ts';
 import { isUniqueViolation } from '../../errors.ts';
 import type { Paging } from './params.ts';
 
 const window = ({ page, size }: Paging) => ({ skip: (page - 1) * size, take: size });
 
-/** Username contains `q` (any case), or the telegram id is `q`. */
+/** The escape character of the users search's LIKE pattern (sent as a parameter: no quoting rules to mind). */
+const LIKE_ESCAPE = '\\';
+
+/** `text` as a LIKE pattern that finds it anywhere, character for character: `%`, `_` and the escape character escaped. */
+const containsPattern = (text: string) => `%${text.replace(/[\\%_]/g, (c) => LIKE_ESCAPE + c)}%`;
+
+/**
+ * Username contains `q` (any case), or the telegram id is `q`. The match is SQL of
+ * our own, the same on both providers: Prisma's `contains` hands `%` and `_` to
+ * LIKE as wildcards (on SQLite and on PostgreSQL) and takes no ESCAPE clause.
+ */
 export async function listUsers(client: AppClient, provider: Provider, q: string | undefined, paging: Paging) {
-  // PostgreSQL compares case-sensitively unless asked; SQLite's LIKE already ignores ASCII case (and knows no `mode`).
-  const contains = provider === 'postgresql' ? ({ contains: q, mode: 'insensitive' } as { contains: string }) : { contains: q };
-  const telegramId = q && /^\d{1,19}$/.test(q) && BigInt(q) < 2n ** 63n ? BigInt(q) : undefined;
-  const where = q ? { OR: [{ username: contains }, ...(telegramId === undefined ? [] : [{ telegramId }])] } : {};
-  const [rows, total] = await Promise.all([
-    client.user.findMany({ where, orderBy: { id: 'asc' }, ...window(paging), include: { pack: { select: { name: true } }, _count: { select: { threads: true } } } }),
-    client.user.count({ where }),
+  const include = { pack: { select: { name: true } }, _count: { select: { threads: true } } } as const;
+  if (!q) {
+    const [rows, total] = await Promise.all([client.user.findMany({ orderBy: { id: 'asc' }, ...window(paging), include }), client.user.count()]);
+    return { rows, total, paging };
+  }
+  const telegramId = /^\d{1,19}$/.test(q) && BigInt(q) < 2n ** 63n ? BigInt(q) : undefined;
+  // PostgreSQL's LIKE tells case apart and ILIKE does not; SQLite's LIKE already ignores ASCII case (and knows no ILIKE).
+  const matches = sqltag`("username" ${raw(provider === 'postgresql' ? 'ILIKE' : 'LIKE')} ${containsPattern(q)} ESCAPE ${LIKE_ESCAPE}${telegramId === undefined ? empty : sqltag` OR "telegramId" = ${telegramId}`})`;
+  const { skip, take } = window(paging);
+  const [page, counted] = await Promise.all([
+    client.$queryRaw<{ id: number }[]>`SELECT "id" FROM "User" WHERE ${matches} ORDER BY "id" LIMIT ${take} OFFSET ${skip}`,
+    client.$queryRaw<{ total: number | bigint }[]>`SELECT COUNT(*) AS "total" FROM "User" WHERE ${matches}`,
   ]);
-  return { rows, total, paging };
+  const rows = await client.user.findMany({ where: { id: { in: page.map((r) => Number(r.id)) } }, orderBy: { id: 'asc' }, include });
+  return { rows, total: Number(counted[0]?.total ?? 0), paging };
 }
 
 export function userWithThreads(client: AppClient, id: number) {

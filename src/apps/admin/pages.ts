@@ -5,7 +5,7 @@ import { displayPath } from '../../runtime/history.ts';
 import type { CheckReport } from '../../authoring/check.ts';
 import type { listPacks, listToolLogs, listUsers, threadWithMessages, userWithThreads, ToolLogFilter } from './data.ts';
 import { migrationLines, notReadyReason, type Snapshot } from './migrations.ts';
-import { csrfField, excerpt, layout, pager, timestamp, type Viewer } from './views.ts';
+import { bdi, csrfField, excerpt, isolate, layout, pager, timestamp, type Viewer } from './views.ts';
 
 type Rows<F extends (...args: never[]) => unknown> = NonNullable<Awaited<ReturnType<F>>>;
 
@@ -72,9 +72,9 @@ ${pager('/users', { q }, page.paging, page.total)}`,
 
 export function userPage(viewer: Viewer, user: Rows<typeof userWithThreads>) {
   return layout(
-    `User ${user.username ?? user.telegramId.toString()}`,
+    `User ${isolate(user.username ?? user.telegramId.toString())}`,
     viewer,
-    html`<p>Telegram id ${user.telegramId.toString()} · ${[user.firstName, user.lastName].filter(Boolean).join(' ') || 'no name'} · language ${user.languageCode ?? '—'} · pack ${user.pack?.name ?? '—'} · since ${timestamp(user.createdAt)}</p>
+    html`<p>Telegram id ${user.telegramId.toString()} · ${bdi([user.firstName, user.lastName].filter(Boolean).join(' ') || 'no name')} · language ${bdi(user.languageCode ?? '—')} · pack ${bdi(user.pack?.name ?? '—')} · since ${timestamp(user.createdAt)}</p>
 <h2>Threads</h2>
 <table id="threads"><thead><tr><th>Thread</th><th>Chat</th><th>Messages</th><th>Updated</th></tr></thead><tbody>
 ${user.threads.length
@@ -88,21 +88,21 @@ ${user.threads.length
 export function threadPage(viewer: Viewer, thread: Rows<typeof threadWithMessages>) {
   const who = thread.user.username ?? thread.user.telegramId.toString();
   return layout(
-    thread.title ?? `Thread ${thread.id}`,
+    thread.title === null ? `Thread ${thread.id}` : isolate(thread.title),
     viewer,
-    html`<p>User <a href="/users/${thread.user.id}">${who}</a> · chat ${thread.chatId.toString()} · ${thread.messages.length} messages</p>
+    html`<p>User <a href="/users/${thread.user.id}">${bdi(who)}</a> · chat ${thread.chatId.toString()} · ${thread.messages.length} messages</p>
 <div id="messages">
 ${thread.messages.map(
-  (m) => html`<div class="message" id="message-${m.id}"><div><strong>${m.role}</strong> · #${m.id} · ${timestamp(m.createdAt)}${m._count.toolLogs ? html` · <a href="/tool-logs?message=${m.id}">${m._count.toolLogs} tool call${m._count.toolLogs === 1 ? '' : 's'}</a>` : ''}</div>
+  (m) => html`<div class="message" id="message-${m.id}"><div><strong>${bdi(m.role)}</strong> · #${m.id} · ${timestamp(m.createdAt)}${m._count.toolLogs ? html` · <a href="/tool-logs?message=${m.id}">${m._count.toolLogs} tool call${m._count.toolLogs === 1 ? '' : 's'}</a>` : ''}</div>
 ${m.replyTo
-  ? html`<div class="reply">↪ in reply to <a href="${m.replyTo.threadId === thread.id ? '' : `/threads/${m.replyTo.threadId}`}#message-${m.replyTo.id}">#${m.replyTo.id}</a> (${m.replyTo.role}): ${excerpt(m.replyTo.content)}</div>`
+  ? html`<div class="reply">↪ in reply to <a href="${m.replyTo.threadId === thread.id ? '' : `/threads/${m.replyTo.threadId}`}#message-${m.replyTo.id}">#${m.replyTo.id}</a> (${bdi(m.replyTo.role)}): ${bdi(excerpt(m.replyTo.content))}</div>`
   : m.replyToText
-    ? html`<div class="reply">↪ in reply to a Telegram message: ${excerpt(m.replyToText)}</div>`
+    ? html`<div class="reply">↪ in reply to a Telegram message: ${bdi(excerpt(m.replyToText))}</div>`
     : ''}
-<pre>${m.content}</pre></div>`,
+<pre dir="auto">${m.content}</pre></div>`,
 )}
 </div>
-<p><a href="/users/${thread.user.id}">← ${who}'s threads</a></p>`,
+<p><a href="/users/${thread.user.id}">← ${bdi(who)}'s threads</a></p>`,
   );
 }
 

@@ -45,6 +45,12 @@ export interface SessionOptions {
   maxAgeMs: number;
   /** Whether this request's cookies must be Secure (HTTPS, or COOKIE_SECURE). */
   secure: (c: Context) => boolean;
+  /**
+   * Cookies always Secure (COOKIE_SECURE, production): then named `__Host-…`, which a
+   * browser accepts only Secure, for this host and path `/`, so that no sibling
+   * subdomain or plain-HTTP page can plant or overwrite them.
+   */
+  alwaysSecure?: boolean;
   /** The time in ms (default Date.now; tests move it instead of waiting). */
   clock?: () => number;
 }
@@ -55,23 +61,30 @@ export class Sessions {
 
   private readonly now: () => number;
 
+  private readonly sessionCookie: string;
+
+  private readonly loginCookie: string;
+
   constructor(private readonly options: SessionOptions) {
     this.now = options.clock ?? Date.now;
+    const prefix = options.alwaysSecure ? '__Host-' : '';
+    this.sessionCookie = `${prefix}${SESSION_COOKIE}`;
+    this.loginCookie = `${prefix}${LOGIN_COOKIE}`;
   }
 
   async start(c: Context, adminId: number): Promise<Session> {
     const session = { adminId, id: randomBytes(18).toString('base64url'), expiresAt: this.now() + this.options.maxAgeMs };
-    await setSignedCookie(c, SESSION_COOKIE, `${session.adminId}:${session.id}:${session.expiresAt}`, this.options.secret, {
+    await setSignedCookie(c, this.sessionCookie, `${session.adminId}:${session.id}:${session.expiresAt}`, this.options.secret, {
       ...this.cookieOptions(c),
       maxAge: Math.floor(this.options.maxAgeMs / 1000),
     });
-    deleteCookie(c, LOGIN_COOKIE, this.cookieOptions(c));
+    deleteCookie(c, this.loginCookie, this.cookieOptions(c));
     return session;
   }
 
   /** The request's session; undefined when absent, forged, expired or logged out. */
   async read(c: Context): Promise<Session | undefined> {
-    const value = await getSignedCookie(c, this.options.secret, SESSION_COOKIE);
+    const value = await getSignedCookie(c, this.options.secret, this.sessionCookie);
     if (!value) return undefined;
     const match = /^(\d{1,9}):([\w-]{24}):(\d{13})$/.exec(value);
     if (!match) return undefined;
@@ -86,7 +99,7 @@ export class Sessions {
       for (const [id, expiresAt] of this.revoked) if (expiresAt <= now) this.revoked.delete(id);
       this.revoked.set(session.id, session.expiresAt);
     }
-    deleteCookie(c, SESSION_COOKIE, this.cookieOptions(c));
+    deleteCookie(c, this.sessionCookie, this.cookieOptions(c));
   }
 
   csrfToken(session: Session): string {
@@ -95,16 +108,16 @@ export class Sessions {
 
   /** The login form's token, bound to a nonce cookie set here when the browser has none. */
   async loginToken(c: Context): Promise<string> {
-    let nonce = await getSignedCookie(c, this.options.secret, LOGIN_COOKIE);
+    let nonce = await getSignedCookie(c, this.options.secret, this.loginCookie);
     if (!nonce) {
       nonce = randomBytes(18).toString('base64url');
-      await setSignedCookie(c, LOGIN_COOKIE, nonce, this.options.secret, { ...this.cookieOptions(c), maxAge: LOGIN_NONCE_AGE_S });
+      await setSignedCookie(c, this.loginCookie, nonce, this.options.secret, { ...this.cookieOptions(c), maxAge: LOGIN_NONCE_AGE_S });
     }
     return this.mac(`login:${nonce}`);
   }
 
   async validLoginToken(c: Context, token: unknown): Promise<boolean> {
-    const nonce = await getSignedCookie(c, this.options.secret, LOGIN_COOKIE);
+    const nonce = await getSignedCookie(c, this.options.secret, this.loginCookie);
     return typeof nonce === 'string' && sameText(token, this.mac(`login:${nonce}`));
   }
 
@@ -117,7 +130,7 @@ export class Sessions {
   }
 
   private cookieOptions(c: Context) {
-    return { path: '/', httpOnly: true, sameSite: 'Lax' as const, secure: this.options.secure(c) };
+    return { path: '/', httpOnly: true, sameSite: 'Lax' as const, secure: this.options.alwaysSecure === true || this.options.secure(c) };
   }
 }
 

@@ -10,7 +10,7 @@ import { PAGE_SIZE, type Paging } from './params.ts';
 type Html = HtmlEscapedString | Promise<HtmlEscapedString>;
 
 export const STYLESHEET = `
-body{font-family:system-ui,sans-serif;margin:0;color:#222}
+body{font-family:system-ui,sans-serif;margin:0;color:#222;overflow-wrap:anywhere}
 header{background:#223;color:#fff;padding:.6rem 1.5rem;display:flex;gap:1.2rem;align-items:center;flex-wrap:wrap}
 header a{color:#fff}header form{margin-left:auto}
 main{padding:1rem 1.5rem;max-width:80rem}
@@ -20,7 +20,7 @@ table{border-collapse:collapse;margin:.5rem 0}td,th{border:1px solid #ccc;paddin
 pre{white-space:pre-wrap;background:#f6f6f6;padding:.4rem;margin:.2rem 0;max-width:60rem}
 .message{border-left:3px solid #ccd;padding:.2rem .8rem;margin:.6rem 0}.message:target{background:#ffd}
 .reply{color:#555;font-size:.9em}.login{max-width:22rem;margin:4rem auto}.login label{display:block;margin:.6rem 0}
-input[type=text],input[type=password],textarea{width:100%;box-sizing:border-box}nav.pager{margin:.5rem 0}
+input[type=text],input[type=password],textarea{width:100%;box-sizing:border-box}select{max-width:100%}nav.pager{margin:.5rem 0}
 `;
 
 export interface Viewer {
@@ -35,7 +35,7 @@ export function layout(title: string, viewer: Viewer | undefined, body: Html): H
 <body>
 <header><strong>rastar admin</strong>${viewer
     ? html`<a href="/migrations">Migrations</a><a href="/users">Users</a><a href="/packs">Packs</a><a href="/tool-logs">Tool logs</a>
-<form method="post" action="/logout">${csrfField(viewer)}<span>${viewer.username}</span> <button type="submit">Log out</button></form>`
+<form method="post" action="/logout">${csrfField(viewer)}<span>${bdi(viewer.username)}</span> <button type="submit">Log out</button></form>`
     : ''}</header>
 <main>
 <h1>${title}</h1>
@@ -88,4 +88,44 @@ export function pager(path: string, filters: Record<string, string | undefined>,
 ${page > 1 ? html` · <a href="${link(Math.min(page - 1, pages))}" rel="prev">previous</a>` : ''}${page < pages ? html` · <a href="${link(page + 1)}" rel="next">next</a>` : ''}</nav>`;
 }
 
-export const excerpt = (text: string, length = 80) => (text.length > length ? `${text.slice(0, length - 1)}…` : text);
+const graphemes = new Intl.Segmenter(undefined, { granularity: 'grapheme' });
+
+/**
+ * At most `length` characters of `text`, the last an ellipsis when it is cut. A
+ * character is what a reader sees as one (a grapheme): an emoji, a flag or a
+ * letter with its accents is kept whole or left out, never cut in half.
+ */
+export function excerpt(text: string, length = 80): string {
+  if (text.length <= length) return text; // no more graphemes than UTF-16 units
+  let count = 0;
+  let end = 0;
+  for (const { index } of graphemes.segment(text)) {
+    if (count === length - 1) end = index;
+    else if (count === length) return `${text.slice(0, end)}…`;
+    count++;
+  }
+  return text;
+}
+
+/**
+ * User text made safe to isolate: a bidi paragraph separator becomes a space, a
+ * PDI (U+2069) that closes no isolate of the text's own is dropped, and isolates
+ * it leaves open are closed. Any of these would end the isolate around the text
+ * early (in Chromium) and let its controls reorder the panel's own words.
+ */
+function isolable(text: string): string {
+  let open = 0;
+  const balanced = text.replace(/[\u001c-\u001e\u0085\u2029]/g, ' ').replace(/[\u2066-\u2069]/g, (c) => {
+    if (c !== '\u2069') open++;
+    else if (open > 0) open--;
+    else return '';
+    return c;
+  });
+  return balanced + '\u2069'.repeat(open);
+}
+
+/** User text among the panel's own words, as HTML: in a `<bdi>`, so neither its direction nor its bidi controls reach past it. */
+export const bdi = (text: string): Html => html`<bdi>${isolable(text)}</bdi>`;
+
+/** The same for plain text (a page title, a flash message): between FSI and PDI. */
+export const isolate = (text: string): string => `\u2068${isolable(text)}\u2069`;
