@@ -8,22 +8,16 @@
  * `<code>\n\n<text>` when it has a Prisma code.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, symlinkSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { stripVTControlCharacters } from 'node:util';
-import Database from 'better-sqlite3';
-import { openConnection, parseDatabaseUrl, projectRoot } from '../../src/db.ts';
-import { childEnv, execCapture, serverUrl, testDatabase } from '../helpers.ts';
-import { BLOG_SCHEMA, config, fixture, output, prisma, type Files } from './harness.ts';
+import { openConnection, parseDatabaseUrl } from '../../src/db.ts';
+import { serverUrl, testDatabase } from '../helpers.ts';
+import { BLOG_SCHEMA, config, F_NO_CONFIG, INTROSPECTION_SQLITE_DB, INTROSPECTION_SQLITE_SCHEMA, POSTGRES_BLOG_SCHEMA, schemaFolderFiles, SQLITE_DBEXECUTE_SCRIPT } from './fixtures.ts';
+import { fixture, output, prisma, prismaCalled, sqliteRows, sqliteTables, stderrAfterConfigLine, type Files } from './harness.ts';
 
 const SUCCESS = 'Script executed successfully.\n';
-
-/** The SQLite `sqlScript` of the tests: a table created and dropped (no trailing newline). */
-const SQLITE_SCRIPT = `-- Drop & Create & Drop
-DROP TABLE IF EXISTS 'test-dbexecute';
-CREATE TABLE 'test-dbexecute' ("id" INTEGER PRIMARY KEY);
-DROP TABLE 'test-dbexecute';`;
 
 /** The PostgreSQL `sqlScript`: a schema created and dropped. */
 const PG_SCRIPT = `-- Drop & Create & Drop
@@ -40,143 +34,16 @@ ${script}
 -- commit changes
 COMMIT;`;
 
-/** F-no-config: a schema at the root, no config file. */
-const NO_CONFIG: Files = {
-  'schema.prisma': `generator client {
-  provider = "prisma-client"
-  output   = "./generated/prisma"
-}
-
-datasource db {
-  provider = "sqlite"
-}
-
-model User {
-  id   Int @id @default(autoincrement())
-  name String
-}
-`,
-};
-
 /** F-valid-config-only. */
 const VALID_CONFIG_ONLY: Files = { 'prisma.config.ts': config('file:./dev.db') };
 
 /** F-schema-only-sqlite (its unused variant configs and schemas left out: db execute reads no schema). */
 const schemaOnlySqlite = (url = 'file:dev.db'): Files => ({ 'prisma.config.ts': config(url), 'prisma/schema.prisma': BLOG_SCHEMA });
 
-/** F-schema-folder-sqlite and F-schema-folder-postgres: a multi-file schema folder. */
-const schemaFolder = (provider: 'sqlite' | 'postgresql'): Files => ({
-  'prisma/schema/config.prisma': `datasource my_db {
-  provider = "${provider}"
-}
-
-generator client {
-  provider = "prisma-client-js"
-  output   = "@prisma/client"
-}
-`,
-  'prisma/schema/Blog.prisma': `model Blog {
-  id          Int  @id
-  viewCount20 Int
-  ownerId     Int
-  owner       User @relation(fields: [ownerId], references: [id])
-}
-`,
-  'prisma/schema/User.prisma': `model User {
-  id    Int    @id
-  blogs Blog[]
-}
-`,
-});
-
-/** F-introspection-sqlite: its schema, and its dev.db rebuilt (the legacy `_Migration` rows left empty). */
-const INTROSPECTION_SCHEMA = `generator client {
-  provider = "prisma-client-js"
-}
-
-datasource db {
-  provider = "sqlite"
-}
-
-model Post {
-  id        Int      @default(autoincrement()) @id
-  createdAt DateTime @default(now())
-  title     String
-  content   String?
-  published Boolean  @default(false)
-  author    User     @relation(fields: [authorId], references: [id])
-  authorId  Int
-}
-
-model Profile {
-  id     Int     @default(autoincrement()) @id
-  bio    String?
-  user   User    @relation(fields: [userId], references: [id])
-  userId Int     @unique
-}
-
-model User {
-  id      Int      @default(autoincrement()) @id
-  email   String   @unique
-  name    String?
-  posts   Post[]
-  profile Profile?
-}
-`;
-
-const INTROSPECTION_DB = `CREATE TABLE "_Migration" ("revision" INTEGER NOT NULL PRIMARY KEY, "name" TEXT NOT NULL, "datamodel" TEXT NOT NULL, "status" TEXT NOT NULL, "applied" INTEGER NOT NULL, "rolled_back" INTEGER NOT NULL, "datamodel_steps" TEXT NOT NULL, "database_migration" TEXT NOT NULL, "errors" TEXT NOT NULL, "started_at" DATE NOT NULL, "finished_at" DATE);
-INSERT INTO "_Migration" VALUES (1, '20200409133901-initial', '', 'MigrationSuccess', 6, 0, '[]', '{}', '[]', 1587116511592, 1587116511604);
-INSERT INTO "_Migration" VALUES (2, 'watch-20200417114151', '', 'MigrationSuccess', 0, 0, '[]', '{}', '[]', 1587116511685, 1587116511687);
-CREATE TABLE "Post" (
-    "authorId" INTEGER NOT NULL  ,
-    "content" TEXT   ,
-    "createdAt" DATE NOT NULL DEFAULT CURRENT_TIMESTAMP ,
-    "id" INTEGER NOT NULL  PRIMARY KEY AUTOINCREMENT,
-    "published" BOOLEAN NOT NULL DEFAULT false ,
-    "title" TEXT NOT NULL  ,FOREIGN KEY ("authorId") REFERENCES "User"("id") ON DELETE CASCADE ON UPDATE CASCADE
-);
-CREATE TABLE "Profile" (
-    "bio" TEXT   ,
-    "id" INTEGER NOT NULL  PRIMARY KEY AUTOINCREMENT,
-    "userId" INTEGER NOT NULL  ,FOREIGN KEY ("userId") REFERENCES "User"("id") ON DELETE CASCADE ON UPDATE CASCADE
-);
-CREATE TABLE "User" (
-    "email" TEXT NOT NULL  ,
-    "id" INTEGER NOT NULL  PRIMARY KEY AUTOINCREMENT,
-    "name" TEXT   
-);
-INSERT INTO "User" VALUES ('bob@bob.bob', 1, 'Bobby Brown Sqlite');
-CREATE UNIQUE INDEX "Profile.userId" ON "Profile"("userId");
-CREATE UNIQUE INDEX "User.email" ON "User"("email");
-`;
-
 const INTROSPECTION_TABLES = ['Post', 'Profile', 'User', '_Migration', 'sqlite_sequence'];
 
-const introspectionSqlite = (url = 'file:dev.db'): Files => ({ 'prisma.config.ts': config(url), 'schema.prisma': INTROSPECTION_SCHEMA });
-
-/** The tables of a SQLite file, read directly. */
-function sqliteTables(file: string): string[] {
-  const db = new Database(file, { readonly: true, fileMustExist: true });
-  try {
-    return (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as { name: string }[]).map((row) => row.name);
-  } finally {
-    db.close();
-  }
-}
-
-function sqliteRows(file: string, table: string): unknown[] {
-  const db = new Database(file, { readonly: true, fileMustExist: true });
-  try {
-    return db.prepare(`SELECT * FROM "${table}"`).all();
-  } finally {
-    db.close();
-  }
-}
-
-/** stderr without colours and without the config diagnostic the real CLI prints first. */
-function errors(stderr: string): string {
-  return stripVTControlCharacters(stderr).replace(/^Loaded Prisma config from [^\n]*\.\n\n?/, '');
-}
+/** F-introspection-sqlite, its config naming `url` (its dev.db is INTROSPECTION_SQLITE_DB). */
+const introspectionSqlite = (url = 'file:dev.db'): Files => ({ 'prisma.config.ts': config(url), 'schema.prisma': INTROSPECTION_SQLITE_SCHEMA });
 
 function assertExecuted(result: Awaited<ReturnType<typeof prisma>>): void {
   assert.equal(result.code, 0, output(result));
@@ -186,7 +53,7 @@ function assertExecuted(result: Awaited<ReturnType<typeof prisma>>): void {
 /** Exit 1 with `Error: <code>` then the engine's message (Prisma's EngineError, `<code>\n\n<message>\n`). */
 function assertEngineError(result: Awaited<ReturnType<typeof prisma>>, code: string): string {
   assert.equal(result.code, 1, output(result));
-  const text = errors(result.stderr);
+  const text = stderrAfterConfigLine(result.stderr);
   assert.match(text, new RegExp(`^Error: ${code}\\n\\n`, 'm'), output(result));
   assert.doesNotMatch(result.stdout, /Script executed successfully/, output(result));
   return text;
@@ -195,7 +62,7 @@ function assertEngineError(result: Awaited<ReturnType<typeof prisma>>, code: str
 /** Exit 1, `Error: <message>` with no Prisma code (Prisma's plain Error, `e.code === undefined`). */
 function assertPlainError(result: Awaited<ReturnType<typeof prisma>>): string {
   assert.equal(result.code, 1, output(result));
-  const text = errors(result.stderr);
+  const text = stderrAfterConfigLine(result.stderr);
   assert.match(text, /^Error: /m, output(result));
   assert.doesNotMatch(text, /^Error: P\d{4}\b/m, `no Prisma code\n${output(result)}`);
   assert.doesNotMatch(result.stdout, /Script executed successfully/, output(result));
@@ -206,7 +73,7 @@ function assertPlainError(result: Awaited<ReturnType<typeof prisma>>): string {
 // db execute › prisma.config.ts
 
 test('db execute › prisma.config.ts › should require a datasource in the config', async (t) => {
-  const dir = fixture(t, { ...NO_CONFIG, 'script.sql': '-- noop' });
+  const dir = fixture(t, { ...F_NO_CONFIG, 'script.sql': '-- noop' });
   const result = await prisma(dir, ['db', 'execute', '--file=./script.sql']);
   const text = assertPlainError(result);
   assert.match(text, /^Error: The datasource\.url property is required in your Prisma config file when using prisma db execute\.$/m, output(result));
@@ -216,21 +83,11 @@ test('db execute › prisma.config.ts › should require a datasource in the con
 // ---------------------------------------------------------------------------
 // db execute › generic
 
-/** The real CLI under another name: `<dir>/<name>` links to its entry (Prisma reads the identity from argv[1]). */
-function prismaAs(name: string, dir: string, args: string[]) {
-  const entry = join(dir, name);
-  if (!existsSync(entry)) symlinkSync(join(projectRoot, 'node_modules', 'prisma', 'build', 'index.js'), entry);
-  return execCapture(process.execPath, [entry, ...args], {
-    cwd: dir,
-    env: childEnv({ PRISMA_SCHEMA_ENGINE_BINARY: join(projectRoot, 'bin', 'schema-engine'), PRISMA_HIDE_UPDATE_MESSAGE: '1', CHECKPOINT_DISABLE: '1', CI: '1', DATABASE_URL: undefined, CLAUDECODE: undefined }),
-  }).done;
-}
-
 for (const cliCommand of ['prisma', 'prisma7'] as const) {
   const other = cliCommand === 'prisma' ? 'prisma7' : 'prisma';
   test(`db execute › generic › ${cliCommand} › renders help and help errors with the selected executable`, async (t) => {
     const dir = fixture(t, VALID_CONFIG_ONLY);
-    const run = (args: string[]) => (cliCommand === 'prisma' ? prisma(dir, args) : prismaAs('prisma7', dir, args));
+    const run = (args: string[]) => prismaCalled(cliCommand, dir, args);
     const help = await run(['db', 'execute', '--help']);
     assert.equal(help.code, 0, output(help));
     const helpText = stripVTControlCharacters(help.stdout);
@@ -238,7 +95,7 @@ for (const cliCommand of ['prisma', 'prisma7'] as const) {
     assert.ok(!helpText.includes(`${other} db execute --file ./script.sql`), output(help));
     const bare = await run(['db', 'execute']);
     assert.equal(bare.code, 1, output(bare));
-    const text = errors(bare.stderr);
+    const text = stderrAfterConfigLine(bare.stderr);
     assert.ok(text.includes('Either --stdin or --file must be provided.'), output(bare));
     assert.ok(text.includes(`See \`${cliCommand} db execute -h\``), output(bare));
     assert.ok(!text.includes(`See \`${other} db execute -h\``), output(bare));
@@ -275,15 +132,15 @@ test('db execute › generic › should fail if --file does no exists', async (t
 test('db execute › SQLite › should pass with --stdin', { skip: process.platform === 'win32' ? 'Prisma skips it on Windows' : false }, async (t) => {
   const dir = fixture(t, schemaOnlySqlite());
   // `echo "<sqlScript>" | … --stdin` through /bin/sh: the shell eats the double quotes, echo adds a newline.
-  const stdin = `${SQLITE_SCRIPT.replace(/"/g, '')}\n`;
+  const stdin = `${SQLITE_DBEXECUTE_SCRIPT.replace(/"/g, '')}\n`;
   const result = await prisma(dir, ['db', 'execute', '--stdin'], {}, stdin);
   assertExecuted(result);
-  assert.equal(errors(result.stderr), '', `nothing on stderr but the config diagnostic\n${output(result)}`);
+  assert.equal(stderrAfterConfigLine(result.stderr), '', `nothing on stderr but the config diagnostic\n${output(result)}`);
   assert.deepEqual(sqliteTables(join(dir, 'dev.db')), [], 'dev.db at the config’s folder, the table created and dropped');
 });
 
 test('db execute › SQLite › should pass with --file', async (t) => {
-  const dir = fixture(t, { ...schemaOnlySqlite(), 'script.sql': SQLITE_SCRIPT });
+  const dir = fixture(t, { ...schemaOnlySqlite(), 'script.sql': SQLITE_DBEXECUTE_SCRIPT });
   const result = await prisma(dir, ['db', 'execute', '--file=./script.sql']);
   assertExecuted(result);
   assert.deepEqual(sqliteTables(join(dir, 'dev.db')), [], 'dev.db created at the config’s folder, the table created and dropped');
@@ -291,28 +148,28 @@ test('db execute › SQLite › should pass with --file', async (t) => {
 });
 
 test('db execute › SQLite › should pass with schema folder fixture', async (t) => {
-  const dir = fixture(t, { 'prisma.config.ts': config('file:dev.db'), ...schemaFolder('sqlite'), 'script.sql': SQLITE_SCRIPT });
+  const dir = fixture(t, { 'prisma.config.ts': config('file:dev.db'), ...schemaFolderFiles('sqlite'), 'script.sql': SQLITE_DBEXECUTE_SCRIPT });
   const result = await prisma(dir, ['db', 'execute', '--file=./script.sql']);
   assertExecuted(result);
   assert.deepEqual(sqliteTables(join(dir, 'dev.db')), []);
 });
 
 test('db execute › SQLite › should pass using a transaction with --file', async (t) => {
-  const dir = fixture(t, { ...schemaOnlySqlite(), 'script.sql': inTransaction(SQLITE_SCRIPT) });
+  const dir = fixture(t, { ...schemaOnlySqlite(), 'script.sql': inTransaction(SQLITE_DBEXECUTE_SCRIPT) });
   const result = await prisma(dir, ['db', 'execute', '--file=./script.sql']);
   assertExecuted(result);
   assert.deepEqual(sqliteTables(join(dir, 'dev.db')), []);
 });
 
 test('db execute › SQLite › non driver adapter › should pass when datasource is provided programmatically', async (t) => {
-  const dir = fixture(t, { ...VALID_CONFIG_ONLY, 'script.sql': SQLITE_SCRIPT });
+  const dir = fixture(t, { ...VALID_CONFIG_ONLY, 'script.sql': SQLITE_DBEXECUTE_SCRIPT });
   const result = await prisma(dir, ['db', 'execute', '--file=./script.sql']);
   assertExecuted(result);
   assert.deepEqual(sqliteTables(join(dir, 'dev.db')), [], 'dev.db created, the table created and dropped');
 });
 
 test('db execute › SQLite › non driver adapter › should pass with datasource pointing to file:dev.db', async (t) => {
-  const dir = fixture(t, { ...introspectionSqlite('file:dev.db'), 'script.sql': SQLITE_SCRIPT }, { 'dev.db': INTROSPECTION_DB });
+  const dir = fixture(t, { ...introspectionSqlite('file:dev.db'), 'script.sql': SQLITE_DBEXECUTE_SCRIPT }, { 'dev.db': INTROSPECTION_SQLITE_DB });
   const result = await prisma(dir, ['db', 'execute', '--file=./script.sql']);
   assertExecuted(result);
   assert.deepEqual(sqliteTables(join(dir, 'dev.db')), INTROSPECTION_TABLES, 'the existing database, unchanged');
@@ -320,7 +177,7 @@ test('db execute › SQLite › non driver adapter › should pass with datasour
 });
 
 test('db execute › SQLite › non driver adapter › should pass with empty script', async (t) => {
-  const dir = fixture(t, { ...introspectionSqlite('file:dev.db'), 'script.sql': '' }, { 'dev.db': INTROSPECTION_DB });
+  const dir = fixture(t, { ...introspectionSqlite('file:dev.db'), 'script.sql': '' }, { 'dev.db': INTROSPECTION_SQLITE_DB });
   const result = await prisma(dir, ['db', 'execute', '--file=./script.sql']);
   assertExecuted(result);
   assert.deepEqual(sqliteTables(join(dir, 'dev.db')), INTROSPECTION_TABLES);
@@ -337,7 +194,7 @@ test('db execute › SQLite › non driver adapter › should fail with P1013 er
 });
 
 test('db execute › SQLite › non driver adapter › should create the SQLite database if it does not exist', async (t) => {
-  const dir = fixture(t, { ...introspectionSqlite('file:doesnotexists.db'), 'script.sql': SQLITE_SCRIPT }, { 'dev.db': INTROSPECTION_DB });
+  const dir = fixture(t, { ...introspectionSqlite('file:doesnotexists.db'), 'script.sql': SQLITE_DBEXECUTE_SCRIPT }, { 'dev.db': INTROSPECTION_SQLITE_DB });
   const before = readFileSync(join(dir, 'dev.db'));
   const result = await prisma(dir, ['db', 'execute', '--file=./script.sql']);
   assertExecuted(result);
@@ -349,8 +206,8 @@ test('db execute › SQLite › should fail when there is a database error', asy
   const dir = fixture(t, { ...schemaOnlySqlite(), 'script.sql': 'DROP TABLE "test-doesnotexists";' });
   const result = await prisma(dir, ['db', 'execute', '--file=./script.sql']);
   assert.equal(result.code, 1, output(result));
-  assert.match(errors(result.stderr), /^Error: /m, output(result));
-  assert.ok(errors(result.stderr).includes('no such table: test-doesnotexists'), output(result));
+  assert.match(stderrAfterConfigLine(result.stderr), /^Error: /m, output(result));
+  assert.ok(stderrAfterConfigLine(result.stderr).includes('no such table: test-doesnotexists'), output(result));
 });
 
 test('db execute › SQLite › should fail with invalid SQL error from database', async (t) => {
@@ -364,18 +221,7 @@ test('db execute › SQLite › should fail with invalid SQL error from database
 // db execute › postgres: a fresh, empty database per case (Prisma's setupPostgres with no setup.sql)
 
 /** F-schema-only-postgresql, its config naming `url`. */
-const schemaOnlyPostgres = (url: string): Files => ({
-  'prisma.config.ts': config(url),
-  'prisma/schema.prisma': `datasource my_db {
-  provider = "postgresql"
-}
-
-model Blog {
-  id          Int @id
-  viewCount20 Int
-}
-`,
-});
+const schemaOnlyPostgres = (url: string): Files => ({ 'prisma.config.ts': config(url), 'prisma/schema.prisma': POSTGRES_BLOG_SCHEMA });
 
 async function pgSchemas(db: Awaited<ReturnType<typeof testDatabase>>): Promise<string[]> {
   const conn = await db.connect();
@@ -392,7 +238,7 @@ test('db execute › postgres › should pass with --file', async (t) => {
 
 test('db execute › postgres › should pass with schema folder fixture', async (t) => {
   const db = await testDatabase(t, 'postgresql');
-  const dir = fixture(t, { 'prisma.config.ts': config(db.url), ...schemaFolder('postgresql'), 'script.sql': PG_SCRIPT });
+  const dir = fixture(t, { 'prisma.config.ts': config(db.url), ...schemaFolderFiles('postgresql'), 'script.sql': PG_SCRIPT });
   const result = await prisma(dir, ['db', 'execute', '--file=./script.sql']);
   assertExecuted(result);
   assert.ok(!(await pgSchemas(db)).includes('test-dbexecute'));

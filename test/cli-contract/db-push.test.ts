@@ -10,36 +10,17 @@
  * missing file removed.
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { stripVTControlCharacters } from 'node:util';
-import Database from 'better-sqlite3';
-import { openConnection, parseDatabaseUrl, projectRoot, withDatabase, type DatabaseTarget } from '../../src/db.ts';
-import { childEnv, serverUrl, testDatabase, type RunResult, type TestDatabase } from '../helpers.ts';
-import { BLOG_SCHEMA, config, configWith, fixture, output, prisma, SQLITE_LOCK, type Files } from './harness.ts';
+import { openConnection, parseDatabaseUrl, withDatabase, type DatabaseTarget } from '../../src/db.ts';
+import { serverUrl, testDatabase, type RunResult, type TestDatabase } from '../helpers.ts';
+import { config, configWith, DB_BLOG_WITH_A_ROW, DB_RESET, externalTablesFiles, F_EXISTING_DB_WARNINGS, F_NESTED, F_NO_CONFIG, HISTORY_TABLE_WITH_SCRIPT_SQL, POSTGRES_BLOG_SCHEMA, resetFiles, SQLITE_DATASOURCE, SQLITE_LOCK } from './fixtures.ts';
+import { datasourceUrlRequired, fixture, NO_SCHEMA_FOUND, output, prisma, prismaInTerminal, readSqlite, sqliteLine, sqliteRows, sqliteTables, stderrAfterConfigLine, TERMINAL_AVAILABLE, type Files } from './harness.ts';
 
 // ---------------------------------------------------------------------------
-// Fixtures (packages/migrate/src/__tests__/fixtures), binary databases rebuilt from SQL
-
-/** F-no-config: a schema at the root, no config file. */
-const NO_CONFIG: Files = {
-  'schema.prisma': `generator client {
-  provider = "prisma-client"
-  output   = "./generated/prisma"
-}
-
-datasource db {
-  provider = "sqlite"
-}
-
-model User {
-  id   Int @id @default(autoincrement())
-  name String
-}
-`,
-};
+// Fixtures only these cases use (packages/migrate/src/__tests__/fixtures; the shared ones are in fixtures.ts), binary databases rebuilt from SQL
 
 /** F-nativeTypes-sqlite: VarChar on SQLite (line 11). */
 const NATIVE_TYPES_SQLITE: Files = {
@@ -64,67 +45,6 @@ model Dog {
 `,
 };
 
-/** Prisma's history table as its engine created it in 2020 (the fixtures' layout). */
-const OLD_HISTORY_TABLE = `CREATE TABLE "_prisma_migrations" (
-                "id"                    TEXT PRIMARY KEY NOT NULL,
-                "checksum"              TEXT NOT NULL,
-                "finished_at"           DATETIME,
-                "migration_name"        TEXT NOT NULL,
-                "logs"                  TEXT NOT NULL,
-                "rolled_back_at"        DATETIME,
-                "started_at"            DATETIME NOT NULL DEFAULT current_timestamp,
-                "applied_steps_count"   INTEGER UNSIGNED NOT NULL DEFAULT 0,
-                "script"                TEXT NOT NULL
-            );
-`;
-
-const RESET_MIGRATION = `-- CreateTable
-CREATE TABLE "Blog" (
-    "id" INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,
-    "viewCount20" INTEGER NOT NULL
-);
-`;
-
-/** F-reset: Blog with AUTOINCREMENT and no rows, an empty legacy `_Migration`, one history row. */
-const RESET_DB = `CREATE TABLE "_Migration" ("revision" INTEGER NOT NULL PRIMARY KEY, "name" TEXT NOT NULL, "datamodel" TEXT NOT NULL, "status" TEXT NOT NULL, "applied" INTEGER NOT NULL, "rolled_back" INTEGER NOT NULL, "datamodel_steps" TEXT NOT NULL, "database_migration" TEXT NOT NULL, "errors" TEXT NOT NULL, "started_at" DATETIME NOT NULL, "finished_at" DATETIME);
-${OLD_HISTORY_TABLE}INSERT INTO "_prisma_migrations" VALUES ('a4473538-e458-405d-9a39-1c8af3e756c6', 'd57e2042fcd9a3ed1b03b1f9a3a1fe754dd1ed66745e9c7ac9bcf59ad47d', 1602596814511, '20201013134654_init', '${RESET_MIGRATION}', NULL, '2020-10-13 13:46:54', 1, '${RESET_MIGRATION}');
-CREATE TABLE "Blog" (
-    "id" INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,
-    "viewCount20" INTEGER NOT NULL
-);
-`;
-
-const resetFixture = (url = 'file:dev.db'): Files => ({
-  'prisma.config.ts': config(url),
-  'prisma/schema.prisma': BLOG_SCHEMA,
-  'prisma/migrations/20201013134654_init/migration.sql': RESET_MIGRATION,
-});
-
-/** F-existing-db-warnings: the schema wants Post; the database holds Blog with one row. */
-const WARNINGS_FIXTURE: Files = {
-  'prisma.config.ts': config('file:dev.db'),
-  'prisma/schema.prisma': `datasource my_db {
-  provider = "sqlite"
-}
-
-generator client {
-  provider = "prisma-client-js"
-  output   = "@prisma/client"
-}
-
-model Post {
-  id          Int @id
-}
-`,
-};
-
-const WARNINGS_DB = `CREATE TABLE "Blog" (
-    "id" INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,
-    "viewCount20" INTEGER NOT NULL
-);
-INSERT INTO "Blog" VALUES (1, 2222);
-`;
-
 /** F-existing-db-1-unexecutable-schema-change: `fullname` made required, one row holds NULL. */
 const UNEXECUTABLE_MIGRATION = `-- CreateTable
 CREATE TABLE "Blog" (
@@ -135,15 +55,7 @@ CREATE TABLE "Blog" (
 
 const UNEXECUTABLE_FIXTURE: Files = {
   'prisma.config.ts': config('file:dev.db'),
-  'prisma/schema.prisma': `datasource my_db {
-  provider = "sqlite"
-}
-
-generator client {
-  provider = "prisma-client-js"
-  output   = "@prisma/client"
-}
-
+  'prisma/schema.prisma': `${SQLITE_DATASOURCE}
 model Blog {
   id       Int    @id
   fullname String
@@ -153,42 +65,13 @@ model Blog {
   'prisma/migrations/migration_lock.toml': SQLITE_LOCK,
 };
 
-const UNEXECUTABLE_DB = `${OLD_HISTORY_TABLE}INSERT INTO "_prisma_migrations" VALUES ('12caba36-f380-4b4a-a692-8d488540f825', 'd7ea899129f38d992b9e1e44baf1976bb1ec4b9421bbb2dfd133ca88ddcd8668', 1606400727582, '20201126142527_init', '${UNEXECUTABLE_MIGRATION}', NULL, 1606400727580, 1, '${UNEXECUTABLE_MIGRATION}');
+const UNEXECUTABLE_DB = `${HISTORY_TABLE_WITH_SCRIPT_SQL}INSERT INTO "_prisma_migrations" VALUES ('12caba36-f380-4b4a-a692-8d488540f825', 'd7ea899129f38d992b9e1e44baf1976bb1ec4b9421bbb2dfd133ca88ddcd8668', 1606400727582, '20201126142527_init', '${UNEXECUTABLE_MIGRATION}', NULL, 1606400727580, 1, '${UNEXECUTABLE_MIGRATION}');
 CREATE TABLE "Blog" (
     "id" INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,
     "fullname" TEXT
 );
 INSERT INTO "Blog" VALUES (1, 'name');
 INSERT INTO "Blog" VALUES (2, NULL);
-`;
-
-/** F-prisma-config-nested-sqlite: config and schema in config/. */
-const NESTED_FIXTURE: Files = {
-  'config/prisma.config.ts': config('file:dev.db'),
-  'config/schema.prisma': `generator client {
-  provider = "prisma-client-js"
-}
-
-datasource db {
-  provider = "sqlite"
-}
-
-model User {
-  id   Int @id @default(autoincrement())
-  name String
-}
-`,
-};
-
-/** F-schema-only-postgresql's schema. */
-const POSTGRES_BLOG_SCHEMA = `datasource my_db {
-  provider = "postgresql"
-}
-
-model Blog {
-  id          Int @id
-  viewCount20 Int
-}
 `;
 
 /** F-pg-setup (introspection/postgresql/setup.sql): what the `postgres` describe starts from. */
@@ -274,29 +157,17 @@ function normalized(stdout: string): string {
     .trimEnd();
 }
 
-/** stderr without colours and without the config diagnostic the real CLI prints first. */
-function errors(stderr: string): string {
-  return stripVTControlCharacters(stderr).replace(/^Loaded Prisma config from [^\n]*\.\n\n?/, '');
-}
+const IN_SYNC = 'Your database is now in sync with your Prisma schema. Done in XXXms';
 
 const WARNING_BLOCK = '⚠️  There might be data loss when applying the changes:\n\n  • You are about to drop the `Blog` table, which is not empty (1 rows).';
 
-function sqlite<T>(file: string, read: (db: Database.Database) => T): T {
-  const db = new Database(file, { readonly: true, fileMustExist: true });
-  try {
-    return read(db);
-  } finally {
-    db.close();
-  }
-}
-
-const sqliteTables = (file: string) => sqlite(file, (db) => (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name").all() as { name: string }[]).map((row) => row.name));
-const sqliteRows = (file: string, table: string) => sqlite(file, (db) => db.prepare(`SELECT * FROM "${table}" ORDER BY 1`).all());
-const sqliteColumns = (file: string, table: string) => sqlite(file, (db) => (db.prepare(`PRAGMA table_info("${table}")`).all() as { name: string; notnull: number }[]).map((c) => `${c.name}${c.notnull ? ' NOT NULL' : ''}`));
+/** The user's tables of a SQLite file: SQLite's own left out. */
+const userTables = (file: string) => sqliteTables(file).filter((name) => !name.startsWith('sqlite_'));
+const sqliteColumns = (file: string, table: string) => readSqlite(file, (db) => (db.prepare(`PRAGMA table_info("${table}")`).all() as { name: string; notnull: number }[]).map((c) => `${c.name}${c.notnull ? ' NOT NULL' : ''}`));
 
 /** existing-db-warnings untouched: Blog with its row, no Post. */
 function assertWarningsDbUnchanged(dir: string): void {
-  assert.deepEqual(sqliteTables(join(dir, 'dev.db')), ['Blog'], 'no table created or dropped');
+  assert.deepEqual(userTables(join(dir, 'dev.db')), ['Blog'], 'no table created or dropped');
   assert.deepEqual(sqliteRows(join(dir, 'dev.db'), 'Blog'), [{ id: 1, viewCount20: 2222 }], 'the row is still there');
 }
 
@@ -317,54 +188,12 @@ async function pgRelations(db: TestDatabase, schemas: string[]): Promise<string[
 // ---------------------------------------------------------------------------
 // Prompts: the real CLI in a pseudo-terminal, CI unset, the answer typed when the question shows
 
-const CLI = join(projectRoot, 'node_modules', 'prisma', 'build', 'index.js');
-const AGENT_MARKERS = ['CLAUDECODE', 'CODEX_THREAD_ID', 'CODEX_CI', 'CODEX_SANDBOX', 'CODEX_SANDBOX_NETWORK_DISABLED', 'GEMINI_CLI', 'QWEN_CODE', 'CURSOR_AGENT', 'COPILOT_CLI', 'OPENCODE', 'OPENCODE_CLIENT', 'CLINE_ACTIVE', 'AGENT', 'AI_AGENT', 'CRUSH', 'OR_APP_NAME', 'AUGMENT_AGENT', 'ANTIGRAVITY_AGENT', 'REPLIT_SESSION', 'PRISMA_USER_CONSENT_FOR_DANGEROUS_AI_ACTION'];
-const CI_MARKERS = ['CI', 'CONTINUOUS_INTEGRATION', 'BUILD_NUMBER', 'RUN_ID', 'GITHUB_ACTIONS', 'GITLAB_CI', 'BUILDKITE', 'CIRCLECI', 'TRAVIS', 'JENKINS_URL', 'TF_BUILD', 'CODEBUILD_BUILD_ID', 'TEAMCITY_VERSION'];
-const PTY = spawnSync('script', ['--version'], { encoding: 'utf8' }).status === 0;
-const NO_PTY = 'needs a pseudo-terminal for the confirmation prompt, and util-linux `script` is not installed';
+const NO_TERMINAL = 'needs a pseudo-terminal for the confirmation prompt, and util-linux `script` is not installed';
 const QUESTION = 'Do you want to ignore the warning(s)?';
 
-const shellQuote = (word: string) => `'${word.replace(/'/g, `'\\''`)}'`;
-
-/** `prisma <args>` in a pseudo-terminal (stdout and stderr merged); `answer` typed at the confirmation. */
-function prismaInPty(cwd: string, args: string[], answer: string, env: NodeJS.ProcessEnv = {}): Promise<RunResult> {
-  const command = [process.execPath, CLI, ...args].map(shellQuote).join(' ');
-  return new Promise((resolve) => {
-    const child = spawn('script', ['-qec', command, '/dev/null'], {
-      cwd,
-      env: childEnv({
-        PRISMA_SCHEMA_ENGINE_BINARY: join(projectRoot, 'bin', 'schema-engine'),
-        PRISMA_HIDE_UPDATE_MESSAGE: '1',
-        CHECKPOINT_DISABLE: '1',
-        TERM: 'xterm-256color',
-        DATABASE_URL: undefined,
-        PRISMA_DIR: undefined,
-        NODE_ENV: undefined,
-        ...Object.fromEntries([...AGENT_MARKERS, ...CI_MARKERS].map((name) => [name, undefined])),
-        ...env,
-      }),
-    });
-    let stdout = '';
-    let stderr = '';
-    let answered = false;
-    child.stdout.setEncoding('utf8');
-    child.stderr.setEncoding('utf8');
-    child.stdout.on('data', (chunk: string) => {
-      stdout += chunk;
-      if (!answered && stripVTControlCharacters(stdout).includes(QUESTION)) {
-        answered = true;
-        // Typed a moment after the question shows, as a user does (the prompt is listening by then).
-        setTimeout(() => child.stdin.write(answer), 300);
-      }
-    });
-    child.stderr.on('data', (chunk: string) => (stderr += chunk));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      child.stdin.destroy();
-      resolve({ code: code ?? 1, stdout: stripVTControlCharacters(stdout).replace(/\r\n/g, '\n'), stderr });
-    });
-  });
+/** `prisma db push` typed by a user who gives `answer` at the data-loss confirmation; `stdout` is what the terminal showed. */
+function pushInTerminal(cwd: string, answer: string, env: NodeJS.ProcessEnv = {}): Promise<RunResult> {
+  return prismaInTerminal(cwd, ['db', 'push'], { question: QUESTION, answer }, env);
 }
 
 /** The pieces appear in this order in `text`. */
@@ -375,6 +204,21 @@ function assertInOrder(text: string, pieces: string[], message: string): void {
     assert.ok(found >= 0, `expected, in order: ${JSON.stringify(piece)}\n${message}`);
     at = found + piece.length;
   }
+}
+
+/**
+ * existing-db-warnings pushed from a terminal whose user cancels the data-loss confirmation
+ * with `answer`: exit 130, the datasource, the warning and the question before "Push
+ * cancelled.", and the database untouched.
+ */
+async function assertPushCancelledBy(t: TestContext, answer: string): Promise<void> {
+  const dir = fixture(t, F_EXISTING_DB_WARNINGS, { 'dev.db': DB_BLOG_WITH_A_ROW });
+  const result = await pushInTerminal(dir, answer);
+  assert.equal(result.code, 130, output(result));
+  const text = normalized(result.stdout);
+  assertInOrder(text, [`${sqliteLine('my_db')}\n\n`, `${WARNING_BLOCK}\n\n\n\n`, QUESTION, 'Push cancelled.'], output(result));
+  assert.doesNotMatch(text, /now in sync/, output(result));
+  assertWarningsDbUnchanged(dir);
 }
 
 /** pgvector on the test server: CREATE EXTENSION vector cannot work without it. */
@@ -395,10 +239,10 @@ const PGVECTOR = await (async () => {
 // push
 
 test('push › prisma.config.ts › should require a datasource in the config', async (t) => {
-  const dir = fixture(t, NO_CONFIG);
+  const dir = fixture(t, F_NO_CONFIG);
   const result = await prisma(dir, ['db', 'push']);
   assert.equal(result.code, 1, output(result));
-  assert.equal(errors(result.stderr), 'Prisma schema loaded from schema.prisma.\nError: The datasource.url property is required in your Prisma config file when using prisma db push.\n', output(result));
+  assert.equal(stderrAfterConfigLine(result.stderr), `Prisma schema loaded from schema.prisma.\nError: ${datasourceUrlRequired('db push')}\n`, output(result));
   assert.equal(result.stdout, '', output(result));
 });
 
@@ -406,18 +250,7 @@ test('push › should fail if no schema file', async (t) => {
   const dir = fixture(t, {});
   const result = await prisma(dir, ['db', 'push']);
   assert.equal(result.code, 1, output(result));
-  const message = `Could not find Prisma Schema that is required for this command.
-You can either provide it with \`--schema\` argument,
-set it in your Prisma Config file (e.g., \`prisma7.config.ts\`),
-set it as \`prisma.schema\` in your package.json,
-or put it into the default location (\`./prisma/schema.prisma\`, or \`./schema.prisma\`.
-Checked following paths:
-
-schema.prisma: file not found
-prisma/schema.prisma: file not found
-
-See also https://pris.ly/d/prisma-schema-location`;
-  assert.ok(errors(result.stderr).includes(`Error: ${message}`), output(result));
+  assert.ok(stderrAfterConfigLine(result.stderr).includes(`Error: ${NO_SCHEMA_FOUND}`), output(result));
   assert.doesNotMatch(result.stderr, /datasource/, 'the schema lookup comes first');
 });
 
@@ -427,29 +260,29 @@ test('push › should fail if nativeTypes VarChar on sqlite', async (t) => {
   assert.equal(result.code, 1, output(result));
   // Prisma's code frame, line by line (the trailing space of its `   | ` lines is layout, not compared).
   const message = 'P1012\n\nerror: Native type VarChar is not supported for sqlite connector.\n  -->  prisma/schema.prisma:11\n   |\n10 |   id   Int    @id\n11 |   name String @db.VarChar(100)\n   |\n';
-  assert.ok(errors(result.stderr).replace(/[ \t]+$/gm, '').includes(`Error: ${message}`), output(result));
+  assert.ok(stderrAfterConfigLine(result.stderr).replace(/[ \t]+$/gm, '').includes(`Error: ${message}`), output(result));
   assert.match(normalized(result.stdout), /^Datasource "db": SQLite database "dev\.db" at "file:\.\/dev\.db"$/m, output(result));
   assert.ok(existsSync(join(dir, 'dev.db')), 'ensureDatabaseExists created dev.db next to the config');
-  assert.deepEqual(sqliteTables(join(dir, 'dev.db')), [], 'nothing pushed');
+  assert.deepEqual(userTables(join(dir, 'dev.db')), [], 'nothing pushed');
   assert.ok(!existsSync(join(dir, 'prisma', 'dev.db')), 'not next to the schema');
 });
 
 test('push › already in sync', async (t) => {
-  const dir = fixture(t, resetFixture(), { 'dev.db': RESET_DB });
+  const dir = fixture(t, resetFiles(), { 'dev.db': DB_RESET });
   const result = await prisma(dir, ['db', 'push']);
   assert.equal(result.code, 0, output(result));
-  assert.equal(normalized(result.stdout), ['Datasource "my_db": SQLite database "dev.db" at "file:dev.db"', '', 'Your database is now in sync with your Prisma schema. Done in XXXms'].join('\n'), output(result));
+  assert.equal(normalized(result.stdout), [sqliteLine('my_db'), '', IN_SYNC].join('\n'), output(result));
   assert.doesNotMatch(result.stdout, /created at/, 'dev.db existed');
   assert.deepEqual(sqliteColumns(join(dir, 'dev.db'), 'Blog'), ['id NOT NULL', 'viewCount20 NOT NULL'], output(result));
   assert.ok(!existsSync(join(dir, 'prisma', 'dev.db')), 'the root dev.db, not one next to the schema');
 });
 
 test('push › should work with nested config and schema', async (t) => {
-  const dir = fixture(t, NESTED_FIXTURE);
+  const dir = fixture(t, F_NESTED);
   const result = await prisma(dir, ['db', 'push', '--config', 'config/prisma.config.ts']);
   assert.equal(result.code, 0, output(result));
-  assert.equal(normalized(result.stdout), ['Datasource "db": SQLite database "dev.db" at "file:dev.db"', '', 'Your database is now in sync with your Prisma schema. Done in XXXms'].join('\n'), output(result));
-  assert.match(errors(result.stderr), /^Prisma schema loaded from config\/schema\.prisma\.$/m, output(result));
+  assert.equal(normalized(result.stdout), [sqliteLine('db'), '', IN_SYNC].join('\n'), output(result));
+  assert.match(stderrAfterConfigLine(result.stderr), /^Prisma schema loaded from config\/schema\.prisma\.$/m, output(result));
   assert.deepEqual(sqliteColumns(join(dir, 'config', 'dev.db'), 'User'), ['id NOT NULL', 'name NOT NULL'], 'config/dev.db, next to the config');
   assert.ok(!existsSync(join(dir, 'dev.db')), 'no dev.db at the working directory');
 });
@@ -490,7 +323,7 @@ model User {
   const at = location(target.url);
   assert.equal(
     normalized(result.stdout),
-    [`Datasource "db": PostgreSQL database "${name}" at "${at}"`, '', `PostgreSQL database ${name} created at ${at}`, '', `The PostgreSQL database "${name}" at "${at}" was successfully reset.`, '', 'Your database is now in sync with your Prisma schema. Done in XXXms'].join('\n'),
+    [`Datasource "db": PostgreSQL database "${name}" at "${at}"`, '', `PostgreSQL database ${name} created at ${at}`, '', `The PostgreSQL database "${name}" at "${at}" was successfully reset.`, '', IN_SYNC].join('\n'),
     output(result),
   );
   const conn = await openConnection(target);
@@ -503,57 +336,51 @@ model User {
 });
 
 test('push › should ask for --accept-data-loss if not provided in CI', async (t) => {
-  const dir = fixture(t, WARNINGS_FIXTURE, { 'dev.db': WARNINGS_DB });
+  const dir = fixture(t, F_EXISTING_DB_WARNINGS, { 'dev.db': DB_BLOG_WITH_A_ROW });
   const result = await prisma(dir, ['db', 'push'], { GITHUB_ACTIONS: '1' });
   assert.equal(result.code, 1, output(result));
-  assert.match(errors(result.stderr), /^Error: Use the --accept-data-loss flag to ignore the data loss warnings like prisma db push --accept-data-loss$/m, output(result));
+  assert.match(stderrAfterConfigLine(result.stderr), /^Error: Use the --accept-data-loss flag to ignore the data loss warnings like prisma db push --accept-data-loss$/m, output(result));
   assert.ok(normalized(result.stdout).includes(WARNING_BLOCK), `the warning names what would be lost\n${output(result)}`);
   assertWarningsDbUnchanged(dir);
 });
 
-test('push › dataloss warnings accepted (prompt)', { skip: PTY ? false : NO_PTY }, async (t) => {
-  const dir = fixture(t, WARNINGS_FIXTURE, { 'dev.db': WARNINGS_DB });
-  const result = await prismaInPty(dir, ['db', 'push'], 'y');
+test('push › dataloss warnings accepted (prompt)', { skip: TERMINAL_AVAILABLE ? false : NO_TERMINAL }, async (t) => {
+  const dir = fixture(t, F_EXISTING_DB_WARNINGS, { 'dev.db': DB_BLOG_WITH_A_ROW });
+  const result = await pushInTerminal(dir, 'y');
   assert.equal(result.code, 0, output(result));
   const text = normalized(result.stdout);
   // Before the prompt: the datasource, the warning, then (the prompt rendered between) the final line.
-  assertInOrder(text, ['Datasource "my_db": SQLite database "dev.db" at "file:dev.db"\n\n', `${WARNING_BLOCK}\n\n\n\n`, QUESTION, '\nYour database is now in sync with your Prisma schema. Done in XXXms'], output(result));
+  assertInOrder(text, [`${sqliteLine('my_db')}\n\n`, `${WARNING_BLOCK}\n\n\n\n`, QUESTION, '\nYour database is now in sync with your Prisma schema. Done in XXXms'], output(result));
   assert.doesNotMatch(text, /Push cancelled/, output(result));
-  assert.deepEqual(sqliteTables(join(dir, 'dev.db')), ['Post'], 'Blog dropped, Post created');
+  assert.deepEqual(userTables(join(dir, 'dev.db')), ['Post'], 'Blog dropped, Post created');
 });
 
-test('push › dataloss warnings cancelled (prompt)', { skip: PTY ? false : NO_PTY }, async (t) => {
-  const dir = fixture(t, WARNINGS_FIXTURE, { 'dev.db': WARNINGS_DB });
-  const result = await prismaInPty(dir, ['db', 'push'], '\x03'); // Ctrl-C: the prompt aborted
-  assert.equal(result.code, 130, output(result));
-  const text = normalized(result.stdout);
-  assertInOrder(text, ['Datasource "my_db": SQLite database "dev.db" at "file:dev.db"\n\n', `${WARNING_BLOCK}\n\n\n\n`, QUESTION, 'Push cancelled.'], output(result));
-  assert.doesNotMatch(text, /now in sync/, output(result));
-  assertWarningsDbUnchanged(dir);
+test('push › dataloss warnings cancelled (prompt)', { skip: TERMINAL_AVAILABLE ? false : NO_TERMINAL }, async (t) => {
+  await assertPushCancelledBy(t, '\x03'); // Ctrl-C: the prompt aborted
 });
 
 test('push › --accept-data-loss flag', async (t) => {
-  const dir = fixture(t, WARNINGS_FIXTURE, { 'dev.db': WARNINGS_DB });
+  const dir = fixture(t, F_EXISTING_DB_WARNINGS, { 'dev.db': DB_BLOG_WITH_A_ROW });
   const result = await prisma(dir, ['db', 'push', '--accept-data-loss']);
   assert.equal(result.code, 0, output(result));
-  assert.equal(normalized(result.stdout), ['Datasource "my_db": SQLite database "dev.db" at "file:dev.db"', '', WARNING_BLOCK, '', '', '', 'Your database is now in sync with your Prisma schema. Done in XXXms'].join('\n'), output(result));
-  assert.deepEqual(sqliteTables(join(dir, 'dev.db')), ['Post'], 'Blog dropped, Post created');
+  assert.equal(normalized(result.stdout), [sqliteLine('my_db'), '', WARNING_BLOCK, '', '', '', IN_SYNC].join('\n'), output(result));
+  assert.deepEqual(userTables(join(dir, 'dev.db')), ['Post'], 'Blog dropped, Post created');
 });
 
 for (const flag of ['--accept-data-loss', '--force-reset']) {
   test(`push › ${flag} triggers the AI safety checkpoint`, async (t) => {
-    const dir = fixture(t, WARNINGS_FIXTURE, { 'dev.db': WARNINGS_DB });
+    const dir = fixture(t, F_EXISTING_DB_WARNINGS, { 'dev.db': DB_BLOG_WITH_A_ROW });
     const result = await prisma(dir, ['db', 'push', flag], { CLAUDECODE: '1' });
     assert.equal(result.code, 1, output(result));
-    assert.ok(errors(result.stderr).includes('invoked by Claude Code'), output(result));
+    assert.ok(stderrAfterConfigLine(result.stderr).includes('invoked by Claude Code'), output(result));
     assert.doesNotMatch(result.stdout, /now in sync|successfully reset/, output(result));
     assertWarningsDbUnchanged(dir);
   });
 }
 
-test('push › interactive confirmation triggers the AI safety checkpoint', { skip: PTY ? false : NO_PTY }, async (t) => {
-  const dir = fixture(t, WARNINGS_FIXTURE, { 'dev.db': WARNINGS_DB });
-  const result = await prismaInPty(dir, ['db', 'push'], 'y', { CLAUDECODE: '1' });
+test('push › interactive confirmation triggers the AI safety checkpoint', { skip: TERMINAL_AVAILABLE ? false : NO_TERMINAL }, async (t) => {
+  const dir = fixture(t, F_EXISTING_DB_WARNINGS, { 'dev.db': DB_BLOG_WITH_A_ROW });
+  const result = await pushInTerminal(dir, 'y', { CLAUDECODE: '1' });
   assert.equal(result.code, 1, output(result));
   const text = normalized(result.stdout);
   assertInOrder(text, [WARNING_BLOCK, QUESTION, 'invoked by Claude Code'], output(result));
@@ -568,7 +395,7 @@ test('push › unexecutable - drop allowed (--force-reset)', async (t) => {
   assert.equal(result.code, 0, output(result));
   assert.equal(
     normalized(result.stdout),
-    ['Datasource "my_db": SQLite database "dev.db" at "file:dev.db"', '', 'The SQLite database "dev.db" at "file:dev.db" was successfully reset.', '', 'Your database is now in sync with your Prisma schema. Done in XXXms'].join('\n'),
+    [sqliteLine('my_db'), '', 'The SQLite database "dev.db" at "file:dev.db" was successfully reset.', '', IN_SYNC].join('\n'),
     output(result),
   );
   const after = statSync(join(dir, 'dev.db')).size;
@@ -579,15 +406,9 @@ test('push › unexecutable - drop allowed (--force-reset)', async (t) => {
   assert.deepEqual(sqliteRows(join(dir, 'dev.db'), 'Blog'), [], 'the data dropped');
 });
 
-test('push › unexecutable - drop refused', { skip: PTY ? false : NO_PTY }, async (t) => {
+test('push › unexecutable - drop refused', { skip: TERMINAL_AVAILABLE ? false : NO_TERMINAL }, async (t) => {
   // Prisma's case runs on existing-db-warnings (not the unexecutable fixture), the prompt cancelled.
-  const dir = fixture(t, WARNINGS_FIXTURE, { 'dev.db': WARNINGS_DB });
-  const result = await prismaInPty(dir, ['db', 'push'], 'n');
-  assert.equal(result.code, 130, output(result));
-  const text = normalized(result.stdout);
-  assertInOrder(text, ['Datasource "my_db": SQLite database "dev.db" at "file:dev.db"\n\n', `${WARNING_BLOCK}\n\n\n\n`, QUESTION, 'Push cancelled.'], output(result));
-  assert.doesNotMatch(text, /now in sync/, output(result));
-  assertWarningsDbUnchanged(dir);
+  await assertPushCancelledBy(t, 'n');
 });
 
 test('push › unexecutable - should ask for --force-reset in CI', async (t) => {
@@ -595,83 +416,64 @@ test('push › unexecutable - should ask for --force-reset in CI', async (t) => 
   const result = await prisma(dir, ['db', 'push'], { GITHUB_ACTIONS: '1' });
   assert.equal(result.code, 1, output(result));
   const message = '\n⚠️ We found changes that cannot be executed:\n\n  • Made the column `fullname` on table `Blog` required, but there are 1 existing NULL values.\n\nYou may use the --force-reset flag to drop the database before push like prisma db push --force-reset\nAll data will be lost.\n';
-  assert.ok(errors(result.stderr).includes(`Error: ${message}`), output(result));
-  assert.equal(normalized(result.stdout), 'Datasource "my_db": SQLite database "dev.db" at "file:dev.db"', output(result));
+  assert.ok(stderrAfterConfigLine(result.stderr).includes(`Error: ${message}`), output(result));
+  assert.equal(normalized(result.stdout), sqliteLine('my_db'), output(result));
   assert.deepEqual(sqliteRows(join(dir, 'dev.db'), 'Blog'), [{ id: 1, fullname: 'name' }, { id: 2, fullname: null }], 'unchanged');
   assert.deepEqual(sqliteColumns(join(dir, 'dev.db'), 'Blog'), ['id NOT NULL', 'fullname'], 'unchanged');
 });
 
 test('push › --url overrides config datasource URL when datasource exists in config', async (t) => {
-  const dir = fixture(t, resetFixture('file:./other.db'), { 'dev.db': RESET_DB });
+  const dir = fixture(t, resetFiles('file:./other.db'), { 'dev.db': DB_RESET });
   const result = await prisma(dir, ['db', 'push', '--url=file:./dev.db']);
   assert.equal(result.code, 0, output(result));
-  assert.equal(normalized(result.stdout), ['Datasource "my_db": SQLite database "dev.db" at "file:./dev.db"', '', 'Your database is now in sync with your Prisma schema. Done in XXXms'].join('\n'), output(result));
+  assert.equal(normalized(result.stdout), [sqliteLine('my_db', 'file:./dev.db'), '', IN_SYNC].join('\n'), output(result));
   assert.ok(!existsSync(join(dir, 'other.db')), 'the config’s other.db is never created');
   assert.deepEqual(sqliteColumns(join(dir, 'dev.db'), 'Blog'), ['id NOT NULL', 'viewCount20 NOT NULL']);
 });
 
 test('push › --url works when no datasource exists in config', async (t) => {
-  const dir = fixture(t, resetFixture('file:dev.db'), { 'dev.db': RESET_DB });
+  const dir = fixture(t, resetFiles('file:dev.db'), { 'dev.db': DB_RESET });
   const result = await prisma(dir, ['db', 'push', '--url=file:./dev.db']);
   assert.equal(result.code, 0, output(result));
-  assert.equal(normalized(result.stdout), ['Datasource "my_db": SQLite database "dev.db" at "file:./dev.db"', '', 'Your database is now in sync with your Prisma schema. Done in XXXms'].join('\n'), output(result));
+  assert.equal(normalized(result.stdout), [sqliteLine('my_db', 'file:./dev.db'), '', IN_SYNC].join('\n'), output(result));
   assert.deepEqual(sqliteColumns(join(dir, 'dev.db'), 'Blog'), ['id NOT NULL', 'viewCount20 NOT NULL']);
 });
 
 // ---------------------------------------------------------------------------
 // postgres: a fresh database holding F-pg-setup (enum Role, Post, User with Alice)
 
-async function pgSetup(t: Parameters<typeof testDatabase>[0], sql: string): Promise<TestDatabase> {
+/** A fresh PostgreSQL database holding `sql`, and its name as the CLI prints it. */
+async function pgSetup(t: Parameters<typeof testDatabase>[0], sql: string): Promise<{ db: TestDatabase; name: string }> {
   const db = await testDatabase(t, 'postgresql');
   const conn = await db.connect();
   await conn.exec(sql);
-  return db;
+  return { db, name: db.target.provider === 'postgresql' ? db.target.config.database : '' };
 }
 
 test('postgres › --force-reset should succeed and display a log', async (t) => {
-  const db = await pgSetup(t, PG_SETUP_SQL);
-  const name = db.target.provider === 'postgresql' ? db.target.config.database : '';
+  const { db, name } = await pgSetup(t, PG_SETUP_SQL);
   const dir = fixture(t, { 'prisma.config.ts': config(db.url), 'prisma/schema.prisma': POSTGRES_BLOG_SCHEMA });
   const result = await prisma(dir, ['db', 'push', '--force-reset']);
   assert.equal(result.code, 0, output(result));
-  assert.equal(errors(result.stderr), 'Prisma schema loaded from prisma/schema.prisma.\n', output(result));
+  assert.equal(stderrAfterConfigLine(result.stderr), 'Prisma schema loaded from prisma/schema.prisma.\n', output(result));
   const at = location(db.url);
   assert.equal(
     normalized(result.stdout),
-    [`Datasource "my_db": PostgreSQL database "${name}", schema "public" at "${at}"`, '', `The PostgreSQL database "${name}" schema "public" at "${at}" was successfully reset.`, '', 'Your database is now in sync with your Prisma schema. Done in XXXms'].join('\n'),
+    [`Datasource "my_db": PostgreSQL database "${name}", schema "public" at "${at}"`, '', `The PostgreSQL database "${name}" schema "public" at "${at}" was successfully reset.`, '', IN_SYNC].join('\n'),
     output(result),
   );
   assert.deepEqual(await pgRelations(db, ['public']), ['public.Blog'], 'only Blog: Role, Post and User are gone');
 });
 
 test('postgres › should exclude external tables', async (t) => {
-  const db = await pgSetup(t, PG_SETUP_SQL);
-  const name = db.target.provider === 'postgresql' ? db.target.config.database : '';
-  const dir = fixture(t, {
-    'prisma.config.ts': configWith(db.url, {
-      experimental: { externalTables: true },
-      tables: { external: ['public.User'] },
-      migrations: { initShadowDb: 'CREATE TABLE "User" ("id" SERIAL PRIMARY KEY, "name" TEXT NOT NULL);' },
-    }),
-    'schema.prisma': `generator client {
-  provider = "prisma-client-js"
-}
-
-datasource db {
-  provider = "postgresql"
-}
-
-model User {
-  id   Int @id
-  name String
-}`,
-  });
+  const { db, name } = await pgSetup(t, PG_SETUP_SQL);
+  const dir = fixture(t, externalTablesFiles(db.url));
   const result = await prisma(dir, ['db', 'push']);
   assert.equal(result.code, 0, output(result));
   // No data-loss warning about User, though it differs from the schema's: it is external.
   assert.equal(
     normalized(result.stdout),
-    [`Datasource "db": PostgreSQL database "${name}", schema "public" at "${location(db.url)}"`, '', 'Your database is now in sync with your Prisma schema. Done in XXXms'].join('\n'),
+    [`Datasource "db": PostgreSQL database "${name}", schema "public" at "${location(db.url)}"`, '', IN_SYNC].join('\n'),
     output(result),
   );
   const conn = await db.connect();
@@ -685,8 +487,7 @@ model User {
 });
 
 test('postgres-multischema › multiSchema: --force-reset should succeed and display a log', async (t) => {
-  const db = await pgSetup(t, PG_MULTISCHEMA_SQL);
-  const name = db.target.provider === 'postgresql' ? db.target.config.database : '';
+  const { db, name } = await pgSetup(t, PG_MULTISCHEMA_SQL);
   const dir = fixture(t, {
     'prisma.config.ts': config(db.url),
     'schema.prisma': `datasource db {
@@ -704,7 +505,7 @@ generator client {
   const at = location(db.url);
   assert.equal(
     normalized(result.stdout),
-    [`Datasource "db": PostgreSQL database "${name}", schemas "base, transactional" at "${at}"`, '', `The PostgreSQL database "${name}" schemas "base, transactional" at "${at}" were successfully reset.`, '', 'Your database is now in sync with your Prisma schema. Done in XXXms'].join('\n'),
+    [`Datasource "db": PostgreSQL database "${name}", schemas "base, transactional" at "${at}"`, '', `The PostgreSQL database "${name}" schemas "base, transactional" at "${at}" were successfully reset.`, '', IN_SYNC].join('\n'),
     output(result),
   );
   assert.deepEqual(await pgRelations(db, ['base', 'transactional']), [], 'the tables and enums of base and transactional are gone');

@@ -13,63 +13,36 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { stripVTControlCharacters } from 'node:util';
 import type { RunResult } from '../helpers.ts';
-import { fixture, output, prisma, type Files } from './harness.ts';
+import { SQLITE_DBEXECUTE_SCRIPT } from './fixtures.ts';
+import { datasourceUrlRequired, fixture, output, prisma, stderrAfterConfigLine, type Files } from './harness.ts';
 
-/** The SQLite script the `db execute` cases write to script.sql first. */
-const SCRIPT = `-- Drop & Create & Drop
-DROP TABLE IF EXISTS 'test-dbexecute';
-CREATE TABLE 'test-dbexecute' ("id" INTEGER PRIMARY KEY);
-DROP TABLE 'test-dbexecute';`;
+// cli:incomplete-schemas fixtures: these two helpers write their configs and schemas out to the byte.
 
-// cli:incomplete-schemas fixtures, verbatim.
-const URL_ENV_SET_INVALID: Files = {
-  'prisma.config.ts': `import { defineConfig } from '@prisma/config'
-
-export default defineConfig({
-  schema: './prisma/schema.prisma',
-  datasource: {
-    url: 'invalid-url',
-  },
-})
-`,
-  'prisma/schema.prisma': `// the schema has a \`datasource db\` block with a defined - but invalid - env url
-
-datasource db {
-  provider = "postgresql"
+/** The config of the fixtures that name a URL: the schema at ./prisma/schema.prisma, the URL as the TypeScript expression `url`. */
+function configWithUrl(url: string): string {
+  const imports = url.startsWith('env(') ? 'defineConfig, env' : 'defineConfig';
+  return `import { ${imports} } from '@prisma/config'\n\nexport default defineConfig({\n  schema: './prisma/schema.prisma',\n  datasource: {\n    url: ${url},\n  },\n})\n`;
 }
-`,
+
+/** A schema holding only a PostgreSQL `datasource db` block, after the fixture's comment saying what is incomplete. */
+function postgresDatasourceOnly(comment: string): string {
+  return `// ${comment}\n\ndatasource db {\n  provider = "postgresql"\n}\n`;
+}
+
+const URL_ENV_SET_INVALID: Files = {
+  'prisma.config.ts': configWithUrl("'invalid-url'"),
+  'prisma/schema.prisma': postgresDatasourceOnly('the schema has a `datasource db` block with a defined - but invalid - env url'),
 };
 
 const URL_ENV_UNSET: Files = {
-  'prisma.config.ts': `import { defineConfig, env } from '@prisma/config'
-
-export default defineConfig({
-  schema: './prisma/schema.prisma',
-  datasource: {
-    url: env('SOME_UNDEFINED_DB'),
-  },
-})
-`,
-  'prisma/schema.prisma': `// the schema has a \`datasource db\` block with an undefined env url
-
-datasource db {
-  provider = "postgresql"
-}
-`,
+  'prisma.config.ts': configWithUrl("env('SOME_UNDEFINED_DB')"),
+  'prisma/schema.prisma': postgresDatasourceOnly('the schema has a `datasource db` block with an undefined env url'),
 };
 
 const EMPTY_SCHEMA_TEXT = '// the schema is completely empty, no models, no blocks\n';
 
 const EMPTY_SCHEMA: Files = {
-  'prisma.config.ts': `import { defineConfig } from '@prisma/config'
-
-export default defineConfig({
-  schema: './prisma/schema.prisma',
-  datasource: {
-    url: 'file:dev.db',
-  },
-})
-`,
+  'prisma.config.ts': configWithUrl("'file:dev.db'"),
   'prisma/schema.prisma': EMPTY_SCHEMA_TEXT,
 };
 
@@ -81,21 +54,14 @@ export default defineConfig({
   schema: './prisma/schema.prisma',
 })
 `,
-  'prisma/schema.prisma': `// the schema has a \`datasource db\` block with no url field
-
-datasource db {
-  provider = "postgresql"
-}
-`,
+  'prisma/schema.prisma': postgresDatasourceOnly('the schema has a `datasource db` block with no url field'),
 };
 
 /** `prisma <args>`, SOME_UNDEFINED_DB unset whatever the runner has. */
 const run = (dir: string, args: string[]) => prisma(dir, args, { SOME_UNDEFINED_DB: undefined });
 
-/** stderr without colours and without the config diagnostic the real CLI prints first. */
-function errors(result: RunResult): string {
-  return stripVTControlCharacters(result.stderr).replace(/^Loaded Prisma config from [^\n]*\.\n\n?/, '');
-}
+/** What the command reported on stderr, the config's line left out. */
+const errors = (result: RunResult): string => stderrAfterConfigLine(result.stderr);
 
 /** The command failed with exit 1 and `Error: <message>` (the whole message, on its own lines). */
 function assertFailsWith(result: RunResult, message: string): string {
@@ -161,7 +127,7 @@ test('[wasm] incomplete-schemas › datasource-block-url-env-set-invalid › db 
 });
 
 test('[wasm] incomplete-schemas › datasource-block-url-env-set-invalid › db execute', async (t) => {
-  const dir = fixture(t, { ...URL_ENV_SET_INVALID, 'script.sql': SCRIPT });
+  const dir = fixture(t, { ...URL_ENV_SET_INVALID, 'script.sql': SQLITE_DBEXECUTE_SCRIPT });
   const result = await run(dir, ['db', 'execute', '--file=./script.sql']);
   const text = assertP1013Rpc(result);
   assert.match(text, SCHEME_NOT_RECOGNIZED, output(result));
@@ -188,47 +154,25 @@ test('[wasm] incomplete-schemas › datasource-block-url-env-set-invalid › mig
 // ---------------------------------------------------------------------------
 // [wasm] incomplete-schemas › datasource-block-url-env-unset: the config cannot load
 
-test('[wasm] incomplete-schemas › datasource-block-url-env-unset › validate', async (t) => {
-  const dir = fixture(t, URL_ENV_UNSET);
-  assertConfigLoadFails(dir, await run(dir, ['validate']));
-});
+// Each command in Prisma's order (validate twice, as there); db pull and format must also leave the schema as it was.
+const ENV_UNSET_CASES: { name: string; command: string[]; keepsSchema?: boolean }[] = [
+  { name: 'validate', command: ['validate'] },
+  { name: 'db push', command: ['db', 'push'] },
+  { name: 'db pull', command: ['db', 'pull'], keepsSchema: true },
+  { name: 'db execute', command: ['db', 'execute', '--file=./script.sql'] },
+  { name: 'migrate reset', command: ['migrate', 'reset'] },
+  { name: 'migrate dev', command: ['migrate', 'dev'] },
+  { name: 'validate (second occurrence)', command: ['validate'] },
+  { name: 'format', command: ['format'], keepsSchema: true },
+];
 
-test('[wasm] incomplete-schemas › datasource-block-url-env-unset › db push', async (t) => {
-  const dir = fixture(t, URL_ENV_UNSET);
-  assertConfigLoadFails(dir, await run(dir, ['db', 'push']));
-});
-
-test('[wasm] incomplete-schemas › datasource-block-url-env-unset › db pull', async (t) => {
-  const dir = fixture(t, URL_ENV_UNSET);
-  assertConfigLoadFails(dir, await run(dir, ['db', 'pull']));
-  assert.equal(readFileSync(join(dir, 'prisma', 'schema.prisma'), 'utf8'), URL_ENV_UNSET['prisma/schema.prisma']);
-});
-
-test('[wasm] incomplete-schemas › datasource-block-url-env-unset › db execute', async (t) => {
-  const dir = fixture(t, { ...URL_ENV_UNSET, 'script.sql': SCRIPT });
-  assertConfigLoadFails(dir, await run(dir, ['db', 'execute', '--file=./script.sql']));
-});
-
-test('[wasm] incomplete-schemas › datasource-block-url-env-unset › migrate reset', async (t) => {
-  const dir = fixture(t, URL_ENV_UNSET);
-  assertConfigLoadFails(dir, await run(dir, ['migrate', 'reset']));
-});
-
-test('[wasm] incomplete-schemas › datasource-block-url-env-unset › migrate dev', async (t) => {
-  const dir = fixture(t, URL_ENV_UNSET);
-  assertConfigLoadFails(dir, await run(dir, ['migrate', 'dev']));
-});
-
-test('[wasm] incomplete-schemas › datasource-block-url-env-unset › validate (second occurrence)', async (t) => {
-  const dir = fixture(t, URL_ENV_UNSET);
-  assertConfigLoadFails(dir, await run(dir, ['validate']));
-});
-
-test('[wasm] incomplete-schemas › datasource-block-url-env-unset › format', async (t) => {
-  const dir = fixture(t, URL_ENV_UNSET);
-  assertConfigLoadFails(dir, await run(dir, ['format']));
-  assert.equal(readFileSync(join(dir, 'prisma', 'schema.prisma'), 'utf8'), URL_ENV_UNSET['prisma/schema.prisma'], 'the schema is not rewritten');
-});
+for (const { name, command, keepsSchema } of ENV_UNSET_CASES) {
+  test(`[wasm] incomplete-schemas › datasource-block-url-env-unset › ${name}`, async (t) => {
+    const dir = fixture(t, command[1] === 'execute' ? { ...URL_ENV_UNSET, 'script.sql': SQLITE_DBEXECUTE_SCRIPT } : URL_ENV_UNSET);
+    assertConfigLoadFails(dir, await run(dir, command));
+    if (keepsSchema) assert.equal(readFileSync(join(dir, 'prisma', 'schema.prisma'), 'utf8'), URL_ENV_UNSET['prisma/schema.prisma'], 'the schema is not rewritten');
+  });
+}
 
 // ---------------------------------------------------------------------------
 // [wasm] incomplete-schemas › empty-schema: valid, and formatted
@@ -258,9 +202,9 @@ test('[wasm] incomplete-schemas › empty-schema › format', async (t) => {
 for (const command of [['db', 'push'], ['db', 'pull'], ['db', 'execute', '--file=./script.sql'], ['migrate', 'reset']]) {
   const name = command.slice(0, 2).join(' ');
   test(`[wasm] incomplete-schemas › datasource-block-no-url › ${name}`, async (t) => {
-    const dir = fixture(t, { ...NO_URL, 'script.sql': SCRIPT });
+    const dir = fixture(t, { ...NO_URL, 'script.sql': SQLITE_DBEXECUTE_SCRIPT });
     const result = await run(dir, command);
-    const text = assertFailsWith(result, `The datasource.url property is required in your Prisma config file when using prisma ${name}.`);
+    const text = assertFailsWith(result, datasourceUrlRequired(name));
     // db push loads the schema before the URL check (Prisma's stderr shows it first).
     if (name === 'db push') assert.ok(text.indexOf('Prisma schema loaded from prisma/schema.prisma.') >= 0 && text.indexOf('Prisma schema loaded from') < text.indexOf('Error: '), `the schema is loaded first\n${output(result)}`);
     assert.doesNotMatch(result.stdout, /Datasource "db"/, output(result));
@@ -270,7 +214,7 @@ for (const command of [['db', 'push'], ['db', 'pull'], ['db', 'execute', '--file
 test('[wasm] incomplete-schemas › datasource-block-no-url › migrate dev', async (t) => {
   const dir = fixture(t, NO_URL);
   const result = await run(dir, ['migrate', 'dev']);
-  assertFailsWith(result, 'The datasource.url property is required in your Prisma config file when using prisma migrate dev.');
+  assertFailsWith(result, datasourceUrlRequired('migrate dev'));
 });
 
 // ---------------------------------------------------------------------------
