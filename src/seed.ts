@@ -42,11 +42,15 @@ export function generatedPassword(): string {
   return randomBytes(18).toString('base64url');
 }
 
-/** Give an existing admin a new password; false when there is no such admin. */
+/** Give an existing admin a new password and end every session of theirs; false when there is no such admin. */
 export async function resetAdminPassword(client: AppClient, username: string, password: string): Promise<boolean> {
   try {
-    const { count } = await client.adminUser.updateMany({ where: { username }, data: { passwordHash: await hashPassword(password), updatedAt: BigInt(Date.now()) } });
-    return count > 0;
+    const passwordHash = await hashPassword(password);
+    return await client.$transaction(async (tx) => {
+      const { count } = await tx.adminUser.updateMany({ where: { username }, data: { passwordHash, updatedAt: BigInt(Date.now()) } });
+      await tx.adminSession.deleteMany({ where: { admin: { username } } });
+      return count > 0;
+    });
   } catch (error) {
     throw seedError(error);
   }

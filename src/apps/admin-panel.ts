@@ -68,7 +68,9 @@ export async function startAdminPanel(options: AdminPanelOptions): Promise<Admin
   const secret = options.sessionSecret === undefined ? resolveSessionSecret(sessionSecretSetting(), isProduction()) : resolveSessionSecret(options.sessionSecret, false);
   const proxies = new TrustedProxies(trustProxySetting());
   const forceSecure = cookieSecureSetting();
+  const client = await createClient(target);
   const sessions = new Sessions({
+    store: data.sessionStore(client),
     secret: secret.value,
     maxAgeMs: options.sessionMaxAgeMs ?? sessionMaxAgeMs(),
     secure: (c) => new URL(c.req.url).protocol === 'https:' || proxies.saysHttps((c.env as HttpBindings).incoming.socket.remoteAddress, c.req.header('x-forwarded-proto')),
@@ -79,7 +81,6 @@ export async function startAdminPanel(options: AdminPanelOptions): Promise<Admin
   const throttle = new LoginThrottle(options.throttle);
   const write = options.log ?? (() => {});
   const log = (line: string) => write(oneLine(line));
-  const client = await createClient(target);
   // Compared against when the user name is unknown, so both answers take as long.
   const decoyHash = hashPassword(crypto.randomUUID());
 
@@ -133,7 +134,7 @@ export async function startAdminPanel(options: AdminPanelOptions): Promise<Admin
     const session = await sessions.read(c);
     const admin = session && (await data.findAdminById(client, session.adminId));
     if (!session || !admin) {
-      if (session) sessions.end(c, session); // the admin was deleted
+      if (session) await sessions.end(c, session); // the admin was deleted
       if (!isRead(c)) return c.text('login required\n', 401);
       return c.redirect(`/login?next=${encodeURIComponent(c.req.path + new URL(c.req.url).search)}`, 302);
     }
@@ -182,8 +183,13 @@ export async function startAdminPanel(options: AdminPanelOptions): Promise<Admin
     log(`Admin ${admin.username} logged in from ${from}`);
     return c.redirect(safeNext(next), 302);
   });
-  app.post('/logout', (c) => {
-    sessions.end(c, c.get('session'));
+  app.post('/logout', async (c) => {
+    await sessions.end(c, c.get('session'));
+    return c.redirect('/login', 302);
+  });
+  app.post('/logout/everywhere', async (c) => {
+    await sessions.endAll(c, c.get('session').adminId);
+    log(`Admin ${c.get('viewer').username} logged out everywhere`);
     return c.redirect('/login', 302);
   });
 

@@ -7,6 +7,7 @@ import { empty, raw, sqltag } from '@prisma/client/runtime/client';
 import type { AppClient, Provider } from '../../db.ts';
 import { isUniqueViolation } from '../../errors.ts';
 import type { Paging } from './params.ts';
+import type { SessionStore } from './session.ts';
 
 const window = ({ page, size }: Paging) => ({ skip: (page - 1) * size, take: size });
 
@@ -159,6 +160,28 @@ export async function setDefaultPack(client: AppClient, id: number): Promise<boo
 
 export function findAdmin(client: AppClient, username: string) {
   return client.adminUser.findUnique({ where: { username }, select: { id: true, username: true, passwordHash: true } });
+}
+
+/** The panel's sessions, stored: a logout or a new password outlives a restart. */
+export function sessionStore(client: AppClient): SessionStore {
+  return {
+    async create(row) {
+      await client.adminSession.create({ data: { id: row.id, adminId: row.adminId, createdAt: BigInt(row.createdAt), expiresAt: BigInt(row.expiresAt) }, select: { id: true } });
+    },
+    async find(id) {
+      const row = await client.adminSession.findUnique({ where: { id }, select: { adminId: true, expiresAt: true } });
+      return row ? { adminId: row.adminId, expiresAt: Number(row.expiresAt) } : undefined;
+    },
+    async delete(id) {
+      await client.adminSession.deleteMany({ where: { id } });
+    },
+    async deleteAll(adminId) {
+      await client.adminSession.deleteMany({ where: { adminId } });
+    },
+    async deleteExpired(now) {
+      await client.adminSession.deleteMany({ where: { expiresAt: { lte: BigInt(now) } } });
+    },
+  };
 }
 
 export function findAdminById(client: AppClient, id: number) {

@@ -1,10 +1,11 @@
 /**
  * Admin sessions: a cookie signed with SESSION_SECRET (HMAC-SHA256, Hono's signed
- * cookies) that names the admin, a random session id and when it expires. Nothing
- * is stored but the ids of sessions logged out before they expire, so sessions
- * survive a restart when the secret does. CSRF tokens are derived from the session
- * id (before login, from a signed nonce cookie): a form is accepted only from a
- * page this panel rendered for this browser.
+ * cookies) that names the admin, a random session id and when it expires, and a row
+ * per session in the database: logging out deletes it, so a copied cookie stops
+ * working for good, across restarts; "log out everywhere" and a new password delete
+ * them all. CSRF tokens are derived from the session id (before login, from a signed
+ * nonce cookie that carries its own age): a form is accepted only from a page this
+ * panel rendered for this browser.
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Context } from 'hono';
@@ -40,9 +41,19 @@ export interface Session {
   expiresAt: number;
 }
 
+/** Where sessions live (data.ts: the AdminSession table). */
+export interface SessionStore {
+  create(row: Session & { createdAt: number }): Promise<void>;
+  find(id: string): Promise<{ adminId: number; expiresAt: number } | undefined>;
+  delete(id: string): Promise<void>;
+  deleteAll(adminId: number): Promise<void>;
+  deleteExpired(now: number): Promise<void>;
+}
+
 export interface SessionOptions {
   secret: string;
   maxAgeMs: number;
+  store: SessionStore;
   /** Whether this request's cookies must be Secure (HTTPS, or COOKIE_SECURE). */
   secure: (c: Context) => boolean;
   /**
@@ -56,9 +67,6 @@ export interface SessionOptions {
 }
 
 export class Sessions {
-  /** Logged-out session ids until they would have expired anyway. */
-  private readonly revoked = new Map<string, number>();
-
   private readonly now: () => number;
 
   private readonly sessionCookie: string;
@@ -73,7 +81,10 @@ export class Sessions {
   }
 
   async start(c: Context, adminId: number): Promise<Session> {
-    const session = { adminId, id: randomBytes(18).toString('base64url'), expiresAt: this.now() + this.options.maxAgeMs };
+    const now = this.now();
+    const session = { adminId, id: randomBytes(18).toString('base64url'), expiresAt: now + this.options.maxAgeMs };
+    await this.options.store.deleteExpired(now);
+    await this.options.store.create({ ...session, createdAt: now });
     await setSignedCookie(c, this.sessionCookie, `${session.adminId}:${session.id}:${session.expiresAt}`, this.options.secret, {
       ...this.cookieOptions(c),
       maxAge: Math.floor(this.options.maxAgeMs / 1000),
@@ -89,16 +100,21 @@ export class Sessions {
     const match = /^(\d{1,9}):([\w-]{24}):(\d{13})$/.exec(value);
     if (!match) return undefined;
     const session = { adminId: Number(match[1]), id: match[2] as string, expiresAt: Number(match[3]) };
-    if (session.expiresAt <= this.now() || this.revoked.has(session.id)) return undefined;
+    if (session.expiresAt <= this.now()) return undefined;
+    // Logged out (here or elsewhere, before a restart or not): its row is gone.
+    const stored = await this.options.store.find(session.id);
+    if (!stored || stored.adminId !== session.adminId || stored.expiresAt <= this.now()) return undefined;
     return session;
   }
 
-  end(c: Context, session: Session | undefined): void {
-    if (session) {
-      const now = this.now();
-      for (const [id, expiresAt] of this.revoked) if (expiresAt <= now) this.revoked.delete(id);
-      this.revoked.set(session.id, session.expiresAt);
-    }
+  async end(c: Context, session: Session | undefined): Promise<void> {
+    if (session) await this.options.store.delete(session.id);
+    deleteCookie(c, this.sessionCookie, this.cookieOptions(c));
+  }
+
+  /** Log out everywhere: every session of this admin, this one included. */
+  async endAll(c: Context, adminId: number): Promise<void> {
+    await this.options.store.deleteAll(adminId);
     deleteCookie(c, this.sessionCookie, this.cookieOptions(c));
   }
 
@@ -106,19 +122,30 @@ export class Sessions {
     return this.mac(`csrf:${session.id}`);
   }
 
-  /** The login form's token, bound to a nonce cookie set here when the browser has none. */
+  /**
+   * The login form's token, bound to a nonce cookie set here when the browser has none
+   * fresh. The nonce carries when it was issued, under the signature: its age is the
+   * server's to judge, whatever the browser keeps.
+   */
   async loginToken(c: Context): Promise<string> {
-    let nonce = await getSignedCookie(c, this.options.secret, this.loginCookie);
+    let nonce = await this.freshNonce(c);
     if (!nonce) {
-      nonce = randomBytes(18).toString('base64url');
+      nonce = `${randomBytes(18).toString('base64url')}.${this.now()}`;
       await setSignedCookie(c, this.loginCookie, nonce, this.options.secret, { ...this.cookieOptions(c), maxAge: LOGIN_NONCE_AGE_S });
     }
     return this.mac(`login:${nonce}`);
   }
 
   async validLoginToken(c: Context, token: unknown): Promise<boolean> {
+    const nonce = await this.freshNonce(c);
+    return nonce !== undefined && sameText(token, this.mac(`login:${nonce}`));
+  }
+
+  private async freshNonce(c: Context): Promise<string | undefined> {
     const nonce = await getSignedCookie(c, this.options.secret, this.loginCookie);
-    return typeof nonce === 'string' && sameText(token, this.mac(`login:${nonce}`));
+    const issued = typeof nonce === 'string' ? Number(/^[\w-]{24}\.(\d{13})$/.exec(nonce)?.[1]) : NaN;
+    const age = this.now() - issued;
+    return age >= 0 && age < LOGIN_NONCE_AGE_S * 1000 ? (nonce as string) : undefined;
   }
 
   validToken(session: Session, token: unknown): boolean {

@@ -35,7 +35,7 @@ export function layout(title: string, viewer: Viewer | undefined, body: Html): H
 <body>
 <header><strong>rastar admin</strong>${viewer
     ? html`<a href="/migrations">Migrations</a><a href="/users">Users</a><a href="/packs">Packs</a><a href="/tool-logs">Tool logs</a>
-<form method="post" action="/logout">${csrfField(viewer)}<span>${bdi(viewer.username)}</span> <button type="submit">Log out</button></form>`
+<form method="post" action="/logout">${csrfField(viewer)}<span>${bdi(viewer.username)}</span> <button type="submit">Log out</button> <button type="submit" formaction="/logout/everywhere">Log out everywhere</button></form>`
     : ''}</header>
 <main>
 <h1>${title}</h1>
