@@ -106,7 +106,8 @@ export async function startAdminPanel(options: AdminPanelOptions): Promise<Admin
   });
   app.use(
     secureHeaders({
-      contentSecurityPolicy: { defaultSrc: ["'self'"], formAction: ["'self'"], frameAncestors: ["'none'"], scriptSrc: ["'none'"] },
+      contentSecurityPolicy: { defaultSrc: ["'self'"], formAction: ["'self'"], frameAncestors: ["'none'"], scriptSrc: ["'none'"], baseUri: ["'none'"], objectSrc: ["'none'"] },
+      xFrameOptions: 'DENY', // what frame-ancestors 'none' says, for browsers that read only this
       strictTransportSecurity: false, // the proxy that terminates TLS decides
     }),
   );

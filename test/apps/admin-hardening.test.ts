@@ -143,3 +143,16 @@ test('an excerpt is cut between characters as a reader sees them: never half an 
     for (const length of [1, 2, 3, 80, 300]) assert.doesNotMatch(excerpt(text, length), /\p{Cs}/u, `no lone surrogate in the first ${length} of ${text.slice(0, 8)}…`);
   }
 });
+
+test('the security headers agree: frames refused by the CSP and X-Frame-Options alike, no <base> or plugin content, on pages and errors', async (t) => {
+  const { panel } = await seededPanel(t, 'sqlite');
+  const anonymous = new PanelClient(panel.url);
+  for (const path of ['/login', '/nope', '/healthz']) {
+    const res = await anonymous.get(path);
+    const csp = res.headers.get('content-security-policy') ?? '';
+    assert.match(csp, /frame-ancestors 'none'/, path);
+    assert.equal(res.headers.get('x-frame-options'), 'DENY', path);
+    assert.match(csp, /base-uri 'none'/, path);
+    assert.match(csp, /object-src 'none'/, path);
+  }
+});
