@@ -14,6 +14,7 @@
  *   BENCH_ONLY=cli      only scenario 6 (about a minute); updates its section of RESULTS.md
  *   BENCH_ONLY=baseline only scenario 7 (a few minutes); updates its section of RESULTS.md
  *   BENCH_ONLY=zero-downtime only scenario 8 (about a minute); updates its section of RESULTS.md
+ *   BENCH_ONLY=panel    only scenario 9 (about a minute); updates its section of RESULTS.md
  *
  * Scenarios
  *   1. PostgreSQL, a real 434-migration history (../shared/corpus/langfuse-postgresql
@@ -36,6 +37,8 @@
  *      (embedded shadow, SHADOW_DATABASE_URL, SQLite) and the 434-migration corpus.
  *   8. Zero downtime (bench/zero-downtime.ts): application reads during a migration blocked
  *      by a long transaction, by MIGRATION_DDL_LOCK_TIMEOUT; make lint --all on the corpus.
+ *   9. The admin panel under load (bench/panel-load.ts): /healthz latency while 200 slow clients
+ *      and six page loaders work on a 100,000-message thread, on SQLite and PostgreSQL.
  *   In 1 and 2 the same kit also runs on the production image's Node.js line (docker/Dockerfile's
  *   ARG NODE_VERSION, installed from the npm registry by scripts/node-line.sh), beside the
  *   machine's Node.js.
@@ -58,6 +61,7 @@ import { applyPooler, runPoolerBench } from './pooler.ts';
 import { applyBaseline, runBaselineBench } from './baseline.ts';
 import { applyCli, runCliBench } from './cli-engine.ts';
 import { applyZeroDowntime, runZeroDowntimeBench } from './zero-downtime.ts';
+import { applyPanel, runPanelBench } from './panel-load.ts';
 import { dropDatabase, freshDatabase, withConn, type PgTarget } from './pg.ts';
 import { postgresHistory, sqliteHistory, writeHistory } from './synthetic.ts';
 import { nodeLine } from '../test/fixtures/node-line.ts';
@@ -398,7 +402,13 @@ async function main(): Promise<void> {
         return (markdown, when) => applyZeroDowntime(markdown, results, when);
       });
     }
-    if (process.env.BENCH_ONLY !== 'gate') throw new Error(`BENCH_ONLY=${process.env.BENCH_ONLY}: only "gate", "pooler", "cli", "baseline" or "zero-downtime" runs alone`);
+    if (process.env.BENCH_ONLY === 'panel') {
+      return scenarioOnly('panel', async (server) => {
+        const results = await runPanelBench(server, { work: WORK, kitEntry, log });
+        return (markdown, when) => applyPanel(markdown, results, when);
+      });
+    }
+    if (process.env.BENCH_ONLY !== 'gate') throw new Error(`BENCH_ONLY=${process.env.BENCH_ONLY}: only "gate", "pooler", "cli", "baseline", "zero-downtime" or "panel" runs alone`);
     return scenarioOnly('gate', async (server) => {
       const results = await runGateBench(server, { work: WORK, kitEntry, log });
       return (markdown, when) => applyGate(markdown, gateMarkdown(results, when));
@@ -678,9 +688,10 @@ async function main(): Promise<void> {
     const cli = await runCliBench(admin, { work: WORK, kitEntry, runs: QUICK ? 3 : 11, log });
     const baseline = await runBaselineBench(admin, { work: WORK, runs: QUICK ? 3 : 5, log });
     const zeroDowntime = await runZeroDowntimeBench(admin, { work: WORK, kitEntry, runs: QUICK ? 3 : 5, log });
+    const panel = await runPanelBench(admin, { work: WORK, kitEntry, log });
     const same = 'in this same bench run';
     const markdown = applyBaseline(applyCli(applyPooler(applyGate(report.markdown, gate), pooler, same), cli, same), baseline, same);
-    writeFileSync(join(projectRoot, 'bench', 'RESULTS.md'), applyZeroDowntime(markdown, zeroDowntime, same));
+    writeFileSync(join(projectRoot, 'bench', 'RESULTS.md'), applyPanel(applyZeroDowntime(markdown, zeroDowntime, same), panel, same));
     log(`\nWrote ${relative(process.cwd(), join(projectRoot, 'bench', 'RESULTS.md')) || 'bench/RESULTS.md'}`);
   } finally {
     await stop();

@@ -18,9 +18,10 @@ import { readHistory } from '../runtime/history.ts';
 import { hashPassword, verifyPassword } from '../seed.ts';
 import type { CheckReport } from '../authoring/check.ts';
 import * as data from './admin/data.ts';
+import { MAX_BODY_BYTES, SERVER_LIMITS, type ServerLimits } from './admin/limits.ts';
 import { notReadyReason, snapshot } from './admin/migrations.ts';
 import { migrationsPage, packsPage, threadPage, toolLogsPage, userPage, usersPage } from './admin/pages.ts';
-import { BadRequest, booleanFilter, paging, recordId, textFilter } from './admin/params.ts';
+import { BadRequest, booleanFilter, PAGE_SIZE, paging, recordId, textFilter } from './admin/params.ts';
 import { resolveSessionSecret, Sessions, type Session } from './admin/session.ts';
 import { TrustedProxies } from './admin/proxy.ts';
 import { LoginThrottle, type ThrottleOptions } from './admin/throttle.ts';
@@ -40,6 +41,8 @@ export interface AdminPanelOptions {
   /** Default: SESSION_MAX_AGE. */
   sessionMaxAgeMs?: number;
   throttle?: Partial<ThrottleOptions>;
+  /** The server's timeouts and connection cap (default: SERVER_LIMITS in ./admin/limits.ts; tests make them small). */
+  limits?: Partial<ServerLimits>;
   /** The time in ms for sessions and the login throttle (default Date.now; tests move it instead of waiting). */
   clock?: () => number;
   /** Logins, failed logins and errors, one line each, written by `oneLine` (never a password). */
@@ -58,7 +61,6 @@ export interface AdminPanel {
 type Env = { Bindings: HttpBindings; Variables: { session: Session; viewer: Viewer } };
 
 const PUBLIC = new Set(['/healthz', '/readyz', '/login', '/assets/panel.css']);
-const MAX_BODY = 64 * 1024;
 const MAX_USERNAME = 200;
 const MAX_PASSWORD = 1024;
 const CONTROL = /[\u0000-\u001f\u007f]/;
@@ -111,7 +113,7 @@ export async function startAdminPanel(options: AdminPanelOptions): Promise<Admin
       strictTransportSecurity: false, // the proxy that terminates TLS decides
     }),
   );
-  app.use(bodyLimit({ maxSize: MAX_BODY, onError: (c) => c.text('request body too large\n', 413) }));
+  app.use(bodyLimit({ maxSize: MAX_BODY_BYTES, onError: (c) => c.text('request body too large\n', 413) }));
 
   app.all('/healthz', (c) => (isRead(c) ? c.text('ok\n') : notAllowed(c)));
   // In public only ready or not: the reason (migration names, the database's host) goes to
@@ -207,13 +209,20 @@ export async function startAdminPanel(options: AdminPanelOptions): Promise<Admin
   });
   app.get('/users/:id', async (c) => {
     const id = recordId(c.req.param('id'));
-    const user = id && (await data.userWithThreads(client, id));
+    const user = id && (await data.userWithThreads(client, id, paging(query(c))));
     return user ? html(c, 200, userPage(c.get('viewer'), user)) : notFound(c);
   });
   app.get('/threads/:id', async (c) => {
     const id = recordId(c.req.param('id'));
-    const thread = id && (await data.threadWithMessages(client, id));
+    const thread = id && (await data.threadWithMessages(client, id, paging(query(c))));
     return thread ? html(c, 200, threadPage(c.get('viewer'), thread)) : notFound(c);
+  });
+  // Where a message is shown (replies and tool logs link here): the page of its thread that holds it.
+  app.get('/messages/:id', async (c) => {
+    const id = recordId(c.req.param('id'));
+    const place = id && (await data.messagePlace(client, id, PAGE_SIZE));
+    if (!place) return notFound(c);
+    return c.redirect(`/threads/${place.threadId}${place.page > 1 ? `?page=${place.page}` : ''}#message-${id}`, 302);
   });
 
   app.get('/tool-logs', async (c) => {
@@ -224,7 +233,7 @@ export async function startAdminPanel(options: AdminPanelOptions): Promise<Admin
     return html(c, 200, toolLogsPage(c.get('viewer'), filter, await data.listToolLogs(client, filter, paging(query(c)))));
   });
 
-  const packs = async (c: Context<Env>, status: number, form: Parameters<typeof packsPage>[2]) => html(c, status, packsPage(c.get('viewer'), await data.listPacks(client), form));
+  const packs = async (c: Context<Env>, status: number, form: Parameters<typeof packsPage>[2]) => html(c, status, packsPage(c.get('viewer'), await data.listPacks(client, paging(query(c))), form));
   const packInput = async (c: Context<Env>) => {
     const form = await readForm(c);
     return { name: typeof form.name === 'string' ? form.name.trim() : '', description: typeof form.description === 'string' ? form.description.trim() : '' };
@@ -232,11 +241,11 @@ export async function startAdminPanel(options: AdminPanelOptions): Promise<Admin
   // After a write the browser is sent here with what was done to which pack; the
   // message is built from the database, so a crafted link cannot put words on the page.
   app.get('/packs', async (c) => {
-    const rows = await data.listPacks(client);
-    const pack = rows.find((p) => p.id === recordId(c.req.query('pack')));
+    const id = recordId(c.req.query('pack'));
+    const [page, pack] = await Promise.all([data.listPacks(client, paging(query(c))), id === undefined ? undefined : data.findPack(client, id)]);
     const name = isolate(pack?.name ?? '');
     const done = { created: `Pack ${name} created`, saved: `Pack ${name} saved`, default: `${name} is now the default pack` }[c.req.query('done') ?? ''];
-    return html(c, 200, packsPage(c.get('viewer'), rows, { flash: pack && done ? `✓ ${done}` : undefined }));
+    return html(c, 200, packsPage(c.get('viewer'), page, { flash: pack && done ? `✓ ${done}` : undefined }));
   });
   app.post('/packs', async (c) => {
     const input = await packInput(c);
@@ -272,7 +281,13 @@ export async function startAdminPanel(options: AdminPanelOptions): Promise<Admin
     return c.text('internal error\n', 500);
   });
 
-  const server = createServer(getRequestListener((request, env) => app.fetch(request, env)));
+  // Bounded: a client that sends slowly, or too many at once, cannot hold the process (./admin/limits.ts).
+  const limits = { ...SERVER_LIMITS, ...options.limits };
+  const server = createServer(
+    { headersTimeout: limits.headersTimeoutMs, requestTimeout: limits.requestTimeoutMs, keepAliveTimeout: limits.keepAliveTimeoutMs, connectionsCheckingInterval: limits.checkIntervalMs },
+    getRequestListener((request, env) => app.fetch(request, env)),
+  );
+  server.maxConnections = limits.maxConnections;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port, options.host, () => {

@@ -207,9 +207,12 @@ for (const provider of PROVIDERS) {
       assert.match(all.body, /Page 1 of 2 \(29 in all\)/);
       const ticks = [...all.body.matchAll(/tick (\d+)/g)].map((m) => Number(m[1]));
       assert.deepEqual(ticks.slice(0, 3), [26, 25, 24], 'newest first');
+      const toolChoices = /<select name="tool">([\s\S]*?)<\/select>/.exec(all.body)?.[1] ?? '';
+      assert.deepEqual([...toolChoices.matchAll(/<option value="([^"]*)"/g)].map((m) => m[1]), ['', 'clock', 'search', 'weather'], 'every tool once, in order');
       const failed = await admin.get('/tool-logs?success=false');
       assert.match(failed.body, /\(1 in all\)/);
-      assert.match(failed.body, new RegExp(`<td>weather</td><td class="error">failed</td><td>45 ms</td><td>sess-B</td>[\\s\\S]*?city not found[\\s\\S]*?<a href="/threads/${ids.thread}#message-${ids.followUp}">#${ids.followUp}</a>`));
+      assert.match(failed.body, new RegExp(`<td>weather</td><td class="error">failed</td><td>45 ms</td><td>sess-B</td>[\\s\\S]*?city not found[\\s\\S]*?<a href="/messages/${ids.followUp}">#${ids.followUp}</a>`));
+      assert.equal((await admin.get(`/messages/${ids.followUp}`)).location, `/threads/${ids.thread}#message-${ids.followUp}`, 'the link leads to the page that shows the message');
       assert.match((await admin.get('/tool-logs?tool=search')).body, /<td><pre>3 results<\/pre><\/td>[\s\S]*\(1 in all\)/);
       assert.match((await admin.get('/tool-logs?session=sess-C&page=2')).body, /Page 2 of 2 \(27 in all\)/);
       assert.match((await admin.get(`/tool-logs?message=${ids.answer}`)).body, /<td>search<\/td>[\s\S]*\(1 in all\)/);

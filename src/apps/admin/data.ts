@@ -11,6 +11,16 @@ import type { SessionStore } from './session.ts';
 
 const window = ({ page, size }: Paging) => ({ skip: (page - 1) * size, take: size });
 
+/**
+ * Each id's count from a `groupBy` over one page's ids. Prisma's `_count` would join
+ * a GROUP BY of the whole related table (every message of every thread, to show 25
+ * of them): counted this way, a page costs what its own rows hold.
+ */
+function countsBy<K extends string>(groups: ({ _count: { _all: number } } & { [key in K]: number | null })[], key: K): (id: number) => number {
+  const counts = new Map<number | null, number>(groups.map((g) => [g[key], g._count._all]));
+  return (id) => counts.get(id) ?? 0;
+}
+
 /** The escape character of the users search's LIKE pattern (sent as a parameter: no quoting rules to mind). */
 const LIKE_ESCAPE = '\\';
 
@@ -23,10 +33,15 @@ const containsPattern = (text: string) => `%${text.replace(/[\\%_]/g, (c) => LIK
  * LIKE as wildcards (on SQLite and on PostgreSQL) and takes no ESCAPE clause.
  */
 export async function listUsers(client: AppClient, provider: Provider, q: string | undefined, paging: Paging) {
-  const include = { pack: { select: { name: true } }, _count: { select: { threads: true } } } as const;
+  const include = { pack: { select: { name: true } } } as const;
+  const withThreads = async <U extends { id: number }>(users: U[]) => {
+    const groups = await client.thread.groupBy({ by: ['userId'], where: { userId: { in: users.map((u) => u.id) } }, _count: { _all: true } });
+    const threads = countsBy(groups, 'userId');
+    return users.map((u) => ({ ...u, _count: { threads: threads(u.id) } }));
+  };
   if (!q) {
     const [rows, total] = await Promise.all([client.user.findMany({ orderBy: { id: 'asc' }, ...window(paging), include }), client.user.count()]);
-    return { rows, total, paging };
+    return { rows: await withThreads(rows), total, paging };
   }
   const telegramId = /^\d{1,19}$/.test(q) && BigInt(q) < 2n ** 63n ? BigInt(q) : undefined;
   // PostgreSQL's LIKE tells case apart and ILIKE does not; SQLite's LIKE already ignores ASCII case (and knows no ILIKE).
@@ -37,28 +52,52 @@ export async function listUsers(client: AppClient, provider: Provider, q: string
     client.$queryRaw<{ total: number | bigint }[]>`SELECT COUNT(*) AS "total" FROM "User" WHERE ${matches}`,
   ]);
   const rows = await client.user.findMany({ where: { id: { in: page.map((r) => Number(r.id)) } }, orderBy: { id: 'asc' }, include });
-  return { rows, total: Number(counted[0]?.total ?? 0), paging };
+  return { rows: await withThreads(rows), total: Number(counted[0]?.total ?? 0), paging };
 }
 
-export function userWithThreads(client: AppClient, id: number) {
-  return client.user.findUnique({
-    where: { id },
-    include: { pack: { select: { id: true, name: true } }, threads: { orderBy: { updatedAt: 'desc' }, include: { _count: { select: { messages: true } } } } },
-  });
+/** A user and one page of their threads, the most recently active first. */
+export async function userWithThreads(client: AppClient, id: number, paging: Paging) {
+  const [user, threads, total] = await Promise.all([
+    client.user.findUnique({ where: { id }, include: { pack: { select: { id: true, name: true } } } }),
+    client.thread.findMany({ where: { userId: id }, orderBy: [{ updatedAt: 'desc' }, { id: 'desc' }], ...window(paging) }),
+    client.thread.count({ where: { userId: id } }),
+  ]);
+  if (!user) return null;
+  const groups = await client.message.groupBy({ by: ['threadId'], where: { threadId: { in: threads.map((t) => t.id) } }, _count: { _all: true } });
+  const messages = countsBy(groups, 'threadId');
+  return { ...user, threads: threads.map((t) => ({ ...t, _count: { messages: messages(t.id) } })), total, paging };
 }
 
-/** A thread with every message in order, each with what it replies to. */
-export function threadWithMessages(client: AppClient, id: number) {
-  return client.thread.findUnique({
-    where: { id },
-    include: {
-      user: { select: { id: true, username: true, telegramId: true } },
-      messages: {
-        orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
-        include: { replyTo: { select: { id: true, threadId: true, role: true, content: true } }, _count: { select: { replies: true, toolLogs: true } } },
-      },
-    },
-  });
+/**
+ * A thread and one page of its messages in the order they were written (the id breaks
+ * ties, so pages never overlap), each with what it replies to (which may be on another
+ * page) and its count of tool calls. The page's ids come from the `(threadId,
+ * createdAt)` index alone (the rowid completes it on SQLite), so skipping to a deep
+ * page reads no message; on SQLite every query holds the event loop while it runs.
+ */
+export async function threadWithMessages(client: AppClient, id: number, paging: Paging) {
+  const { skip, take } = window(paging);
+  const [thread, page, counted] = await Promise.all([
+    client.thread.findUnique({ where: { id }, include: { user: { select: { id: true, username: true, telegramId: true } } } }),
+    client.$queryRaw<{ id: number | bigint }[]>`SELECT "id" FROM "Message" WHERE "threadId" = ${id} ORDER BY "createdAt", "id" LIMIT ${take} OFFSET ${skip}`,
+    client.$queryRaw<{ total: number | bigint }[]>`SELECT COUNT(*) AS "total" FROM "Message" WHERE "threadId" = ${id}`,
+  ]);
+  if (!thread) return null;
+  const ids = page.map((r) => Number(r.id));
+  const [messages, toolLogs] = await Promise.all([
+    client.message.findMany({ where: { id: { in: ids } }, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }], include: { replyTo: { select: { id: true, role: true, content: true } } } }),
+    client.mcpToolLog.groupBy({ by: ['messageId'], where: { messageId: { in: ids } }, _count: { _all: true } }).then((groups) => countsBy(groups, 'messageId')),
+  ]);
+  return { ...thread, messages: messages.map((m) => ({ ...m, _count: { toolLogs: toolLogs(m.id) } })), total: Number(counted[0]?.total ?? 0), paging };
+}
+
+/** Where a message is shown: its thread, and the page of `size` messages that holds it. */
+export async function messagePlace(client: AppClient, id: number, size: number): Promise<{ threadId: number; page: number } | undefined> {
+  const message = await client.message.findUnique({ where: { id }, select: { threadId: true, createdAt: true } });
+  if (!message) return undefined;
+  const { threadId, createdAt } = message;
+  const before = await client.message.count({ where: { threadId, OR: [{ createdAt: { lt: createdAt } }, { createdAt, id: { lt: id } }] } });
+  return { threadId, page: Math.floor(before / size) + 1 };
 }
 
 export interface ToolLogFilter {
@@ -71,11 +110,30 @@ export interface ToolLogFilter {
 export async function listToolLogs(client: AppClient, filter: ToolLogFilter, paging: Paging) {
   const where = { toolName: filter.tool, sessionId: filter.session, success: filter.success, messageId: filter.message };
   const [rows, total, tools] = await Promise.all([
-    client.mcpToolLog.findMany({ where, orderBy: [{ createdAt: 'desc' }, { id: 'desc' }], ...window(paging), include: { message: { select: { id: true, threadId: true } } } }),
+    client.mcpToolLog.findMany({ where, orderBy: [{ createdAt: 'desc' }, { id: 'desc' }], ...window(paging), include: { message: { select: { id: true } } } }),
     client.mcpToolLog.count({ where }),
-    client.mcpToolLog.findMany({ distinct: ['toolName'], select: { toolName: true }, orderBy: { toolName: 'asc' } }),
+    toolNames(client),
   ]);
-  return { rows, total, paging, tools: tools.map((t) => t.toolName) };
+  return { rows, total, paging, tools };
+}
+
+/** The tool filter's choices: at most this many names. */
+export const MAX_TOOL_NAMES = 200;
+
+/**
+ * The tools' names in order, from the `(toolName, createdAt)` index one name at a
+ * time (a loose index scan, the same SQL on both providers): the cost grows with
+ * the number of tools, not of logs. (Prisma's `distinct` would read every log's name.)
+ */
+async function toolNames(client: AppClient): Promise<string[]> {
+  const rows = await client.$queryRaw<{ name: string | null }[]>`
+    WITH RECURSIVE "names"("name", "n") AS (
+      SELECT MIN("toolName"), 1 FROM "McpToolLog"
+      UNION ALL
+      SELECT (SELECT MIN("toolName") FROM "McpToolLog" WHERE "toolName" > "names"."name"), "n" + 1 FROM "names" WHERE "names"."name" IS NOT NULL AND "n" < ${raw(String(MAX_TOOL_NAMES))}
+    )
+    SELECT "name" FROM "names" WHERE "name" IS NOT NULL ORDER BY "n"`;
+  return rows.map((r) => r.name as string);
 }
 
 // ---------------------------------------------------------------------------
@@ -84,8 +142,15 @@ export async function listToolLogs(client: AppClient, filter: ToolLogFilter, pag
 export const MAX_PACK_NAME = 100;
 export const MAX_PACK_DESCRIPTION = 2000;
 
-export function listPacks(client: AppClient) {
-  return client.pack.findMany({ orderBy: { id: 'asc' }, include: { _count: { select: { users: true } } } });
+export async function listPacks(client: AppClient, paging: Paging) {
+  const [rows, total] = await Promise.all([client.pack.findMany({ orderBy: { id: 'asc' }, ...window(paging) }), client.pack.count()]);
+  const groups = await client.user.groupBy({ by: ['packId'], where: { packId: { in: rows.map((p) => p.id) } }, _count: { _all: true } });
+  const users = countsBy(groups, 'packId');
+  return { rows: rows.map((p) => ({ ...p, _count: { users: users(p.id) } })), total, paging };
+}
+
+export function findPack(client: AppClient, id: number) {
+  return client.pack.findUnique({ where: { id }, select: { id: true, name: true } });
 }
 
 export interface PackInput {

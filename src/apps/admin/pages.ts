@@ -4,6 +4,7 @@ import { describeDatasource, maskSecrets, type DatabaseTarget } from '../../db.t
 import { displayPath } from '../../runtime/history.ts';
 import type { CheckReport } from '../../authoring/check.ts';
 import type { listPacks, listToolLogs, listUsers, threadWithMessages, userWithThreads, ToolLogFilter } from './data.ts';
+import { MESSAGE_CHARS } from './limits.ts';
 import { migrationLines, notReadyReason, type Snapshot } from './migrations.ts';
 import { bdi, csrfField, excerpt, isolate, layout, pager, timestamp, type Viewer } from './views.ts';
 
@@ -81,44 +82,59 @@ ${user.threads.length
   ? user.threads.map((t) => html`<tr><td><a href="/threads/${t.id}">${t.title ?? `Thread ${t.id}`}</a></td><td>${t.chatId.toString()}</td><td>${t._count.messages}</td><td>${timestamp(t.updatedAt)}</td></tr>`)
   : html`<tr><td colspan="4">No threads.</td></tr>`}
 </tbody></table>
+${pager(`/users/${user.id}`, {}, user.paging, user.total)}
 <p><a href="/users">← all users</a></p>`,
   );
 }
 
+/** A message's text, cut after MESSAGE_CHARS characters (the page stays bounded), saying so. */
+function messageText(content: string) {
+  if (content.length <= MESSAGE_CHARS) return html`<pre dir="auto">${content}</pre>`;
+  return html`<pre dir="auto">${excerpt(content, MESSAGE_CHARS)}</pre><p class="cut">Cut after ${MESSAGE_CHARS} characters: the message has ${content.length}.</p>`;
+}
+
+/**
+ * One page of a thread's messages. A reply links to the message it answers: on this
+ * page by its anchor, elsewhere through /messages/:id, which finds its page.
+ */
 export function threadPage(viewer: Viewer, thread: Rows<typeof threadWithMessages>) {
   const who = thread.user.username ?? thread.user.telegramId.toString();
+  const shown = new Set(thread.messages.map((m) => m.id));
+  const linkTo = (id: number) => (shown.has(id) ? `#message-${id}` : `/messages/${id}`);
   return layout(
     thread.title === null ? `Thread ${thread.id}` : isolate(thread.title),
     viewer,
-    html`<p>User <a href="/users/${thread.user.id}">${bdi(who)}</a> · chat ${thread.chatId.toString()} · ${thread.messages.length} messages</p>
+    html`<p>User <a href="/users/${thread.user.id}">${bdi(who)}</a> · chat ${thread.chatId.toString()} · ${thread.total} messages</p>
 <div id="messages">
 ${thread.messages.map(
   (m) => html`<div class="message" id="message-${m.id}"><div><strong>${bdi(m.role)}</strong> · #${m.id} · ${timestamp(m.createdAt)}${m._count.toolLogs ? html` · <a href="/tool-logs?message=${m.id}">${m._count.toolLogs} tool call${m._count.toolLogs === 1 ? '' : 's'}</a>` : ''}</div>
 ${m.replyTo
-  ? html`<div class="reply">↪ in reply to <a href="${m.replyTo.threadId === thread.id ? '' : `/threads/${m.replyTo.threadId}`}#message-${m.replyTo.id}">#${m.replyTo.id}</a> (${bdi(m.replyTo.role)}): ${bdi(excerpt(m.replyTo.content))}</div>`
+  ? html`<div class="reply">↪ in reply to <a href="${linkTo(m.replyTo.id)}">#${m.replyTo.id}</a> (${bdi(m.replyTo.role)}): ${bdi(excerpt(m.replyTo.content))}</div>`
   : m.replyToText
     ? html`<div class="reply">↪ in reply to a Telegram message: ${bdi(excerpt(m.replyToText))}</div>`
     : ''}
-<pre dir="auto">${m.content}</pre></div>`,
+${messageText(m.content)}</div>`,
 )}
 </div>
+${pager(`/threads/${thread.id}`, {}, thread.paging, thread.total)}
 <p><a href="/users/${thread.user.id}">← ${bdi(who)}'s threads</a></p>`,
   );
 }
 
-export function packsPage(viewer: Viewer, packs: Rows<typeof listPacks>, form: { error?: string; flash?: string; name?: string; description?: string; packId?: number } = {}) {
+export function packsPage(viewer: Viewer, page: Rows<typeof listPacks>, form: { error?: string; flash?: string; name?: string; description?: string; packId?: number } = {}) {
   const message = form.error ? html`<p class="form-error" role="alert">${form.error}</p>` : form.flash ? html`<p class="flash" role="status">${form.flash}</p>` : '';
   return layout(
     'Packs',
     viewer,
     html`${message}
 <table id="packs"><thead><tr><th>Pack</th><th>Description</th><th>Users</th><th>Default</th><th>Edit</th></tr></thead><tbody>
-${packs.map(
+${page.rows.map(
   (p) => html`<tr data-pack="${p.name}"><td>${p.name}</td><td>${p.description ?? ''}</td><td>${p._count.users}</td>
 <td>${p.isDefault ? html`<strong class="default">default</strong>` : html`<form method="post" action="/packs/${p.id}/default">${csrfField(viewer)}<button type="submit">Make default</button></form>`}</td>
 <td><form method="post" action="/packs/${p.id}">${csrfField(viewer)}<input type="text" name="name" aria-label="Name of ${p.name}" value="${form.packId === p.id && form.name !== undefined ? form.name : p.name}"> <input type="text" name="description" aria-label="Description of ${p.name}" value="${form.packId === p.id && form.description !== undefined ? form.description : (p.description ?? '')}"> <button type="submit">Save</button></form></td></tr>`,
 )}
 </tbody></table>
+${pager('/packs', {}, page.paging, page.total)}
 <h2>New pack</h2>
 <form method="post" action="/packs" id="new-pack">${csrfField(viewer)}
 <label>Name <input type="text" name="name" value="${form.packId === undefined ? (form.name ?? '') : ''}"></label>
@@ -143,7 +159,7 @@ ${filter.message ? html`<input type="hidden" name="message" value="${filter.mess
 ${page.rows.length
   ? page.rows.map(
       (l) => html`<tr><td>${timestamp(l.createdAt)}</td><td>${l.toolName}</td><td class="${l.success ? 'ok' : 'error'}">${l.success ? 'ok' : 'failed'}</td><td>${l.durationMs} ms</td><td>${l.sessionId ?? '—'}</td><td><pre>${excerpt(l.input, 300)}</pre></td><td><pre>${excerpt(l.error ?? l.output ?? '', 300)}</pre></td>
-<td>${l.message ? html`<a href="/threads/${l.message.threadId}#message-${l.message.id}">#${l.message.id}</a>` : '—'}</td></tr>`,
+<td>${l.message ? html`<a href="/messages/${l.message.id}">#${l.message.id}</a>` : '—'}</td></tr>`,
     )
   : html`<tr><td colspan="8">No tool calls match.</td></tr>`}
 </tbody></table>
