@@ -205,7 +205,7 @@ describe('the SQL Prisma generates for real schema changes', { concurrency: 2 },
   });
 
   test('rename a model: drop-table on both', async (t) => {
-    const found = await generatedFindings(t, (s) => s.replace('model AdminUser {', 'model Administrator {'));
+    const found = await generatedFindings(t, (s) => s.replace(/\bAdminUser\b/g, 'Administrator')); // the model and the relations to it
     assert.ok(found.postgresql.includes('drop-table'), found.postgresql.join(', '));
     assert.ok(found.sqlite.includes('drop-table'), found.sqlite.join(', '));
   });
