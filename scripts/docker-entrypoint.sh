@@ -73,6 +73,11 @@ file_env() {
 		# An empty secret would silently fall back to the default (for DATABASE_URL: a local SQLite file).
 		[ -n "$val" ] || config_error "$file_var names $file, which is empty" "Put the value of $var in it, or unset $file_var."
 	fi
+	# A compose file's ${VAR:-} that an engine did not expand (podman-compose 1.0) arrives as
+	# that text: taken as a value it would become, say, the admin's password.
+	if [[ "$val" =~ ^\$\{[^}]*\}$ ]]; then
+		config_error "$var is the unexpanded text $val" "Set $var in the environment or .env the engine reads, or use $file_var; an engine that does not expand \${…} needs the value written out."
+	fi
 	if [ -n "$val" ]; then export "$var"="$val"; fi
 	unset "$file_var"
 }

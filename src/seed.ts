@@ -31,6 +31,10 @@ export const MIN_ADMIN_PASSWORD = 12;
 /** ADMIN_USERNAME, ADMIN_PASSWORD, DEFAULT_PACK_NAME, with their defaults; a password too short is refused. */
 export function seedOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): SeedOptions {
   const adminPassword = env.ADMIN_PASSWORD || undefined;
+  // A compose file's ${ADMIN_PASSWORD:-} that its engine did not expand: never a password.
+  if (adminPassword !== undefined && /^\$\{[^}]*\}$/.test(adminPassword)) {
+    throw new KitError('BAD_USAGE', `ADMIN_PASSWORD is the unexpanded text ${adminPassword}: set it in the environment (or .env) that the container engine reads`);
+  }
   if (adminPassword !== undefined && [...adminPassword].length < MIN_ADMIN_PASSWORD) {
     throw new KitError('BAD_USAGE', `ADMIN_PASSWORD must be at least ${MIN_ADMIN_PASSWORD} characters (it has ${[...adminPassword].length}); choose a longer one`);
   }

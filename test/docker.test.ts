@@ -302,3 +302,29 @@ describe('the image\'s Node.js', () => {
     assert.ok(readme.includes(`**${version.split('.')[0]}** (${version})`), 'the README\'s table of lines names the image\'s version');
   });
 });
+
+describe('.dockerignore', () => {
+  /** Whether `path` (relative to the context) is left out by the patterns, as Docker reads them (the last match wins). */
+  function ignored(patterns: string[], path: string): boolean {
+    let out = false;
+    for (const raw of patterns) {
+      const negated = raw.startsWith('!');
+      const pattern = negated ? raw.slice(1) : raw;
+      const source = pattern.split('**/').map((part) => part.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*')).join('(?:.*/)?');
+      if (new RegExp(`^${source}(?:/.*)?$`).test(path)) out = !negated;
+    }
+    return out;
+  }
+
+  test('keeps the build context to what the Dockerfile copies: no node_modules, .env, databases or .git; every COPY source still sent', () => {
+    const patterns = readFileSync(join(projectRoot, '.dockerignore'), 'utf8').split('\n').map((line) => line.trim()).filter((line) => line && !line.startsWith('#'));
+    for (const path of ['node_modules/prisma/package.json', 'test/postgres-majors/node_modules/x', '.env', '.env.production', 'data/rastar.db', '.git/HEAD', 'dist/scripts/migrate.js', 'src/generated/sqlite/client.ts', 'backups/x.dump', 'bench/.work/x']) {
+      assert.ok(ignored(patterns, path), `${path} is sent as build context`);
+    }
+    const copies = parseDockerfile(readFileSync(DOCKERFILE, 'utf8')).filter((i) => i.keyword === 'COPY' && !/--from=/.test(i.args));
+    const sources = copies.flatMap((copy) => copy.args.split(/\s+/).filter((word) => word && !word.startsWith('--')).slice(0, -1));
+    assert.ok(sources.length >= 8, sources.join(' '));
+    for (const source of sources) assert.ok(!ignored(patterns, source.replace(/^\.\//, '')), `${source} is copied but left out of the context`);
+    assert.ok(!ignored(patterns, '.env.example'));
+  });
+});

@@ -120,8 +120,11 @@ for (const provider of PROVIDERS) {
       assert.equal((await conn.query('SELECT 1 FROM "AdminUser"')).length, 0);
     });
 
-    test('an ADMIN_PASSWORD under 12 characters is refused in one line, exit 2, nothing written; RESET_PASSWORD=1 gives the admin a new one', async (t) => {
+    test('an ADMIN_PASSWORD under 12 characters, or an unexpanded ${…}, is refused in one line, exit 2, nothing written; RESET_PASSWORD=1 gives the admin a new one', async (t) => {
       const db = await migrated(t, provider);
+      const unexpanded = await seed(db, { ADMIN_PASSWORD: '${ADMIN_PASSWORD:-}' });
+      assert.equal(unexpanded.code, 2, unexpanded.stderr);
+      assert.equal(unexpanded.stderr, 'Error: ADMIN_PASSWORD is the unexpanded text ${ADMIN_PASSWORD:-}: set it in the environment (or .env) that the container engine reads\n');
       const short = await seed(db, { ADMIN_PASSWORD: 'a' });
       assert.equal(short.code, 2, short.stderr);
       assert.equal(short.stderr, 'Error: ADMIN_PASSWORD must be at least 12 characters (it has 1); choose a longer one\n');

@@ -135,6 +135,16 @@ describe('bad input is refused before anything is done', () => {
       error: [/^Error: DATABASE_URL_FILE names .*empty, which is empty$/m],
     },
     {
+      name: 'an ADMIN_PASSWORD a compose engine did not expand',
+      env: (_, port) => ({ ...pointAt(port), ADMIN_PASSWORD: '${ADMIN_PASSWORD:-}' }),
+      error: [/^Error: ADMIN_PASSWORD is the unexpanded text \$\{ADMIN_PASSWORD:-\}$/m],
+    },
+    {
+      name: 'a SESSION_SECRET file holding an unexpanded ${…}',
+      env: (dir, port) => ({ ...pointAt(port), SESSION_SECRET_FILE: secret(dir, 'session', '${SESSION_SECRET}') }),
+      error: [/^Error: SESSION_SECRET is the unexpanded text \$\{SESSION_SECRET\}$/m],
+    },
+    {
       name: 'RUN_MIGRATIONS=yes',
       env: (_, port) => ({ ...pointAt(port), RUN_MIGRATIONS: 'yes' }),
       error: [/^Error: RUN_MIGRATIONS is "yes"$/m, /Accepted values: true or false/],
