@@ -1,6 +1,6 @@
 /**
  * Container starts on PostgreSQL, as containers run them: `bash
- * scripts/docker-entrypoint.sh node <record-start fixture>` on the compiled kit
+ * scripts/docker-entrypoint.sh app -- node <record-start fixture>` on the compiled kit
  * (dist/, no KIT_FROM_SOURCE), each "container" its own process group.
  *
  *   Gate latency: a waiting container (RUN_MIGRATIONS=false) is started and
@@ -59,7 +59,7 @@ function containerEnv(env: Record<string, string>): NodeJS.ProcessEnv {
 
 /** One "container": the real entrypoint, compiled kit, only a container's environment. */
 function startContainer(label: string, starts: string, env: Record<string, string>, cwd: string): Container {
-  const child = spawn('bash', [ENTRYPOINT, 'node', RECORD_START, starts, label], {
+  const child = spawn('bash', [ENTRYPOINT, 'app', '--', 'node', RECORD_START, starts, label], {
     cwd,
     env: containerEnv(env),
     detached: true,

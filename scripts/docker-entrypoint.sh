@@ -7,8 +7,10 @@
 #                         migration of this image (the gate), then start the app;
 #                         never writes to the schema
 #
-# Anything that is not an app command (sh, bash, npm run db:check, …) is executed
-# as given, without waiting, like the official database images do.
+# The apps are named: admin-panel, telegram-bot. Any other command runs behind the
+# same step as `app -- <command…>` (e.g. app -- node server.js). Everything else (sh,
+# node …, npm …, npx prisma …) is executed as given, without waiting or migrating,
+# like the official database images do.
 #
 # Exit codes, as the kit's scripts (a step's own status is passed through): 1 a step
 # failed (database unreachable, migration failed, gate timed out), 2 bad configuration
@@ -149,20 +151,19 @@ wait_for_schema() {
 		kit migrate wait
 }
 
-is_app_command() {
-	case "${1:-}" in
-		node | npm | admin-panel | telegram-bot) return 0 ;;
-		*) return 1 ;;
-	esac
-}
-
 _main() {
 	if [ "$#" -eq 0 ]; then
 		set -- admin-panel
 	fi
-	if ! is_app_command "$@"; then
-		exec "$@"
-	fi
+	case "$1" in
+		admin-panel | telegram-bot) ;;
+		app)
+			shift
+			if [ "${1:-}" = -- ]; then shift; fi
+			[ "$#" -gt 0 ] || config_error "app names no command" "Write the command after it: app -- node server.js"
+			;;
+		*) exec "$@" ;;
+	esac
 	trap on_signal TERM INT
 
 	file_env DATABASE_URL

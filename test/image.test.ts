@@ -108,7 +108,7 @@ test('the image as a directory: npx prisma migrate deploy and status run offline
   writeFileSync(secret, `${db.url}\n`);
   const entrypoint = join(app, 'scripts', 'docker-entrypoint.sh');
   const appStarted = 'console.log(`app started on Node.js ${process.version} with ${process.env.DATABASE_URL ? "DATABASE_URL" : "nothing"}`)';
-  const started = await run(entrypoint, ['node', '-e', appStarted], app, { ...env, ...imageEnv, DATABASE_URL_FILE: secret, RUN_MIGRATIONS: 'true' });
+  const started = await run(entrypoint, ['app', '--', 'node', '-e', appStarted], app, { ...env, ...imageEnv, DATABASE_URL_FILE: secret, RUN_MIGRATIONS: 'true' });
   assert.equal(started.code, 0, output(started));
   assert.match(started.stdout, /^No pending migrations. Database is up to date.$/m, 'the CLI had applied everything');
   assert.equal(/^app started on Node\.js (\S+) with DATABASE_URL$/m.exec(started.stdout)?.[1], `v${line.version}`, output(started));
@@ -116,14 +116,14 @@ test('the image as a directory: npx prisma migrate deploy and status run offline
   // The image's default database: SQLite in data/rastar.db, through better-sqlite3 as
   // production-deps built it for the image's Node.js.
   mkdirSync(join(app, 'data'));
-  const onSqlite = await run(entrypoint, ['node', '-e', appStarted], app, { ...env, ...imageEnv, RUN_MIGRATIONS: 'true' });
+  const onSqlite = await run(entrypoint, ['app', '--', 'node', '-e', appStarted], app, { ...env, ...imageEnv, RUN_MIGRATIONS: 'true' });
   assert.equal(onSqlite.code, 0, output(onSqlite));
   const sqliteNames = readHistory('sqlite').migrations.map((m) => m.name);
   assert.match(onSqlite.stdout, new RegExp(`^Database is now up to date! ${sqliteNames.length} migrations applied in `, 'm'), output(onSqlite));
   for (const name of sqliteNames) assert.match(onSqlite.stdout, new RegExp(`^✓ Migration applied: ${name} `, 'm'));
   assert.match(onSqlite.stdout, /^app started on Node\.js \S+ with nothing$/m);
   assert.ok(existsSync(join(app, 'data', 'rastar.db')), 'the default database is data/rastar.db');
-  const refused = await run(entrypoint, ['node', '-e', '0'], app, { ...env, ...imageEnv, DATABASE_URL: db.url, DATABASE_URL_FILE: secret, RUN_MIGRATIONS: 'true' });
+  const refused = await run(entrypoint, ['app', '--', 'node', '-e', '0'], app, { ...env, ...imageEnv, DATABASE_URL: db.url, DATABASE_URL_FILE: secret, RUN_MIGRATIONS: 'true' });
   assert.equal(refused.code, 2, output(refused));
   assert.match(refused.stderr, /^Error: both DATABASE_URL and DATABASE_URL_FILE are set$/m);
 

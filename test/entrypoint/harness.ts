@@ -114,7 +114,7 @@ export async function until(what: string, check: () => boolean | Promise<boolean
 
 /** The fixture app: `node record-start.mjs <file> <label>`, an app command for the entrypoint. */
 export function appCommand(file: string, label = 'app'): string[] {
-  return ['node', RECORD_START, file, label];
+  return ['app', '--', 'node', RECORD_START, file, label];
 }
 
 export interface AppStart {

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test, type TestContext } from 'node:test';
-import { openConnection, parseDatabaseUrl, withDatabase, type DatabaseTarget } from '../../src/db.ts';
+import { openConnection, parseDatabaseUrl, projectRoot, withDatabase, type DatabaseTarget } from '../../src/db.ts';
 import { readHistory } from '../../src/runtime/history.ts';
 import { verifyPassword } from '../../src/seed.ts';
 import { serverUrl, testDatabase } from '../helpers.ts';
@@ -188,7 +188,7 @@ describe('bad configuration the kit refuses', () => {
 });
 
 describe('commands that are not apps', () => {
-  test('are executed as given, without touching the database, their exit code passed on', async (t) => {
+  test('are executed as given (echo, sh, node, npm, npx prisma), without touching the database, their exit code passed on', async (t) => {
     const fake = await countingServer(t);
     const env = { ...pointAt(fake.port), RUN_MIGRATIONS: 'true', DATABASE_URL_FILE: '/nonexistent' };
     const echo = keep('echo hello', await runEntrypoint(t, ['echo', 'hello'], env, 20_000));
@@ -197,7 +197,27 @@ describe('commands that are not apps', () => {
     assert.equal(echo.stderr, '');
     const failing = keep('sh -c exit 3', await runEntrypoint(t, ['sh', '-c', 'exit 3'], env, 20_000));
     assert.equal(failing.code, 3);
+    // node, npm and npx are commands like any other: with RUN_MIGRATIONS=true they still neither wait nor migrate.
+    const node = keep('node -e', await runEntrypoint(t, ['node', '-e', 'console.log("node ran")'], env, 20_000));
+    assert.equal(node.code, 0, node.output);
+    assert.equal(node.stdout, 'node ran\n');
+    const npm = keep('npm --version', await runEntrypoint(t, ['npm', '--version'], env, 60_000));
+    assert.equal(npm.code, 0, npm.output);
+    assert.match(npm.stdout, /^\d+\.\d+\.\d+\n$/);
+    // From the project, as `docker exec … npx prisma` runs in /app.
+    const started = startEntrypoint(t, ['npx', '--no-install', 'prisma', '--version'], { ...env, PRISMA_HIDE_UPDATE_MESSAGE: '1' }, { cwd: projectRoot });
+    const prisma = keep('npx prisma --version', { ...(await finished(started, 60_000)), stdout: started.stdout(), stderr: started.stderr(), output: started.output() });
+    assert.equal(prisma.code, 0, prisma.output);
+    assert.match(prisma.stdout, /^prisma\s+: 7\./m);
+    assert.doesNotMatch(echo.output + node.output + npm.output + prisma.output, /Running database migrations|Waiting/);
     assert.equal(fake.connections(), 0, 'the database was not touched');
+  });
+
+  test('app with no command after it is a configuration error, exit 2', async (t) => {
+    const run = keep('app --', await runEntrypoint(t, ['app', '--'], { RUN_MIGRATIONS: 'true' }, 20_000));
+    assert.equal(run.code, 2, run.output);
+    assert.match(run.stderr, /^Error: app names no command$/m);
+    assert.match(run.stderr, /app -- node server\.js/);
   });
 });
 

@@ -115,7 +115,7 @@ interface Migrator {
 const COMMANDS: Record<(typeof PATHS)[number], [string, string[]]> = {
   kit: [process.execPath, ['--import', TSX_LOADER, join(projectRoot, 'scripts', 'migrate.ts'), 'deploy']],
   'prisma-cli': [process.execPath, [join(projectRoot, 'node_modules', 'prisma', 'build', 'index.js'), 'migrate', 'deploy']],
-  entrypoint: ['bash', [join(projectRoot, 'scripts', 'docker-entrypoint.sh'), 'node', '-e', '0']],
+  entrypoint: ['bash', [join(projectRoot, 'scripts', 'docker-entrypoint.sh'), 'app', '--', 'node', '-e', '0']],
 };
 
 function startMigrator(path: (typeof PATHS)[number], env: NodeJS.ProcessEnv): Migrator {
