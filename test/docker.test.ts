@@ -328,3 +328,14 @@ describe('.dockerignore', () => {
     assert.ok(!ignored(patterns, '.env.example'));
   });
 });
+
+test('the final stage leaves the code to root: no COPY hands files to the runtime user, only data/ and backups/ are its', () => {
+  const final = parseDockerfile(readFileSync(DOCKERFILE, 'utf8'));
+  const last = Math.max(...final.map((i) => i.stage));
+  const copies = final.filter((i) => i.stage === last && i.keyword === 'COPY');
+  assert.ok(copies.length >= 6, 'the final stage copies the app');
+  for (const copy of copies) assert.doesNotMatch(copy.args, /--chown/, `line ${copy.line}: ${copy.args}`);
+  const runs = final.filter((i) => i.stage === last && i.keyword === 'RUN').map((i) => i.args).join('\n');
+  assert.match(runs, /chown node:node data backups/);
+  assert.ok(final.some((i) => i.stage === last && i.keyword === 'USER' && i.args.trim() === 'node'), 'the app runs as node');
+});
