@@ -134,15 +134,14 @@ export async function startAdminPanel(options: AdminPanelOptions): Promise<Admin
   // Everything else needs a session: pages send the browser to the login page, forms get 401.
   app.use(async (c, next) => {
     if (PUBLIC.has(c.req.path)) return next();
+    // One read: the session row and its admin's name (deleting an admin deletes its sessions).
     const session = await sessions.read(c);
-    const admin = session && (await data.findAdminById(client, session.adminId));
-    if (!session || !admin) {
-      if (session) await sessions.end(c, session); // the admin was deleted
+    if (!session) {
       if (!isRead(c)) return c.text('login required\n', 401);
       return c.redirect(`/login?next=${encodeURIComponent(c.req.path + new URL(c.req.url).search)}`, 302);
     }
     c.set('session', session);
-    c.set('viewer', { username: admin.username, csrf: sessions.csrfToken(session) });
+    c.set('viewer', { username: session.username, csrf: sessions.csrfToken(session) });
     if (c.req.method === 'POST') {
       const form = await readForm(c);
       if (!sessions.validToken(session, form._csrf)) return html(c, 403, errorPage('Form refused', 'The form is missing its CSRF token or it is not valid: reload the page and try again.', c.get('viewer')));

