@@ -118,6 +118,13 @@ test: node_modules ## Run the whole test suite (real SQLite and PostgreSQL)
 test-image-node: ## Run the whole suite on the image's Node.js too (npm registry build; a clone of HEAD in .cache/, own node_modules)
 	@scripts/node-line.sh test
 
+.PHONY: test-container
+test-container: node_modules ## Build docker/Dockerfile with a real engine (podman, offline) and run the image as platforms do (test/container)
+	@test/container/engine.sh setup
+	@test/container/engine.sh base
+	@test/container/engine.sh image
+	@RASTAR_IMAGE=localhost/rastar:test npx tsx test/run.ts test/container/engine.test.ts
+
 .PHONY: test-postgres-majors
 test-postgres-majors: node_modules ## Run the server-facing suites on PostgreSQL 15, 16 and 17 too (18 is the embedded default)
 	@npm ci --prefix test/postgres-majors --no-audit --no-fund --loglevel=error

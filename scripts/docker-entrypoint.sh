@@ -12,6 +12,10 @@
 # node …, npm …, npx prisma …) is executed as given, without waiting or migrating,
 # like the official database images do.
 #
+# Health: with RASTAR_STATE_DIR (the image sets /tmp/rastar) each step's phase and a
+# heartbeat the running kit command renews are written there, for the image's health
+# check (dist/scripts/healthcheck.js); the bot renews its own from its poll loop.
+#
 # Exit codes, as the kit's scripts (a step's own status is passed through): 1 a step
 # failed (database unreachable, migration failed, gate timed out), 2 bad configuration
 # (nothing was done), 143 stopped by a signal while waiting.
@@ -112,7 +116,7 @@ kit() {
 		command=(node --max-semi-space-size=1 --import "$APP_DIR/node_modules/tsx/dist/loader.mjs" "$APP_DIR/scripts/$name.ts")
 	fi
 	# In the background and waited for, so that a stop signal reaches us at once (see on_signal).
-	"${command[@]}" "$@" &
+	RASTAR_HEARTBEAT=${STATE_DIR:+$STATE_DIR/kit-heartbeat} "${command[@]}" "$@" &
 	KIT_PID=$!
 	local status=0
 	wait "$KIT_PID" || status=$?
@@ -129,8 +133,35 @@ on_signal() {
 	exit 143
 }
 
+# What the health check reports: the entrypoint's start, each step, then the app.
+STATE_DIR=
+STARTED=
+APP_NAME=
+now_ms() {
+	local micros=${EPOCHREALTIME//[!0-9]/}
+	printf '%s' "${micros:0:${#micros}-3}"
+}
+state_init() {
+	STARTED=$(now_ms)
+	STATE_DIR=${RASTAR_STATE_DIR:-}
+	[ -n "$STATE_DIR" ] || return 0
+	# A restarted container may keep the folder: nothing of the last run may pass for this one's.
+	if ! { mkdir -p -- "$STATE_DIR" && rm -f -- "$STATE_DIR/phase" "$STATE_DIR/kit-heartbeat" "$STATE_DIR/bot-heartbeat" && [ -w "$STATE_DIR" ]; } 2>/dev/null; then
+		log "Warning: RASTAR_STATE_DIR=$STATE_DIR cannot be written, so the health check only hears the admin panel's /healthz (with a read-only root filesystem, mount a tmpfs at /tmp)."
+		STATE_DIR=
+	fi
+}
+phase() {
+	[ -n "$STATE_DIR" ] || return 0
+	# Written whole, then renamed: the health check never reads half a file.
+	if printf 'phase=%s\nsince=%s\nstarted=%s\napp=%s\n' "$1" "$(now_ms)" "$STARTED" "$APP_NAME" >"$STATE_DIR/phase.tmp"; then
+		mv -f -- "$STATE_DIR/phase.tmp" "$STATE_DIR/phase" || true
+	fi
+}
+
 backup_if_requested() {
 	if [ "${BACKUP_BEFORE_MIGRATE:-false}" = true ]; then
+		phase backup
 		step "the backup before migrating failed; nothing was migrated" "Fix BACKUP_DIR (it must be writable) or set BACKUP_BEFORE_MIGRATE=false." \
 			kit backup --if-pending
 	fi
@@ -139,14 +170,17 @@ backup_if_requested() {
 run_migrations() {
 	log "📊 Running database migrations..."
 	backup_if_requested
+	phase migrating
 	step "the database migrations failed; the application was not started" "Read the lines above: they name the migration and the command that resolves it." \
 		kit migrate deploy
+	phase seeding
 	step "seeding failed; the application was not started" "Read the lines above." \
 		kit seed
 }
 
 wait_for_schema() {
 	log "⏳ Waiting until the database schema is current (this container does not migrate)..."
+	phase schema
 	step "the database schema did not become current; the application was not started" "Is the migrating container (RUN_MIGRATIONS=true) running? Read its logs." \
 		kit migrate wait
 }
@@ -179,6 +213,9 @@ _main() {
 	check_seconds MIGRATION_DDL_LOCK_TIMEOUT
 	check_seconds MIGRATION_STATEMENT_TIMEOUT
 
+	APP_NAME=$1
+	state_init
+	phase database
 	step "the database did not answer; the application was not started" "Check DATABASE_URL (DIRECT_DATABASE_URL when set) and that the server is up; raise DB_WAIT_TIMEOUT for slow starts." \
 		kit migrate wait --database-only
 	if [ "${RUN_MIGRATIONS:-false}" = true ]; then
@@ -192,6 +229,7 @@ _main() {
 		telegram-bot) set -- node "$APP_DIR/dist/scripts/telegram-bot.js" ;;
 	esac
 	log "✅ Starting application..."
+	phase app
 	exec "$@"
 }
 

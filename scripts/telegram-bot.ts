@@ -3,6 +3,7 @@ import '../src/node-version.ts'; // first: a supported Node.js, or one line and 
 import { startTelegramBot, telegramBotOptionsFromEnv } from '../src/apps/telegram-bot.ts';
 import { err, out, runCommand, target, untilSignal } from '../src/cli.ts';
 import { describeDatasource } from '../src/db.ts';
+import { botHeartbeatFile } from '../src/runtime/heartbeat.ts';
 
 await runCommand(
   {
@@ -22,7 +23,7 @@ await runCommand(
   async () => {
     const options = telegramBotOptionsFromEnv(); // the token first: without it nothing else matters
     out(`Datasource: ${describeDatasource(target())}`);
-    const bot = await startTelegramBot({ ...options, target: target(), log: { info: out, error: err } });
+    const bot = await startTelegramBot({ ...options, heartbeatFile: botHeartbeatFile(), target: target(), log: { info: out, error: err } });
     // A refused token ends the run with its error (bot.finished rejects); a signal stops it cleanly.
     await Promise.race([untilSignal(), bot.finished]);
     await bot.stop();

@@ -11,6 +11,7 @@ import { KitError, errorMessage } from './errors.ts';
 import type { Line } from './lines.ts';
 import type { DeployEvent } from './runtime/deploy.ts';
 import { deployEventRenderer } from './runtime/deploy-events.ts';
+import { keepBeating } from './runtime/heartbeat.ts';
 
 export { formatMs } from './runtime/deploy-events.ts';
 
@@ -102,6 +103,8 @@ export async function runCommand<O extends Options>(
   handler: (values: Record<string, string | boolean | undefined>, positionals: string[]) => Promise<number>,
 ): Promise<never> {
   loadDotenv();
+  // The entrypoint's steps: the container's health check hears this command is alive.
+  keepBeating(process.env.RASTAR_HEARTBEAT?.trim() || undefined);
   const engine = foreignCliEngine();
   if (engine) err(engine);
   let code: number;

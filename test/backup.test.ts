@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, rmSync, statSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { delimiter, dirname, join } from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import { promisify } from 'node:util';
 import { openConnection, parseDatabaseUrl, withDatabase, type DatabaseTarget, type SqlConnection } from '../src/db.ts';
@@ -331,12 +331,23 @@ describe('backup and restore on PostgreSQL (Debian\'s newest installed server, p
     if (serverVersion <= server.major) return t.skip(`the test server is PostgreSQL ${serverVersion}, not newer than pg_dump ${server.major}`);
     await deploy(db.url);
     const dir = join(tempDir(t), 'backups');
-    const result = await runScript('backup', [], { env: { DATABASE_URL: db.url, BACKUP_DIR: dir, PATH: `${server.bin}${delimiter}${process.env.PATH}` } });
+    // Found on PATH (no client folders): pg_dump itself refuses, and its words are explained.
+    const result = await runScript('backup', [], { env: { DATABASE_URL: db.url, BACKUP_DIR: dir, PATH: `${server.bin}${delimiter}${process.env.PATH}`, PG_CLIENT_ROOT: join(tempDir(t), 'none') } });
     assert.equal(result.code, 1, result.stderr);
     assert.match(result.stderr, new RegExp(`^Error: pg_dump ${server.major} cannot back up a PostgreSQL ${serverVersion} server: server version mismatch`, 'm'));
     assert.match(result.stderr, new RegExp(`postgresql-client-${serverVersion}`), 'the hint names the client to install');
     assert.deepEqual(backups(dir), [], 'no partial file left');
     assertNoSecret(result, serverPassword());
+
+    // Client folders by major (Debian's layout, the image's): refused before pg_dump runs, naming the newest installed.
+    const root = join(tempDir(t), 'clients');
+    mkdirSync(root);
+    symlinkSync(dirname(server.bin), join(root, String(server.major)));
+    const picked = await runScript('backup', [], { env: { DATABASE_URL: db.url, BACKUP_DIR: dir, PG_CLIENT_ROOT: root } });
+    assert.equal(picked.code, 1, picked.stderr);
+    assert.match(picked.stderr, new RegExp(`^Error: The newest PostgreSQL client installed is ${server.major} \\(${root}/${server.major}/bin\\), and a PostgreSQL ${serverVersion} server needs ${serverVersion} or newer`, 'm'));
+    assert.match(picked.stderr, new RegExp(`postgresql-client-${serverVersion}`));
+    assert.deepEqual(backups(dir), []);
   });
 });
 
@@ -347,14 +358,14 @@ describe('backups required on PostgreSQL without pg_dump', () => {
     const path = pathWithoutPgDump(t);
     const dir = join(tempDir(t), 'backups');
 
-    const result = await runScript('backup', [], { env: { DATABASE_URL: db.url, BACKUP_DIR: dir, PATH: path } });
+    const result = await runScript('backup', [], { env: { DATABASE_URL: db.url, BACKUP_DIR: dir, PATH: path, PG_CLIENT_ROOT: join(tempDir(t), 'none') } });
     assert.equal(result.code, 1, result.stderr);
     assert.match(result.stderr, /^Error: pg_dump is not installed \(not found on PATH\)/m);
     assert.match(result.stderr, /postgresql-client/);
     assertNoSecret(result, serverPassword());
 
     const starts = join(workDir(t), 'starts.log');
-    const entry = await runEntrypoint(t, appCommand(starts), { DATABASE_URL: db.url, PATH: path, RUN_MIGRATIONS: 'true', BACKUP_BEFORE_MIGRATE: 'true', BACKUP_DIR: dir });
+    const entry = await runEntrypoint(t, appCommand(starts), { DATABASE_URL: db.url, PATH: path, PG_CLIENT_ROOT: join(tempDir(t), 'none'), RUN_MIGRATIONS: 'true', BACKUP_BEFORE_MIGRATE: 'true', BACKUP_DIR: dir });
     assert.notEqual(entry.code, 0, entry.output);
     assert.match(entry.stderr, /^Error: pg_dump is not installed/m);
     assert.match(entry.stderr, /^Error: the backup before migrating failed; nothing was migrated/m);
@@ -362,5 +373,36 @@ describe('backups required on PostgreSQL without pg_dump', () => {
     assert.deepEqual(readStarts(starts), [], 'the app did not start');
     assert.deepEqual(backups(dir), []);
     assertNoSecret(entry, serverPassword());
+  });
+});
+
+describe('a newer pg_restore into an older server', () => {
+  test('the script header loses the SETs of settings the server lacks; nothing else changes', async () => {
+    const { withoutUnknownSettings } = await import('../src/runtime/backup.ts');
+    const script = [
+      '\\restrict 3x4mpl3',
+      '--',
+      '-- PostgreSQL database dump',
+      '--',
+      'SET statement_timeout = 0;',
+      'SET transaction_timeout = 0;',
+      "SELECT pg_catalog.set_config('search_path', '', false);",
+      '',
+      'CREATE TABLE public.t (a text);',
+      'SET transaction_timeout = 0;',
+      'COPY public.t (a) FROM stdin;',
+      'SET transaction_timeout = 0;',
+      '\\.',
+      '',
+    ].join('\n');
+    const filter = withoutUnknownSettings(new Set(['statement_timeout']));
+    const chunks: string[] = [];
+    filter.on('data', (chunk: Buffer) => chunks.push(chunk.toString()));
+    const ended = new Promise((done) => filter.on('end', done));
+    // Split mid-line, as a pipe does.
+    for (let i = 0; i < script.length; i += 7) filter.write(script.slice(i, i + 7));
+    filter.end();
+    await ended;
+    assert.equal(chunks.join(''), script.replace('SET transaction_timeout = 0;\n', ''), 'only the header\'s unknown SET is gone; a body line that looks alike is data');
   });
 });

@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import { projectRoot } from '../src/db.ts';
@@ -128,11 +128,20 @@ describe('docker/docker-compose.yml', () => {
     assert.equal(bot!.container_name, 'rastar-telegram-bot');
     assert.notEqual(environment(bot!).RUN_MIGRATIONS, 'true', 'the bot never migrates');
     assert.deepEqual([bot!.command].flat(), ['telegram-bot']);
-    // The image's HEALTHCHECK asks /healthz, which only the admin panel serves: the bot must override it.
-    const botCheck = bot!.healthcheck;
-    assert.ok(botCheck, 'the bot overrides the image\'s /healthz health check (it serves no HTTP)');
-    const botTest = [botCheck.test ?? []].flat().join(' ');
-    assert.ok(botCheck.disable === true || botTest === 'NONE' || (botTest !== '' && !/healthz/.test(botTest)), `the bot's health check does not ask /healthz: ${JSON.stringify(botCheck)}`);
+    // Both apps: the image's own health check (it knows the bot's heartbeat), its start period
+    // told to the check; a read-only root with a tmpfs for the check's state; no capabilities.
+    for (const [name, app] of [['admin-panel', admin!], ['telegram-bot', bot!]] as const) {
+      const check = app.healthcheck as { test?: string[]; start_period?: string } | undefined;
+      assert.deepEqual(check?.test, ['CMD', 'node', '/app/dist/scripts/healthcheck.js'], `${name}'s health check`);
+      assert.equal(check?.start_period, `${environment(app).HEALTH_START_PERIOD}s`.replace(/^60s$/, '1m'), `${name}: HEALTH_START_PERIOD is the start period`);
+      const hardened = app as unknown as { read_only?: boolean; tmpfs?: string[]; cap_drop?: string[]; security_opt?: string[] };
+      assert.equal(hardened.read_only, true, `${name} runs on a read-only root filesystem`);
+      assert.deepEqual(hardened.tmpfs, ['/tmp'], `${name}: /tmp is a tmpfs (the health check's state)`);
+      assert.deepEqual(hardened.cap_drop, ['ALL'], `${name} keeps no capability`);
+      assert.deepEqual(hardened.security_opt, ['no-new-privileges:true']);
+    }
+    // podman-compose 1.0 leaves "${VAR:-}" unexpanded (the literal text would become the admin's password).
+    assert.doesNotMatch(readFileSync(COMPOSE, 'utf8'), /\$\{[A-Z_]+:-\}/, 'no empty ${VAR:-} default');
   });
 });
 
@@ -237,11 +246,14 @@ describe('docker/Dockerfile', () => {
     assert.deepEqual(JSON.parse(inFinal('CMD').at(-1)?.args ?? '[]'), ['admin-panel']);
   });
 
-  test('HEALTHCHECK asks /healthz, which the admin panel serves', () => {
+  test('HEALTHCHECK runs the kit\'s health check, whose start period it is told (HEALTH_START_PERIOD)', () => {
     const [healthcheck] = inFinal('HEALTHCHECK');
     assert.ok(healthcheck, 'the final stage has a HEALTHCHECK');
-    assert.match(healthcheck.args, /\/healthz/);
-    assert.match(readFileSync(join(projectRoot, 'src', 'apps', 'admin-panel.ts'), 'utf8'), /'\/healthz'/, 'the admin panel answers /healthz');
+    assert.match(healthcheck.args, /CMD \["node", "\/app\/dist\/scripts\/healthcheck\.js"\]$/);
+    const startPeriod = /--start-period=(\d+)s/.exec(healthcheck.args)?.[1];
+    const env = inFinal('ENV').map((i) => i.args).join(' ');
+    assert.equal(/HEALTH_START_PERIOD=(\d+)/.exec(env)?.[1], startPeriod, 'HEALTH_START_PERIOD equals --start-period');
+    assert.ok(existsSync(join(projectRoot, 'scripts', 'healthcheck.ts')));
   });
 
   test('the app runs as a non-root USER', () => {
@@ -274,13 +286,13 @@ describe('docker/Dockerfile', () => {
     }
   });
 
-  test('the image\'s PostgreSQL client (pg_dump for BACKUP_BEFORE_MIGRATE) is the major of the compose server', () => {
+  test('the image\'s PostgreSQL clients (pg_dump for BACKUP_BEFORE_MIGRATE): every supported major by default, the compose server\'s among them', () => {
     const major = /^\s*image:\s*postgres:(\d+)/m.exec(readFileSync(COMPOSE, 'utf8'))?.[1];
     assert.ok(major, 'docker-compose.yml names a postgres:<major> image');
     const text = dockerfile.filter((i) => i.stage === finalStage).map((i) => `${i.keyword} ${i.args}`).join('\n');
-    const pinned = /ARG PG_CLIENT_MAJOR=(\d+)/.exec(text)?.[1] ?? /postgresql-client-(\d+)/.exec(text)?.[1];
-    assert.ok(pinned, 'the final stage installs a versioned postgresql-client-<major> (Debian\'s plain postgresql-client is its own major, not the server\'s)');
-    assert.equal(pinned, major, `pg_dump ${pinned} against postgres:${major}`);
+    const majors = /ARG PG_CLIENT_MAJORS="([\d ]+)"/.exec(text)?.[1]?.split(' ');
+    assert.deepEqual(majors, ['15', '16', '17', '18'], 'one client per supported server major (pg_dump refuses a newer server)');
+    assert.ok(majors.includes(major), `pg_dump ${major} for postgres:${major}`);
   });
 });
 
@@ -295,7 +307,13 @@ describe('the image\'s Node.js', () => {
     assert.match(version, /^\d+\.\d+\.\d+$/, 'an exact version: the image, the suite and the benchmark run the same Node.js');
     const froms = dockerfile.filter((i) => i.keyword === 'FROM');
     assert.ok(froms.length >= 3);
-    for (const from of froms) assert.match(from.args, /^node:\$\{NODE_VERSION\}-[a-z]+-slim(\s+AS\s+\S+)?$/, `docker/Dockerfile:${from.line} FROM ${from.args}`);
+    // Every stage starts from the one Node.js image, or from a stage that did.
+    const stages: string[] = [];
+    for (const from of froms) {
+      const [base, , name] = from.args.split(/\s+/);
+      assert.ok(/^node:\$\{NODE_VERSION\}-[a-z]+-slim$/.test(base!) || stages.includes(base!), `docker/Dockerfile:${from.line} FROM ${from.args}`);
+      if (name) stages.push(name);
+    }
     assert.equal(satisfies(version, engines), true, `engines ${engines} refuses the image's ${version}`);
     const readme = readFileSync(join(projectRoot, 'README.md'), 'utf8');
     assert.ok(readme.includes(`node:${version}-${/-([a-z]+)-slim/.exec(froms[0]!.args)![1]}-slim`), 'the README names the image');

@@ -12,6 +12,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createClient, maskSecrets, maskUrl, parseDatabaseUrl, type DatabaseTarget } from '../db.ts';
 import { KitError, errorMessage } from '../errors.ts';
+import { beat } from '../runtime/heartbeat.ts';
 
 export const DEFAULT_API_URL = 'https://api.telegram.org';
 export const DEFAULT_POLL_TIMEOUT_SECONDS = 25;
@@ -29,6 +30,8 @@ export interface TelegramBotOptions {
   target?: DatabaseTarget;
   /** How long Telegram holds an empty getUpdates open, in seconds (default 25). */
   pollTimeoutSeconds?: number;
+  /** Renewed at every turn of the poll loop, for the container's health check. */
+  heartbeatFile?: string;
   /** Where the bot's lines go (the script: stdout / stderr); lines arrive already masked. */
   log: { info(line: string): void; error(line: string): void };
 }
@@ -190,6 +193,7 @@ export async function startTelegramBot(options: TelegramBotOptions): Promise<Tel
     let offset: number | undefined;
     let failures = 0;
     while (!stopping.signal.aborted) {
+      beat(options.heartbeatFile, (pollTimeout + 15) * 1000); // the health check's sign that the loop turns
       try {
         // The client-side deadline catches a connection that silently died mid-poll.
         const signal = AbortSignal.any([stopping.signal, AbortSignal.timeout((pollTimeout + 15) * 1000)]);
@@ -214,6 +218,7 @@ export async function startTelegramBot(options: TelegramBotOptions): Promise<Tel
         failures++;
         const delay = error.retryAfterMs ?? Math.min(1000 * 2 ** (failures - 1), MAX_BACKOFF_MS);
         log.error(`${error.message}; retrying in ${delay / 1000}s`);
+        beat(options.heartbeatFile, delay);
         await sleep(delay, undefined, { signal: stopping.signal }).catch(() => {});
       }
     }

@@ -5,9 +5,11 @@
  * time, so a file says which schema it holds.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, closeSync, constants, copyFileSync, existsSync, mkdirSync, openSync, readSync, renameSync, rmSync, statSync } from 'node:fs';
+import { accessSync, closeSync, constants, copyFileSync, existsSync, mkdirSync, openSync, readSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { maskSecrets, projectRoot, type DatabaseTarget } from '../db.ts';
+import { Transform } from 'node:stream';
+import { finished } from 'node:stream/promises';
+import { maskSecrets, openConnection, projectRoot, type DatabaseTarget } from '../db.ts';
 import { KitError, errorMessage } from '../errors.ts';
 import { sqlLiteral } from './sql-script.ts';
 import { backupDirSetting, connectTimeoutMs } from '../env.ts';
@@ -82,9 +84,10 @@ export async function backupDatabase(target: DatabaseTarget, dir: string, label:
     renameSync(`${file}.partial`, file); // a backup file either is complete or does not exist
     return file;
   }
+  const client = await pgClientFor(target, 'backup');
   const file = backupPath(dir, label, '.dump');
   const args = ['--format=custom', '--no-owner', '--file', `${file}.partial`, ...(target.schema !== 'public' ? ['--schema', target.schema] : [])];
-  const result = await runTool('pg_dump', args, pgEnv(target, 'rastar-backup'), target);
+  const result = await runTool(client.tool('pg_dump'), args, pgEnv(target, 'rastar-backup'), target);
   if (result.code !== 0) {
     rmSync(`${file}.partial`, { force: true });
     throw pgToolError('pg_dump', result.stderr, target);
@@ -107,6 +110,53 @@ export async function restoreDatabase(target: DatabaseTarget, file: string): Pro
   }
   if (!file.endsWith('.dump') || !hasHeader(file, 'PGDMP')) throw new KitError('BAD_USAGE', `${basename(file)} is not a PostgreSQL backup (.dump, pg_dump custom format)`);
   await pgRestore(target, file);
+}
+
+/** Where Debian and apt.postgresql.org install each client major: <root>/<major>/bin. */
+export const PG_CLIENT_ROOT = '/usr/lib/postgresql';
+
+export interface PgClient {
+  /** The tool's path (or bare name, found on PATH). */
+  tool(name: 'pg_dump' | 'pg_restore' | 'psql'): string;
+  /** The client's major; undefined when found on PATH. */
+  major?: number;
+  /** The server's major. */
+  serverMajor: number;
+}
+
+/**
+ * The client tools for a server of `serverMajor`: its own major when installed, else the
+ * nearest newer one (pg_dump refuses a server newer than itself, and a client much newer
+ * than the server may write settings the server does not know). With no client majors
+ * under `root` (Alpine, macOS): whatever is on PATH, whose refusal is explained after.
+ */
+export function pickPgClient(serverMajor: number, purpose: 'backup' | 'restore', root = process.env.PG_CLIENT_ROOT?.trim() || PG_CLIENT_ROOT): PgClient {
+  let entries: string[] = [];
+  try {
+    entries = readdirSync(root);
+  } catch {
+    // no such folder: PATH
+  }
+  const majors = entries.filter((name) => /^\d+$/.test(name) && existsSync(join(root, name, 'bin', 'pg_dump'))).map(Number).sort((a, b) => a - b);
+  if (majors.length === 0) return { tool: (name) => name, serverMajor };
+  // A restore only needs a client that reads the file: an older one may write into a newer server.
+  const major = majors.find((m) => m >= serverMajor) ?? (purpose === 'restore' ? majors.at(-1) : undefined);
+  if (major === undefined) {
+    throw new KitError('IO', `The newest PostgreSQL client installed is ${majors.at(-1)} (${join(root, String(majors.at(-1)), 'bin')}), and a PostgreSQL ${serverMajor} server needs ${serverMajor} or newer: pg_dump refuses a newer server`, {
+      hint: `Install postgresql-client-${serverMajor} (in the image: build with the default PG_CLIENT_APT=pgdg, which installs 15 to 18), or set BACKUP_BEFORE_MIGRATE=false.`,
+    });
+  }
+  return { tool: (name) => join(root, String(major), 'bin', name), major, serverMajor };
+}
+
+async function pgClientFor(target: PgTarget, purpose: 'backup' | 'restore'): Promise<PgClient> {
+  const conn = await openConnection(target, { applicationName: `rastar-${purpose}`, readonly: true });
+  try {
+    const [row] = await conn.query<{ server_version_num: string }>('SHOW server_version_num');
+    return pickPgClient(Math.floor(Number(row?.server_version_num) / 10000), purpose);
+  } finally {
+    await conn.close();
+  }
 }
 
 function hasHeader(file: string, magic: string): boolean {
@@ -159,12 +209,14 @@ $rastar_restore$;
  * database exactly as it was.
  */
 async function pgRestore(target: PgTarget, file: string): Promise<void> {
+  const client = await pgClientFor(target, 'restore');
+  const filter = client.major !== undefined && client.major > client.serverMajor ? withoutUnknownSettings(await serverSettings(target)) : undefined;
   const env = pgEnv(target, 'rastar-restore');
-  const psql = spawn('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1'], { env, stdio: ['pipe', 'ignore', 'pipe'] });
+  const psql = spawn(client.tool('psql'), ['-X', '-q', '-v', 'ON_ERROR_STOP=1'], { env, stdio: ['pipe', 'ignore', 'pipe'] });
   const psqlDone = collect(psql);
   psql.stdin!.on('error', () => {}); // psql stops reading at the first error: its exit code says so
   if (!(await spawned(psql))) throw pgToolError('psql', (await psqlDone).stderr, target, true);
-  const restore = spawn('pg_restore', ['--clean', '--if-exists', '--no-owner', '--file=-', file], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const restore = spawn(client.tool('pg_restore'), ['--clean', '--if-exists', '--no-owner', '--file=-', file], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const restoreDone = collect(restore);
   if (!(await spawned(restore))) {
     psql.stdin!.end();
@@ -173,13 +225,63 @@ async function pgRestore(target: PgTarget, file: string): Promise<void> {
   }
   void psqlDone.then(() => restore.kill()); // psql gave up: pg_restore has nobody to write to
   psql.stdin!.write(`BEGIN;\nSET lock_timeout = '30s';\n${emptySchemaSql(target.schema)}`);
-  restore.stdout!.pipe(psql.stdin!, { end: false });
+  const script = filter ? restore.stdout!.pipe(filter) : restore.stdout!;
+  script.pipe(psql.stdin!, { end: false });
   const restored = await restoreDone;
+  // The COMMIT goes after the last byte of the script, never before (a filter passes it on later).
+  // (psql may have given up first: then nobody reads the script, and its exit code says why.)
+  if (restored.code === 0) await Promise.race([finished(script).catch(() => {}), psqlDone]);
   // Without the COMMIT, psql ends inside the transaction and the server rolls it back.
   psql.stdin!.end(restored.code === 0 ? 'COMMIT;\n' : '');
   const replayed = await psqlDone;
   if (replayed.code !== 0) throw pgToolError('psql', replayed.stderr, target);
   if (restored.code !== 0) throw pgToolError('pg_restore', restored.stderr, target);
+}
+
+/** The names of the server's settings: what a `SET` it runs may name. */
+async function serverSettings(target: PgTarget): Promise<Set<string>> {
+  const conn = await openConnection(target, { applicationName: 'rastar-restore', readonly: true });
+  try {
+    return new Set((await conn.query<{ name: string }>('SELECT name FROM pg_settings')).map((row) => row.name));
+  } finally {
+    await conn.close();
+  }
+}
+
+/**
+ * A newer pg_restore opens its script with the settings of its own major (17's
+ * `SET transaction_timeout = 0;`), which an older server refuses. Its header (comments,
+ * psql meta-commands such as `\restrict`, `SET` and `set_config` lines before the first
+ * object) loses the `SET`s of settings
+ * the server does not have; the rest passes through untouched.
+ */
+export function withoutUnknownSettings(known: Set<string>): Transform {
+  let header = true;
+  let pending = '';
+  return new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      if (!header) return done(null, chunk);
+      pending += chunk.toString('utf8');
+      let kept = '';
+      let newline: number;
+      while (header && (newline = pending.indexOf('\n')) >= 0) {
+        const line = pending.slice(0, newline + 1);
+        pending = pending.slice(newline + 1);
+        const set = /^SET\s+([a-z_][a-z0-9_.]*)\s*=/i.exec(line);
+        if (set && !known.has(set[1]!.toLowerCase())) continue;
+        if (!set && !/^(--.*|\s*|\\\S.*|SELECT pg_catalog\.set_config\(.*)\n$/.test(line)) header = false;
+        kept += line;
+      }
+      if (!header) {
+        kept += pending;
+        pending = '';
+      }
+      done(null, kept);
+    },
+    flush(done) {
+      done(null, pending);
+    },
+  });
 }
 
 interface ToolResult {
@@ -218,11 +320,12 @@ async function runTool(tool: string, args: string[], env: NodeJS.ProcessEnv, tar
   return done;
 }
 
-function pgToolError(tool: string, stderr: string, target: PgTarget, missing = false): KitError {
+function pgToolError(path: string, stderr: string, target: PgTarget, missing = false): KitError {
+  const tool = basename(path);
   const clientHint = (major?: string) =>
     `Install the PostgreSQL ${major ?? '<server major>'} client tools (Debian/Ubuntu: postgresql-client-${major ?? '<major>'} from apt.postgresql.org; Alpine: postgresql${major ?? '<major>'}-client): pg_dump must be at least as new as the server. Or set BACKUP_BEFORE_MIGRATE=false.`;
   if (missing) {
-    return new KitError('IO', `${tool} is not installed (not found on PATH), and a ${tool === 'pg_dump' ? 'backup' : 'restore'} of PostgreSQL needs it`, { hint: clientHint() });
+    return new KitError('IO', `${tool} ${path === tool ? 'is not installed (not found on PATH)' : `cannot be run (${path})`}, and a ${tool === 'pg_dump' ? 'backup' : 'restore'} of PostgreSQL needs it`, { hint: clientHint() });
   }
   const text = maskSecrets(stderr, target).trim();
   const lines = text.split('\n').map((line) => line.trim()).filter(Boolean);
