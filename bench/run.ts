@@ -15,6 +15,7 @@
  *   BENCH_ONLY=baseline only scenario 7 (a few minutes); updates its section of RESULTS.md
  *   BENCH_ONLY=zero-downtime only scenario 8 (about a minute); updates its section of RESULTS.md
  *   BENCH_ONLY=panel    only scenario 9 (about a minute); updates its section of RESULTS.md
+ *   BENCH_ONLY=image    only scenario 10, the image built by `make test-container` (a few minutes); updates its section
  *
  * Scenarios
  *   1. PostgreSQL, a real 434-migration history (../shared/corpus/langfuse-postgresql
@@ -62,6 +63,7 @@ import { applyBaseline, runBaselineBench } from './baseline.ts';
 import { applyCli, runCliBench } from './cli-engine.ts';
 import { applyZeroDowntime, runZeroDowntimeBench } from './zero-downtime.ts';
 import { applyPanel, runPanelBench } from './panel-load.ts';
+import { applyImage, runImageBench } from './image.ts';
 import { dropDatabase, freshDatabase, withConn, type PgTarget } from './pg.ts';
 import { postgresHistory, sqliteHistory, writeHistory } from './synthetic.ts';
 import { nodeLine } from '../test/fixtures/node-line.ts';
@@ -408,7 +410,13 @@ async function main(): Promise<void> {
         return (markdown, when) => applyPanel(markdown, results, when);
       });
     }
-    if (process.env.BENCH_ONLY !== 'gate') throw new Error(`BENCH_ONLY=${process.env.BENCH_ONLY}: only "gate", "pooler", "cli", "baseline", "zero-downtime" or "panel" runs alone`);
+    if (process.env.BENCH_ONLY === 'image') {
+      return scenarioOnly('image', async (server) => {
+        const results = await runImageBench(server, { runs: QUICK ? 3 : 7, log });
+        return (markdown, when) => applyImage(markdown, results, when);
+      });
+    }
+    if (process.env.BENCH_ONLY !== 'gate') throw new Error(`BENCH_ONLY=${process.env.BENCH_ONLY}: only "gate", "pooler", "cli", "baseline", "zero-downtime", "panel" or "image" runs alone`);
     return scenarioOnly('gate', async (server) => {
       const results = await runGateBench(server, { work: WORK, kitEntry, log });
       return (markdown, when) => applyGate(markdown, gateMarkdown(results, when));

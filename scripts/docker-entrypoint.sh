@@ -66,6 +66,11 @@ file_env() {
 	if [ -n "${!var:-}" ] && [ -n "${!file_var:-}" ]; then
 		config_error "both $var and $file_var are set" "Set only one: $var holds the value, $file_var names a file holding it."
 	fi
+	# Set but empty is a value lost on the way (an unset ${VAR} in a compose file): for
+	# DATABASE_URL it would silently mean the default SQLite file, for a secret "none".
+	if [ "${!var+set}" = set ] && [ -z "${!var}" ] && [ -z "${!file_var:-}" ]; then
+		config_error "$var is set but empty" "Give it a value (or $file_var a file holding it), or remove the variable to leave it unset."
+	fi
 	local val="$def"
 	if [ -n "${!var:-}" ]; then
 		val="${!var}"

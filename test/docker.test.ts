@@ -53,9 +53,12 @@ type Service = {
 type Compose = { services: Record<string, Service>; volumes?: Record<string, unknown> };
 
 /** The resolved configuration: Compose v2 prints JSON itself; v1 prints YAML, read with PyYAML (which docker-compose v1 runs on). */
+/** The secrets compose requires (with `${VAR:?…}`), as a .env would give them. */
+const REQUIRED = { ADMIN_PASSWORD: 'admin-pass-123456', SESSION_SECRET: '0123456789abcdef0123456789abcdef', TELEGRAM_BOT_TOKEN: '1:AA' };
+
 async function composeConfig(t: TestContext): Promise<Compose | undefined> {
-  // Defaults only: none of the developer's POSTGRES_* / ADMIN_* variables.
-  const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp' };
+  // Defaults only: none of the developer's POSTGRES_* / ADMIN_* variables, but the required secrets.
+  const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', ...REQUIRED };
   const json = await run('docker-compose', ['-f', COMPOSE, 'config', '--format', 'json'], { env });
   if (json.missing) {
     t.skip('docker-compose is not installed');
@@ -99,6 +102,17 @@ function namedVolumes(service: Service): Record<string, string> {
 }
 
 describe('docker/docker-compose.yml', () => {
+  test('without ADMIN_PASSWORD, SESSION_SECRET or TELEGRAM_BOT_TOKEN compose refuses to start, naming the variable', async (t) => {
+    for (const missing of Object.keys(REQUIRED)) {
+      const env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', ...REQUIRED };
+      delete env[missing];
+      const result = await run('docker-compose', ['-f', COMPOSE, 'config'], { env });
+      if (result.missing) return t.skip('docker-compose is not installed');
+      assert.notEqual(result.code, 0, `docker-compose config without ${missing}`);
+      assert.match(result.stderr, new RegExp(`set ${missing} in \\.env`), result.stderr);
+    }
+  });
+
   test('`docker-compose config` resolves it: postgres (healthy, named volume), the admin panel migrates, the bot waits', async (t) => {
     const config = await composeConfig(t);
     if (!config) return;

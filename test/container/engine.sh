@@ -32,8 +32,11 @@ setup() {
 	for tool in podman buildah runc podman-compose debootstrap; do
 		command -v "$tool" >/dev/null || missing+=("$tool")
 	done
+	# netavark and aardvark-dns are only recommended by podman: without them compose's
+	# services cannot find each other by name.
+	[ -x /usr/lib/podman/aardvark-dns ] || missing+=(aardvark-dns)
 	if ((${#missing[@]})); then
-		say "installing Debian packages: podman buildah runc podman-compose debootstrap netavark"
+		say "installing Debian packages: podman buildah runc podman-compose debootstrap netavark aardvark-dns"
 		apt-get update -qq
 		apt-get install -y -qq --no-install-recommends podman buildah runc crun podman-compose debootstrap \
 			fuse-overlayfs slirp4netns uidmap netavark aardvark-dns iptables >/dev/null
@@ -54,6 +57,9 @@ CONF
 	cat >"$ENGINE_DIR/containers.conf" <<CONF
 [containers]
 default_ulimits = ["nofile=$nofile:$nofile", "nproc=$nproc:$nproc"]
+
+[network]
+network_backend = "netavark"
 
 [engine]
 runtime = "runc"

@@ -9,7 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import { openConnection, parseDatabaseUrl, projectRoot, withDatabase, type DatabaseTarget } from '../../src/db.ts';
@@ -233,5 +233,39 @@ describe('the image under a real container engine', { skip, timeout: 1_200_000 }
       assert.equal(rows.length, 1, `PostgreSQL ${major}: the row is back from the dump`);
     }
   });
-});
 
+  test('docker/docker-compose.yml under podman-compose: postgres, the migrating panel and the bot, read-only, healthy, the CLI by exec', async (t) => {
+    const dir = tempDir(t, 'rastar-compose-');
+    const override = join(dir, 'compose.override.yml');
+    // What cannot come from Docker Hub here: the postgres image (a stand-in of Debian's 17), and the apps' image (built above).
+    writeFileSync(override, `services:\n  postgres:\n    image: localhost/postgres-standin:17\n  admin-panel:\n    image: ${image}\n  telegram-bot:\n    image: ${image}\n`);
+    const port = await freePort();
+    const env = { ADMIN_PASSWORD: 'admin-pass-123456', SESSION_SECRET: '0123456789abcdef0123456789abcdef-compose', TELEGRAM_BOT_TOKEN: '123456789:AAFake-token', POSTGRES_PASSWORD: 'pg-compose-pass', ADMIN_PORT: String(port) };
+    const compose = (...args: string[]) => engine(['compose', '-p', 'rastar-test', '-f', join(projectRoot, 'docker', 'docker-compose.yml'), '-f', override, ...args], { env });
+    t.after(async () => {
+      await compose('down', '-v');
+    });
+    const up = await compose('up', '-d', '--no-build');
+    assert.equal(up.code, 0, show(up));
+    await until('the panel answers /readyz on its published port', async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.status === 200, 180_000, 250);
+    const panel = await healthcheck('rastar-admin-panel');
+    assert.equal(panel.line, 'healthy: the admin panel answers /healthz on port 3000', JSON.stringify(panel));
+    const log = await logs('rastar-admin-panel');
+    assert.match(log, new RegExp(`Database is now up to date! ${migrations().length} migrations applied`), log);
+
+    // The bot passed the gate and polls (Telegram itself is out of reach: it backs off, and says so).
+    await until('the bot starts', async () => /Telegram bot started/.test(await logs('rastar-telegram-bot')), 120_000, 250);
+    const bot = await healthcheck('rastar-telegram-bot');
+    assert.match(bot.line, /^healthy: the telegram bot's poll loop ran \d+ s ago$/, JSON.stringify(bot));
+
+    for (const name of ['rastar-admin-panel', 'rastar-telegram-bot']) {
+      const rootfs = await podman('inspect', name, '--format', '{{.HostConfig.ReadonlyRootfs}}');
+      assert.equal(rootfs.stdout.trim(), 'true', `${name} runs on a read-only root filesystem`);
+      const caps = await podman('exec', name, 'sh', '-c', 'id -u; grep CapEff /proc/1/status');
+      assert.match(caps.stdout, /^1000\nCapEff:\s+0+$/m, `${name}: user node, no capabilities`);
+    }
+    const status = await podman('exec', 'rastar-admin-panel', 'npx', 'prisma', 'migrate', 'status');
+    assert.equal(status.code, 0, show(status));
+    assert.match(status.stdout, /Database schema is up to date!/);
+  });
+});

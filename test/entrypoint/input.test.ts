@@ -144,6 +144,17 @@ describe('bad input is refused before anything is done', () => {
       env: (dir, port) => ({ ...pointAt(port), SESSION_SECRET_FILE: secret(dir, 'session', '${SESSION_SECRET}') }),
       error: [/^Error: SESSION_SECRET is the unexpanded text \$\{SESSION_SECRET\}$/m],
     },
+    ...(['ADMIN_PASSWORD', 'SESSION_SECRET', 'TELEGRAM_BOT_TOKEN'] as const).map((name) => ({
+      // What an unset ${VAR} in a compose file becomes: not a value, and not "unset" either.
+      name: `${name} set but empty`,
+      env: (_: string, port: number) => ({ ...pointAt(port), [name]: '' }),
+      error: [new RegExp(`^Error: ${name} is set but empty$`, 'm'), new RegExp(`remove the variable to leave it unset`)],
+    })),
+    {
+      name: 'DATABASE_URL set but empty (it would mean the default SQLite file)',
+      env: () => ({ DATABASE_URL: '' }),
+      error: [/^Error: DATABASE_URL is set but empty$/m],
+    },
     {
       name: 'RUN_MIGRATIONS=yes',
       env: (_, port) => ({ ...pointAt(port), RUN_MIGRATIONS: 'yes' }),
