@@ -241,13 +241,18 @@ describe('the image under a real container engine', { skip, timeout: 1_200_000 }
     writeFileSync(override, `services:\n  postgres:\n    image: localhost/postgres-standin:17\n  admin-panel:\n    image: ${image}\n  telegram-bot:\n    image: ${image}\n`);
     const port = await freePort();
     const env = { ADMIN_PASSWORD: 'admin-pass-123456', SESSION_SECRET: '0123456789abcdef0123456789abcdef-compose', TELEGRAM_BOT_TOKEN: '123456789:AAFake-token', POSTGRES_PASSWORD: 'pg-compose-pass', ADMIN_PORT: String(port) };
-    const compose = (...args: string[]) => engine(['compose', '-p', 'rastar-test', '-f', join(projectRoot, 'docker', 'docker-compose.yml'), '-f', override, ...args], { env });
-    t.after(async () => {
-      await compose('down', '-v');
-    });
+    const file = join(projectRoot, 'docker', 'docker-compose.yml');
+    const compose = (...args: string[]) => engine(['compose', '-p', 'rastar-test', '-f', file, '-f', override, ...args], { env });
+    // down needs only the names (the override file may be gone by then); a crashed run's leftovers go first.
+    const down = () => engine(['compose', '-p', 'rastar-test', '-f', file, 'down', '-v'], { env });
+    await down();
+    t.after(down);
     const up = await compose('up', '-d', '--no-build');
     assert.equal(up.code, 0, show(up));
-    await until('the panel answers /readyz on its published port', async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.status === 200, 180_000, 250);
+    await until('the panel answers /readyz on its published port', async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.status === 200, 180_000, 250).catch(async (error) => {
+      const ps = await podman('ps', '-a', '--format', '{{.Names}} {{.Status}} {{.Ports}}');
+      throw new Error(`${error}\n${show(up)}\n${ps.stdout}\n${await logs('rastar-admin-panel')}`);
+    });
     const panel = await healthcheck('rastar-admin-panel');
     assert.equal(panel.line, 'healthy: the admin panel answers /healthz on port 3000', JSON.stringify(panel));
     const log = await logs('rastar-admin-panel');
