@@ -3,6 +3,7 @@
  * healthy (or alive past the start period), 1 when not. Light on purpose: it runs
  * every few seconds beside the app, so it loads no database driver.
  */
+import '../src/node-version.ts'; // first: a supported Node.js, or one line and exit 2
 import { checkHealth } from '../src/runtime/health.ts';
 
 if (process.argv.includes('--help') || process.argv.includes('-h')) {

@@ -16,6 +16,7 @@ import { openConnection, parseDatabaseUrl, projectRoot, withDatabase, type Datab
 import { readHistory } from '../../src/runtime/history.ts';
 import { runScript, tempDir, testDatabase, type RunResult } from '../helpers.ts';
 import { startFakeTelegram } from '../fixtures/fake-telegram.ts';
+import { PanelClient } from '../fixtures/panel.ts';
 import { freePort } from '../processes.ts';
 import { until } from '../entrypoint/harness.ts';
 import { startPostgresMajor } from '../postgres-major.ts';
@@ -272,5 +273,54 @@ describe('the image under a real container engine', { skip, timeout: 1_200_000 }
     const status = await podman('exec', 'rastar-admin-panel', 'npx', 'prisma', 'migrate', 'status');
     assert.equal(status.code, 0, show(status));
     assert.match(status.stdout, /Database schema is up to date!/);
+  });
+
+  test('secrets from files (Docker secrets), the default SQLite database on a volume, a login; the CLI and the check by exec', async (t) => {
+    const db = await testDatabase(t, 'postgresql');
+    const secrets = tempDir(t, 'rastar-secrets-');
+    const password = 'image-admin-password-42';
+    const sessionSecret = 'image-session-secret-0123456789abcdef';
+    writeFileSync(join(secrets, 'database_url'), `${db.url}\n`);
+    writeFileSync(join(secrets, 'admin_password'), `${password}\n`);
+    writeFileSync(join(secrets, 'session_secret'), `${sessionSecret}\n`);
+    chmodSync(secrets, 0o755);
+    const files = ['-v', `${secrets}:/run/secrets:ro`, '-e', 'DATABASE_URL_FILE=/run/secrets/database_url', '-e', 'ADMIN_PASSWORD_FILE=/run/secrets/admin_password', '-e', 'SESSION_SECRET_FILE=/run/secrets/session_secret'];
+    const port = await freePort();
+    const name = `rastar-secrets-${process.pid}`;
+    await runDetached(t, name, [...HARDENED, ...files, '-e', 'RUN_MIGRATIONS=true', '-e', `PORT=${port}`, image, 'admin-panel']);
+    await until('the panel answers /readyz', async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.status === 200, 120_000, 200);
+    const panel = new PanelClient(`http://127.0.0.1:${port}`);
+    assert.equal((await panel.login('admin', 'wrong')).status, 401);
+    assert.equal((await panel.login('admin', password)).status, 302);
+    assert.equal((await panel.get('/packs')).status, 200);
+    const log = await logs(name);
+    assert.match(log, /^✓ Admin user admin created$/m);
+    for (const hidden of [password, sessionSecret, decodeURIComponent(new URL(db.url).password)]) assert.ok(!log.includes(hidden), `the container's output shows a secret:\n${log}`);
+
+    // By exec: the official CLI on the kit's engine; the production check, which has no
+    // shadow server in the image and says what it did not compare.
+    const version = await podman('exec', '-e', `DATABASE_URL=${db.url}`, name, 'npx', 'prisma', 'version');
+    assert.equal(version.code, 0, show(version));
+    assert.match(version.stdout, /^Schema Engine\s+: schema-engine-cli [0-9a-f]{40} \(the rastar kit's engine/m);
+    const checked = await podman('exec', '-e', `DATABASE_URL=${db.url}`, name, 'node', 'dist/scripts/check-production-migrations.js', '--json');
+    assert.equal(checked.code, 0, show(checked));
+    const drift = (JSON.parse(checked.stdout) as { checks: { id: string; ok: boolean; detail: string }[] }).checks.find((c) => c.id === 'drift');
+    assert.equal(drift?.ok, true);
+    assert.match(drift?.detail ?? '', /^the live schema matches the migrations \(tables, columns, indexes, constraints; functions, triggers, views, policies and grants not compared: no shadow database server .*SHADOW_DATABASE_URL.*\)$/);
+
+    // Both DATABASE_URL and its file: which would win is a guess, so neither does.
+    const both = await podman('run', '--rm', '--network', 'host', ...files, '-e', `DATABASE_URL=${db.url}`, '-e', 'RUN_MIGRATIONS=true', image, 'app', '--', 'true');
+    assert.equal(both.code, 2, show(both));
+    assert.match(both.stderr, /^Error: both DATABASE_URL and DATABASE_URL_FILE are set$/m);
+
+    // No DATABASE_URL at all: the image's default, SQLite in data/rastar.db (a volume under a read-only root).
+    const data = tempDir(t, 'rastar-data-');
+    chmodSync(data, 0o777);
+    const sqlite = await podman('run', '--rm', ...HARDENED, '-v', `${data}:/app/data`, '-e', 'RUN_MIGRATIONS=true', image, 'app', '--', 'node', '-e', 'console.log(`app on ${process.version}`)');
+    assert.equal(sqlite.code, 0, show(sqlite));
+    const sqliteNames = readHistory('sqlite').migrations.map((m) => m.name);
+    assert.match(sqlite.stdout, new RegExp(`^Database is now up to date! ${sqliteNames.length} migrations applied in `, 'm'));
+    assert.match(sqlite.stdout, /^app on v\d+\.\d+\.\d+$/m);
+    assert.ok(existsSync(join(data, 'rastar.db')), 'the default database is data/rastar.db');
   });
 });
