@@ -9,7 +9,7 @@ import { maskSecrets, openConnection, serverVersion, type DatabaseTarget } from 
 import { KitError, errorMessage } from '../errors.ts';
 import { explainDrift, liveDrift, objectDrift, type DriftCause } from './drift.ts';
 import { withShadow } from './shadow.ts';
-import { lintMigration } from './lint.ts';
+import { lintFolder } from './lint.ts';
 import { assertLockfile, displayPath, type History } from '../runtime/history.ts';
 import { baselineNeeded, recoveryHint } from '../runtime/recovery.ts';
 import { readStatus, type MigrationStatus } from '../runtime/status.ts';
@@ -116,7 +116,7 @@ function lintPending(history: History, pending: string[]): CheckItem {
   const names = new Set(pending);
   let findings;
   try {
-    findings = history.migrations.filter((m) => names.has(m.name)).flatMap((m) => lintMigration(m, history.provider)).filter((f) => f.allowed === undefined);
+    findings = lintFolder(history.provider, history.migrations, (name) => names.has(name)).filter((f) => f.allowed === undefined);
   } catch (error) {
     return { id: 'lint', ok: false, detail: errorMessage(error) }; // a lint:allow comment the linter cannot read
   }

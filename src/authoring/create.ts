@@ -11,7 +11,7 @@ import { deploy } from '../runtime/deploy.ts';
 import { evaluateDataLoss, type DataLoss } from './data-loss.ts';
 import { diff, historyTarget, withSchemaEngine } from './engine.ts';
 import { generateClients } from './generate.ts';
-import { lintMigration } from './lint.ts';
+import { lintFolder } from './lint.ts';
 import { PROVIDERS, lockfileText, migrationsDir, readHistory, type History } from '../runtime/history.ts';
 import { assertPortableSource } from './portability.ts';
 import { readSourceSchema } from './schema.ts';
@@ -81,7 +81,7 @@ export async function createMigration(options: CreateOptions): Promise<CreateRes
   }
 
   const breaking = (['sqlite', 'postgresql'] as const).flatMap((provider) =>
-    lintMigration({ name: options.name, script: provider === 'sqlite' ? sqlite : postgresql }, provider).filter((f) => f.breaking && f.allowed === undefined),
+    lintFolder(provider, [...histories[provider].migrations, { name: options.name, script: provider === 'sqlite' ? sqlite : postgresql }], (name) => name === options.name).filter((f) => f.breaking && f.allowed === undefined),
   );
   if (breaking.length && !options.allowBreaking) {
     const steps = [...new Map(breaking.map((f) => [f.rule, f])).values()];

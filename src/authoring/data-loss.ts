@@ -18,7 +18,7 @@ export interface DataLoss {
 /** One risky step of a script: what it does, to which table (and column or index). */
 export interface RiskyStep {
   kind: keyof DataLoss;
-  risk: 'drop-table' | 'drop-column' | 'change-type' | 'set-not-null' | 'add-unique' | 'add-required-column';
+  risk: 'drop-table' | 'truncate' | 'drop-column' | 'change-type' | 'set-not-null' | 'add-unique' | 'add-required-column';
   table: string;
   /** The column, or the unique index. */
   name?: string;
@@ -30,6 +30,8 @@ export function riskMessage(step: RiskyStep, rows: number): string {
   switch (step.risk) {
     case 'drop-table':
       return `You are about to drop the table \`${table}\`, which holds ${rows} row(s).`;
+    case 'truncate':
+      return `You are about to delete every row of the table \`${table}\` (TRUNCATE), which holds ${rows} row(s).`;
     case 'drop-column':
       return `You are about to drop the column \`${name}\` on the \`${table}\` table (${rows} row(s)); its values will be lost.`;
     case 'change-type':
@@ -48,8 +50,10 @@ export function riskySteps(postgresScript: string): RiskyStep[] {
   const steps: RiskyStep[] = [];
   for (const { tokens } of scanStatements(postgresScript, 'postgresql')) {
     if (startsWith(tokens, 'DROP', 'TABLE')) {
-      const table = nameAt(tokens, skipWords(tokens, 2, 'IF', 'EXISTS'));
-      if (table) steps.push({ kind: 'warnings', risk: 'drop-table', table: table.name });
+      // Every table of DROP TABLE a, b.
+      for (const table of tableList(tokens, skipWords(tokens, 2, 'IF', 'EXISTS'))) steps.push({ kind: 'warnings', risk: 'drop-table', table });
+    } else if (startsWith(tokens, 'TRUNCATE')) {
+      for (const table of tableList(tokens, skipWords(tokens, skipWords(tokens, 1, 'TABLE'), 'ONLY'))) steps.push({ kind: 'warnings', risk: 'truncate', table });
     } else if (startsWith(tokens, 'CREATE', 'UNIQUE', 'INDEX')) {
       const on = findWord(tokens, 'ON', 3);
       const index = nameAt(tokens, skipWords(tokens, skipWords(tokens, 3, 'CONCURRENTLY'), 'IF', 'NOT', 'EXISTS'));
@@ -95,6 +99,20 @@ function alterStep(action: Token[], table: string): RiskyStep | null {
     }
   }
   return null;
+}
+
+/** `a, b, …` from `k`: the tables (a `*` after a name, TRUNCATE's descendants, skipped). */
+function tableList(tokens: Token[], k: number): string[] {
+  const tables: string[] = [];
+  for (;;) {
+    const table = nameAt(tokens, skipWords(tokens, k, 'ONLY'));
+    if (!table) return tables;
+    tables.push(table.name);
+    let next = table.next;
+    if (tokens[next]?.value === '*') next++;
+    if (tokens[next]?.value !== ',') return tables;
+    k = next + 1;
+  }
 }
 
 /** Skip the optional words at `k` when they are all there. */

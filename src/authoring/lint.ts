@@ -9,6 +9,7 @@ import { PROVIDERS, readHistory, type History, type Migration } from '../runtime
 import { sqlIdentifier, statementLine } from '../runtime/sql-script.ts';
 import { readStatus } from '../runtime/status.ts';
 import { RULES, checkScript, type Level, type RuleId } from './lint-rules.ts';
+import { UniqueKeys } from './unique-keys.ts';
 
 export interface Finding {
   migration: string;
@@ -40,9 +41,9 @@ export function allowances(script: string, migration: string): Map<RuleId, strin
   return allowed;
 }
 
-export function lintMigration(migration: Pick<Migration, 'name' | 'script'>, dialect: Provider): (Finding & { table?: string })[] {
+export function lintMigration(migration: Pick<Migration, 'name' | 'script'>, dialect: Provider, keys?: UniqueKeys): (Finding & { table?: string })[] {
   const allowed = allowances(migration.script, migration.name);
-  return checkScript(migration.script, dialect).map(({ rule, statement, table }) => ({
+  return checkScript(migration.script, dialect, keys).map(({ rule, statement, table }) => ({
     migration: migration.name,
     dialect,
     rule,
@@ -55,6 +56,20 @@ export function lintMigration(migration: Pick<Migration, 'name' | 'script'>, dia
     ...(allowed.has(rule) ? { allowed: allowed.get(rule) } : {}),
     ...(table ? { table } : {}),
   }));
+}
+
+/**
+ * The findings of the migrations of one folder that `wanted` names, each read knowing
+ * what the migrations before it made unique (the whole folder is read, in order).
+ */
+export function lintFolder(provider: Provider, migrations: Pick<Migration, 'name' | 'script'>[], wanted: (name: string) => boolean): (Finding & { table?: string })[] {
+  const keys = new UniqueKeys();
+  const findings: (Finding & { table?: string })[] = [];
+  for (const migration of migrations) {
+    const found = lintMigration(migration, provider, keys);
+    if (wanted(migration.name)) findings.push(...found);
+  }
+  return findings;
 }
 
 export type Selection = { kind: 'all' } | { kind: 'name'; name: string } | { kind: 'pending' };
@@ -91,9 +106,7 @@ export async function lintHistories(selection: Selection, target?: DatabaseTarge
   }
   const wanted = new Set(chosen);
   const findings: Finding[] = [];
-  for (const provider of PROVIDERS) {
-    for (const migration of histories[provider].migrations) if (wanted.has(migration.name)) findings.push(...lintMigration(migration, provider));
-  }
+  for (const provider of PROVIDERS) findings.push(...lintFolder(provider, histories[provider].migrations, (name) => wanted.has(name)));
   if (target?.provider === 'sqlite') await countRows(target, findings);
   findings.sort((a, b) => a.migration.localeCompare(b.migration) || a.dialect.localeCompare(b.dialect) || a.line - b.line);
   return { scope, migrations: chosen, findings: findings.map(({ table, ...f }: Finding & { table?: string }) => f), failed: findings.some((f) => f.level === 'error' && f.allowed === undefined) };

@@ -356,14 +356,14 @@ export function sqlIdentifier(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
 }
 
-/** The actions of an ALTER TABLE, split at the commas outside parentheses. */
+/** The actions of an ALTER TABLE, split at the commas outside parentheses and brackets (ARRAY['a', 'b']). */
 export function alterActions(tokens: Token[], from: number): Token[][] {
   const actions: Token[][] = [[]];
   let depth = 0;
   for (let k = from; k < tokens.length; k++) {
     const token = tokens[k] as Token;
-    if (token.kind === 'symbol' && token.value === '(') depth++;
-    if (token.kind === 'symbol' && token.value === ')') depth--;
+    if (token.kind === 'symbol' && (token.value === '(' || token.value === '[')) depth++;
+    if (token.kind === 'symbol' && (token.value === ')' || token.value === ']')) depth--;
     if (depth === 0 && token.kind === 'symbol' && token.value === ',') actions.push([]);
     else (actions.at(-1) as Token[]).push(token);
   }

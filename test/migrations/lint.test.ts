@@ -5,11 +5,11 @@
  * lint` selects, prints, allows and exits as documented.
  */
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
-import type { Provider } from '../../src/db.ts';
-import { lintMigration } from '../../src/authoring/lint.ts';
+import { projectRoot, type Provider } from '../../src/db.ts';
+import { lintFolder, lintMigration } from '../../src/authoring/lint.ts';
 import { RULES, type RuleId } from '../../src/authoring/lint-rules.ts';
 import { migrate, migrationNames, output, writeMigration } from '../fixtures/kit.ts';
 import { copyPrismaDir, PROVIDERS, runScript, serverUrl, tempDir, testDatabase } from '../helpers.ts';
@@ -52,6 +52,19 @@ const CASES: [RuleId, readonly Provider[], string, string][] = [
   ['update-without-where', PROVIDERS, `UPDATE "User" SET "name" = 'x';`, `UPDATE "User" SET "name" = 'x' WHERE "name" IS NULL;`],
   ['delete-without-where', PROVIDERS, 'DELETE FROM "User";', 'DELETE FROM "User" WHERE "id" = 1;'],
   ['unreadable', PROVIDERS, 'CREATE INDEX "User_name_idx";', 'CREATE TABLE "Fine" ("id" INTEGER);'],
+  ['truncate', ['postgresql'], 'TRUNCATE "User" CASCADE;', 'DELETE FROM "User" WHERE "id" = 1;'],
+  ['drop-schema', ['postgresql'], 'DROP SCHEMA "archive" CASCADE;', 'CREATE SCHEMA "archive";'],
+  ['drop-view', PROVIDERS, 'DROP VIEW "UserStats";', 'DROP VIEW IF EXISTS "UserStats";\nCREATE VIEW "UserStats" AS SELECT 1 AS "n";'],
+  ['set-schema', ['postgresql'], 'ALTER TABLE "User" SET SCHEMA "archive";', 'ALTER TABLE "User" ENABLE ROW LEVEL SECURITY;'],
+  ['set-schema', ['postgresql'], 'ALTER TYPE "Role" SET SCHEMA "archive";', `ALTER TYPE "Role" ADD VALUE 'owner';`],
+  ['lock-timeout-off', ['postgresql'], 'SET lock_timeout = 0;', "SET lock_timeout = '10s';"],
+  ['lock-timeout-off', ['postgresql'], 'RESET ALL;', "SET LOCAL statement_timeout = '5min';"],
+  ['byte-order-mark', PROVIDERS, '\uFEFFCREATE TABLE "T" ("id" INTEGER);', 'CREATE TABLE "T" ("id" INTEGER);'],
+  ['review', ['postgresql'], 'DO $$ BEGIN PERFORM 1; END $$;', 'CREATE OR REPLACE FUNCTION f() RETURNS int AS $$ SELECT 1 $$ LANGUAGE sql;'],
+  ['review', ['postgresql'], 'ALTER TABLE "User" ATTACH PARTITION "User_2026" FOR VALUES FROM (1) TO (2);', 'ALTER TABLE "User" OWNER TO app;'],
+  ['review', ['sqlite'], 'REINDEX "User";', 'PRAGMA foreign_keys=OFF;'],
+  ['delete-without-where', ['postgresql'], 'WITH gone AS (DELETE FROM "User" RETURNING "id") SELECT count(*) FROM gone;', 'WITH gone AS (DELETE FROM "User" WHERE "id" = 1 RETURNING "id") SELECT count(*) FROM gone;'],
+  ['update-without-where', PROVIDERS, 'UPDATE "User" SET "name" = (SELECT "name" FROM "Other" WHERE "Other"."id" = "User"."id");', 'UPDATE "User" SET "name" = (SELECT "name" FROM "Other" WHERE "Other"."id" = "User"."id") WHERE "name" IS NULL;'],
 ];
 
 describe('lint rules', () => {
@@ -77,6 +90,69 @@ describe('lint rules', () => {
   test('a table the migration creates is new: its indexes, constraints and columns are safe', () => {
     const script = 'CREATE TABLE "Tag" ("id" SERIAL NOT NULL, "name" TEXT NOT NULL);\nCREATE UNIQUE INDEX "Tag_name_key" ON "Tag"("name");\nALTER TABLE "Tag" ADD CONSTRAINT "Tag_x_fkey" FOREIGN KEY ("id") REFERENCES "User"("id");\nALTER TABLE "Tag" ADD COLUMN "slug" TEXT NOT NULL;';
     assert.deepEqual(rulesOf(script, 'postgresql'), []);
+  });
+
+  test('fails closed: every statement is a kind the linter knows, or a review finding; a BOM hides nothing', () => {
+    assert.deepEqual(rulesOf('\uFEFFDROP TABLE "User";', 'postgresql'), ['byte-order-mark', 'drop-table']);
+    assert.deepEqual(rulesOf('CREATE TEXT SEARCH CONFIGURATION x (COPY = simple);', 'postgresql'), ['review']);
+    assert.deepEqual(rulesOf('BEGIN;\nCREATE TYPE "Mood" AS ENUM (\'calm\');\nCOMMENT ON TYPE "Mood" IS \'x\';\nGRANT SELECT ON "User" TO reader;\nCOMMIT;', 'postgresql'), []);
+  });
+
+  test('enum-value-used: a use in a query or where the type is named; not after COMMIT, not as a trigger argument or a text default', () => {
+    const add = `ALTER TYPE "Role" ADD VALUE 'owner';\n`;
+    assert.deepEqual(rulesOf(`${add}ALTER TABLE "User" ADD COLUMN "r" "Role" NOT NULL DEFAULT 'owner';`, 'postgresql'), ['enum-value-used']);
+    assert.deepEqual(rulesOf(`${add}ALTER TABLE "User" ALTER COLUMN "r" SET DEFAULT 'owner'::"Role";`, 'postgresql'), ['enum-value-used']);
+    assert.deepEqual(rulesOf(`BEGIN;\n${add}COMMIT;\nUPDATE "User" SET "role" = 'owner' WHERE "id" = 1;`, 'postgresql'), []);
+    assert.deepEqual(rulesOf(`${add}CREATE TRIGGER t AFTER INSERT ON "User" FOR EACH ROW EXECUTE FUNCTION note('owner');`, 'postgresql'), []);
+    assert.deepEqual(rulesOf(`${add}ALTER TABLE "Log" ALTER COLUMN "kind" SET DEFAULT 'owner';`, 'postgresql'), []);
+  });
+
+  test('unique-on-existing knows what the history made unique: no error on a key already unique, on Prisma\'s upgrades, or on a fresh column', () => {
+    const history = [
+      { name: '1_init', script: 'CREATE TABLE "User" ("id" SERIAL NOT NULL, "email" TEXT NOT NULL, "name" TEXT, CONSTRAINT "User_pkey" PRIMARY KEY ("id"));\nCREATE UNIQUE INDEX "User.email_unique" ON "User"("email");\nCREATE TABLE "_AB" ("A" INTEGER NOT NULL, "B" INTEGER NOT NULL);\nCREATE UNIQUE INDEX "_AB_AB_unique" ON "_AB"("A", "B");' },
+    ];
+    const rulesAfter = (script: string) => lintFolder('postgresql', [...history, { name: '2_next', script }], (name) => name === '2_next').map((f) => f.rule);
+    // Prisma 6: the implicit many-to-many table's unique index becomes its primary key.
+    assert.deepEqual(rulesAfter('DROP INDEX "_AB_AB_unique";\nALTER TABLE "_AB" ADD CONSTRAINT "_AB_AB_pkey" PRIMARY KEY ("A", "B");').filter((r) => r === 'unique-on-existing'), []);
+    // A unique index whose columns include the primary key's.
+    assert.deepEqual(rulesAfter('CREATE UNIQUE INDEX "User_id_name_key" ON "User"("id", "name");').filter((r) => r === 'unique-on-existing'), []);
+    // Prisma 3: an index renamed by creating the new one and dropping the old.
+    assert.deepEqual(rulesAfter('CREATE UNIQUE INDEX "User_email_key" ON "User"("email");\nDROP INDEX "User.email_unique";').filter((r) => r === 'unique-on-existing'), []);
+    assert.deepEqual(rulesAfter('ALTER INDEX "User.email_unique" RENAME TO "User_email_key";'), []);
+    // A column added in this migration whose values cannot repeat.
+    assert.deepEqual(rulesAfter('ALTER TABLE "User" ADD COLUMN "n" SERIAL, ADD CONSTRAINT "User_n_key" UNIQUE ("n");').filter((r) => r === 'unique-on-existing'), []);
+    // Still an error where rows may repeat: a column that was never unique, or a partial index that was.
+    assert.deepEqual(rulesAfter('CREATE UNIQUE INDEX "User_name_key" ON "User"("name");').filter((r) => r === 'unique-on-existing'), ['unique-on-existing']);
+    assert.deepEqual(rulesAfter('ALTER TABLE "User" ADD COLUMN "k" TEXT NOT NULL DEFAULT \'x\', ADD CONSTRAINT "User_k_key" UNIQUE ("k");').filter((r) => r === 'unique-on-existing'), ['unique-on-existing']);
+  });
+
+  test('the real histories of ../shared/corpus: every statement classified (only DO blocks for review), nothing unreadable', (t) => {
+    const corpus = join(projectRoot, '..', 'shared', 'corpus');
+    if (!existsSync(corpus)) return t.skip('../shared/corpus is not here');
+    const unclassified = new Map<string, number>();
+    for (const history of readdirSync(corpus).filter((name) => name.endsWith('-postgresql'))) {
+      const dir = join(corpus, history);
+      const migrations = readdirSync(dir).sort().filter((name) => existsSync(join(dir, name, 'migration.sql'))).map((name) => ({ name, script: readFileSync(join(dir, name, 'migration.sql'), 'utf8') }));
+      for (const finding of lintFolder('postgresql', migrations, () => true)) {
+        if (finding.rule === 'unreadable' || (finding.rule === 'review' && !/^DO\b/.test(finding.statement))) {
+          const kind = `${finding.rule}: ${finding.statement.split(/\s+/).slice(0, 3).join(' ')}`;
+          unclassified.set(kind, (unclassified.get(kind) ?? 0) + 1);
+        }
+      }
+    }
+    assert.deepEqual(Object.fromEntries(unclassified), {}, 'statement kinds the linter does not classify');
+  });
+
+  test('the README lists exactly the rules the linter has, each with its level', () => {
+    const readme = readFileSync(join(projectRoot, 'README.md'), 'utf8');
+    const table = readme.slice(readme.indexOf('## Zero-downtime migrations'), readme.indexOf('## The official Prisma CLI'));
+    const listed = new Map<string, string>();
+    for (const row of table.split('\n').filter((line) => /^\|.*\| (error|warning) \|$/.test(line))) {
+      const cells = row.split('|').map((cell) => cell.trim());
+      for (const [, rule] of (cells[1] ?? '').matchAll(/`([a-z-]+)`/g)) listed.set(rule!, cells[2] ?? '');
+    }
+    assert.deepEqual([...listed.keys()].sort(), Object.keys(RULES).sort(), 'README rules = code rules');
+    for (const [rule, level] of listed) assert.equal(level, RULES[rule as RuleId].level, `${rule}: README says ${level}`);
   });
 
   test('a statement it cannot read is reported and the rest still checked', () => {

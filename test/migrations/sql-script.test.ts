@@ -67,6 +67,15 @@ describe('reading migration SQL', () => {
     );
   });
 
+  test('risky steps weigh every table a statement destroys: DROP TABLE a, b; TRUNCATE a, b', () => {
+    const steps = riskySteps('DROP TABLE "A", public."B" CASCADE;\nTRUNCATE TABLE ONLY "C", "D" *;');
+    assert.deepEqual(
+      steps.map((s) => [s.risk, s.table]),
+      [['drop-table', 'A'], ['drop-table', 'B'], ['truncate', 'C'], ['truncate', 'D']],
+    );
+    assert.equal(riskMessage(steps[2]!, 7), 'You are about to delete every row of the table `C` (TRUNCATE), which holds 7 row(s).');
+  });
+
   test('SQLite legacy strings: a VALUES list of many rows compiles a bounded number of times, whatever its length; names stay names', async () => {
     const db = new Database(':memory:');
     db.exec('CREATE TABLE "Pack" ("id" INTEGER PRIMARY KEY, "name" TEXT, "kind" TEXT)');
