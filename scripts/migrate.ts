@@ -157,7 +157,11 @@ const commands: Record<string, { spec: CommandSpec<Options>; run: (values: Recor
         '--accept-data-loss    allow steps that drop or alter data (listed otherwise)',
         '--allow-breaking      write a change that breaks the release still running during a deploy (make lint rules; refused otherwise)',
       ],
-      env: [...DB_ENV, 'SHADOW_DATABASE_URL  PostgreSQL server for the shadow database (default: an embedded PostgreSQL started for the occasion)'],
+      env: [
+        ...DB_ENV,
+        'SHADOW_DATABASE_URL  PostgreSQL server for the shadow database (default: an embedded PostgreSQL started for the occasion)',
+        'CONCURRENT_INDEXES   1 (default): an index on a table that existed before goes into a migration of its own, built CONCURRENTLY on PostgreSQL; 0 keeps Prisma\'s plain CREATE INDEX',
+      ],
       examples: ['make migrate NAME=add_tool_logs_table', 'npm run prisma:migrate -- --name add_tool_logs_table --create-only'],
     },
     async run(values) {
@@ -177,7 +181,8 @@ const commands: Record<string, { spec: CommandSpec<Options>; run: (values: Recor
         return 0;
       }
       for (const folder of result.folders) out(`✓ Created ${displayPath(folder)}/migration.sql`);
-      if (result.applied) out(`✓ Applied ${result.name} to the dev database`);
+      if (result.names.length > 1) out(`  ${result.names.at(-1)} builds the indexes on existing tables CONCURRENTLY on PostgreSQL (writes go on meanwhile; CONCURRENT_INDEXES=0 keeps them in one migration)`);
+      if (result.applied) for (const name of result.names) out(`✓ Applied ${name} to the dev database`);
       return 0;
     },
   },

@@ -51,6 +51,9 @@ function switchFromEnv(name: string, fallback: boolean): boolean {
   throw new KitError('BAD_USAGE', `${name} must be true or false, got "${process.env[name]}"`);
 }
 
+/** CONCURRENT_INDEXES: make migrate moves index builds on existing tables into a CONCURRENTLY migration (0/false keeps Prisma's output). */
+export const concurrentIndexesSetting = () => switchFromEnv('CONCURRENT_INDEXES', true);
+
 /** SESSION_SECRET, or the first line of the file SESSION_SECRET_FILE names (Docker secrets); undefined when neither is set. */
 export function sessionSecretSetting(): string | undefined {
   const inline = process.env.SESSION_SECRET?.trim() || undefined;

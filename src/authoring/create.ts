@@ -16,7 +16,9 @@ import { PROVIDERS, lockfileText, migrationsDir, readHistory, type History } fro
 import { assertPortableSource } from './portability.ts';
 import { readSourceSchema } from './schema.ts';
 import { withPostgresServer } from './shadow.ts';
-import { lockTimeoutMs } from '../env.ts';
+import { concurrentIndexesSetting, lockTimeoutMs } from '../env.ts';
+import { parseScript } from '../runtime/sql-script.ts';
+import { splitIndexBuilds, type Scripts } from './concurrent-indexes.ts';
 
 export interface CreateOptions {
   name: string;
@@ -30,6 +32,8 @@ export interface CreateOptions {
 export interface CreateResult {
   /** `<timestamp>_<name>`, or null when the schema has no changes. */
   name: string | null;
+  /** Every migration written: the change, and the CONCURRENTLY index builds that follow it when any were moved out. */
+  names: string[];
   folders: string[];
   applied: boolean;
 }
@@ -62,7 +66,7 @@ export async function createMigration(options: CreateOptions): Promise<CreateRes
       ? await draft(histories.postgresql, dev)
       : await withPostgresServer((server) => draft(histories.postgresql, server), progress);
 
-  if (!sqlite && !postgresql) return { name: null, folders: [], applied: false };
+  if (!sqlite && !postgresql) return { name: null, names: [], folders: [], applied: false };
   if (!sqlite || !postgresql) {
     const missing = sqlite ? 'PostgreSQL' : 'SQLite';
     throw new KitError('HISTORY', `The change yields SQL for one provider only (none for ${missing}); the histories are out of lockstep. Run make parity to see where.`);
@@ -80,8 +84,17 @@ export async function createMigration(options: CreateOptions): Promise<CreateRes
     });
   }
 
-  const breaking = (['sqlite', 'postgresql'] as const).flatMap((provider) =>
-    lintFolder(provider, [...histories[provider].migrations, { name: options.name, script: provider === 'sqlite' ? sqlite : postgresql }], (name) => name === options.name).filter((f) => f.breaking && f.allowed === undefined),
+  // Index builds on tables that existed before: a migration of their own, CONCURRENTLY on PostgreSQL.
+  const split = concurrentIndexesSetting() ? splitIndexBuilds({ sqlite, postgresql }) : { main: { sqlite, postgresql }, indexes: null };
+  const now = Date.now();
+  const planned: { name: string; scripts: Scripts }[] = [];
+  const mainEmpty = parseScript(split.main.postgresql).length === 0 && parseScript(split.main.sqlite, 'sqlite').length === 0;
+  if (!split.indexes || !mainEmpty) planned.push({ name: `${migrationTimestamp(new Date(now))}_${options.name}`, scripts: split.main });
+  if (split.indexes) planned.push({ name: `${migrationTimestamp(new Date(now + (mainEmpty ? 0 : 1000)))}_${options.name}${mainEmpty ? '' : '_indexes'}`, scripts: split.indexes });
+  const names = planned.map((m) => m.name);
+
+  const breaking = PROVIDERS.flatMap((provider) =>
+    lintFolder(provider, [...histories[provider].migrations, ...planned.map((m) => ({ name: m.name, script: m.scripts[provider] }))], (name) => names.includes(name)).filter((f) => f.breaking && f.allowed === undefined),
   );
   if (breaking.length && !options.allowBreaking) {
     const steps = [...new Map(breaking.map((f) => [f.rule, f])).values()];
@@ -94,23 +107,25 @@ export async function createMigration(options: CreateOptions): Promise<CreateRes
     });
   }
 
-  const name = `${migrationTimestamp()}_${options.name}`;
   const folders: string[] = [];
   try {
-    for (const [provider, script] of [['sqlite', sqlite], ['postgresql', postgresql]] as const) {
-      const dir = migrationsDir(provider);
-      const folder = join(dir, name);
-      if (existsSync(folder)) throw new KitError('HISTORY', `Migration folder ${folder} already exists; wait a second and run again`);
-      mkdirSync(folder, { recursive: true });
-      folders.push(folder);
-      writeFileSync(join(folder, 'migration.sql'), script);
-      if (!existsSync(join(dir, 'migration_lock.toml'))) writeFileSync(join(dir, 'migration_lock.toml'), lockfileText(provider));
+    for (const { name, scripts } of planned) {
+      for (const provider of PROVIDERS) {
+        const dir = migrationsDir(provider);
+        const folder = join(dir, name);
+        if (existsSync(folder)) throw new KitError('HISTORY', `Migration folder ${folder} already exists; wait a second and run again`);
+        mkdirSync(folder, { recursive: true });
+        folders.push(folder);
+        writeFileSync(join(folder, 'migration.sql'), scripts[provider]);
+        if (!existsSync(join(dir, 'migration_lock.toml'))) writeFileSync(join(dir, 'migration_lock.toml'), lockfileText(provider));
+      }
     }
   } catch (error) {
     for (const folder of folders) rmSync(folder, { recursive: true, force: true });
     throw error;
   }
-  if (options.createOnly) return { name, folders, applied: false };
+  const name = names[0] as string;
+  if (options.createOnly) return { name, names, folders, applied: false };
 
   const conn = await openConnection(dev, { applicationName: 'rastar-migrate' });
   try {
@@ -120,7 +135,7 @@ export async function createMigration(options: CreateOptions): Promise<CreateRes
   }
   progress('Regenerating the Prisma clients…');
   await generateClients();
-  return { name, folders, applied: true };
+  return { name, names, folders, applied: true };
 }
 
 /** The next migration of one provider: Prisma's diff from the replayed history (on a shadow) to the schema; null when empty. */

@@ -171,30 +171,43 @@ export class UniqueKeys {
    * (NULL everywhere), so that a key over them in the same statement is judged right.
    */
   noteFreshColumns(statement: Statement): void {
-    const { tokens } = statement;
-    if (!startsWith(tokens, 'ALTER', 'TABLE')) return;
-    let k = 2;
-    if (wordsAt(tokens, k, 'IF', 'EXISTS')) k += 2;
-    if (wordsAt(tokens, k, 'ONLY')) k++;
-    const table = nameAt(tokens, k);
-    if (!table) return;
-    for (const action of alterActions(tokens, table.next)) {
-      if (!wordsAt(action, 0, 'ADD') || wordsAt(action, 1, 'CONSTRAINT') || wordsAt(action, 1, 'PRIMARY') || wordsAt(action, 1, 'UNIQUE') || wordsAt(action, 1, 'FOREIGN') || wordsAt(action, 1, 'CHECK')) continue;
-      let c = wordsAt(action, 1, 'COLUMN') ? 2 : 1;
-      if (wordsAt(action, c, 'IF', 'NOT', 'EXISTS')) c += 3;
-      const column = nameAt(action, c);
-      if (!column) continue;
-      const words = action.slice(column.next).filter((t) => t.kind === 'word').map((t) => t.value);
-      const serial = /^(SMALL|BIG)?SERIAL[248]?$/.test(words[0] ?? '');
-      const defaultAt = words.indexOf('DEFAULT');
-      const perRow = defaultAt !== -1 && ['GEN_RANDOM_UUID', 'UUID_GENERATE_V4', 'NEXTVAL'].includes(words[defaultAt + 1] ?? '');
-      const notNull = words.some((word, i) => word === 'NOT' && words[i + 1] === 'NULL');
-      if (serial || words.includes('IDENTITY') || perRow || (defaultAt === -1 && !notNull)) {
-        if (!this.fresh.has(table.name)) this.fresh.set(table.name, new Set());
-        this.fresh.get(table.name)!.add(column.name);
-      }
+    for (const [table, columns] of freshColumns(statement)) {
+      if (!this.fresh.has(table)) this.fresh.set(table, new Set());
+      for (const column of columns) this.fresh.get(table)!.add(column);
     }
   }
+}
+
+/**
+ * The columns an ALTER TABLE … ADD [COLUMN] adds whose values cannot repeat: generated
+ * per row (serial, identity, a fresh uuid) or absent (NULL everywhere); table -> columns.
+ */
+export function freshColumns(statement: Statement): Map<string, Set<string>> {
+  const fresh = new Map<string, Set<string>>();
+  const { tokens } = statement;
+  if (!startsWith(tokens, 'ALTER', 'TABLE')) return fresh;
+  let k = 2;
+  if (wordsAt(tokens, k, 'IF', 'EXISTS')) k += 2;
+  if (wordsAt(tokens, k, 'ONLY')) k++;
+  const table = nameAt(tokens, k);
+  if (!table) return fresh;
+  for (const action of alterActions(tokens, table.next)) {
+    if (!wordsAt(action, 0, 'ADD') || ['CONSTRAINT', 'PRIMARY', 'UNIQUE', 'FOREIGN', 'CHECK', 'EXCLUDE'].some((word) => wordsAt(action, 1, word))) continue;
+    let c = wordsAt(action, 1, 'COLUMN') ? 2 : 1;
+    if (wordsAt(action, c, 'IF', 'NOT', 'EXISTS')) c += 3;
+    const column = nameAt(action, c);
+    if (!column) continue;
+    const words = action.slice(column.next).filter((t) => t.kind === 'word').map((t) => t.value);
+    const serial = /^(SMALL|BIG)?SERIAL[248]?$/.test(words[0] ?? '');
+    const defaultAt = words.indexOf('DEFAULT');
+    const perRow = defaultAt !== -1 && ['GEN_RANDOM_UUID', 'UUID_GENERATE_V4', 'NEXTVAL'].includes(words[defaultAt + 1] ?? '');
+    const notNull = words.some((word, i) => word === 'NOT' && words[i + 1] === 'NULL');
+    if (serial || words.includes('IDENTITY') || perRow || (defaultAt === -1 && !notNull)) {
+      if (!fresh.has(table.name)) fresh.set(table.name, new Set());
+      fresh.get(table.name)!.add(column.name);
+    }
+  }
+  return fresh;
 }
 
 /** The index of the `)` that closes the `(` at `open`. */

@@ -9,7 +9,7 @@ import { dirname, join } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import { openConnection, parseDatabaseUrl, projectRoot } from '../../src/db.ts';
 import { assertCleanFailure, migrate, migrationNames, output, rows, tables } from '../fixtures/kit.ts';
-import { copyPrismaDir, serverUrl, tempDir, testDatabase } from '../helpers.ts';
+import { copyPrismaDir, runScript, serverUrl, tempDir, testDatabase } from '../helpers.ts';
 
 const WIDGET = '\nmodel Widget {\n  id    Int    @id @default(autoincrement())\n  label String\n}\n';
 
@@ -92,6 +92,50 @@ describe('migrate create', { concurrency: 3 }, () => {
     assert.ok((await tables(conn)).includes('Widget'));
     const status = await migrate(pg.url, ['status'], env);
     assert.equal(status.code, 0, output(status));
+  });
+
+  test('an @@index and an @unique on an existing table: a following migration of their own builds them CONCURRENTLY on PostgreSQL; both deploy on both providers; parity holds', async (t) => {
+    const box = sandbox(t);
+    assert.equal((await migrate(box.devUrl, ['deploy'], box.env)).code, 0);
+    const before = migrationNames(box.prisma, 'postgresql');
+    box.editSchema((text) => text.replace('  description String?\n', '  description String?\n  slug        String? @unique\n').replace(/(model Pack \{[\s\S]*?)\n\}/, '$1\n  @@index([description])\n}'));
+    const result = await box.create('--name', 'pack_lookup');
+    assert.equal(result.code, 0, output(result));
+    const added = newFolders(before, migrationNames(box.prisma, 'postgresql'));
+    assert.equal(added.length, 2, `two migrations: ${added.join(', ')}`);
+    assert.match(added[0]!, NEW_NAME('pack_lookup'));
+    assert.match(added[1]!, NEW_NAME('pack_lookup_indexes'));
+    assert.deepEqual(newFolders(before, migrationNames(box.prisma, 'sqlite')), added, 'the same names in both folders');
+    const read = (provider: string, name: string) => readFileSync(join(box.prisma, 'migrations', provider, name, 'migration.sql'), 'utf8');
+    assert.match(read('postgresql', added[0]!), /ALTER TABLE "Pack" ADD COLUMN\s+"slug" TEXT/);
+    assert.doesNotMatch(read('postgresql', added[0]!), /CREATE (UNIQUE )?INDEX/, 'no plain index build left in the change');
+    const builds = read('postgresql', added[1]!);
+    assert.match(builds, /^CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS "Pack_slug_key" ON "Pack"\("slug"\);$/m);
+    assert.match(builds, /^CREATE INDEX CONCURRENTLY IF NOT EXISTS "Pack_description_idx" ON "Pack"\("description"\);$/m);
+    assert.match(read('sqlite', added[1]!), /^CREATE UNIQUE INDEX "Pack_slug_key" ON "Pack"\("slug"\);$/m, 'SQLite keeps Prisma\'s statement, in the same place of the history');
+    assert.match(result.stdout, new RegExp(`${added[1]} builds the indexes on existing tables CONCURRENTLY`));
+    for (const name of added) assert.match(result.stdout, new RegExp(`Applied ${name} to the dev database`));
+
+    const pg = await testDatabase(t, 'postgresql');
+    const deployed = await migrate(pg.url, ['deploy'], { PRISMA_DIR: box.prisma });
+    assert.equal(deployed.code, 0, output(deployed));
+    assert.match(deployed.stderr + deployed.stdout, new RegExp(`${added[1]}.*(cannot run in a transaction|without a transaction)`));
+    const valid = await (await pg.connect()).query<{ indexrelid: string; indisvalid: boolean }>(`SELECT indexrelid::regclass::text AS indexrelid, indisvalid FROM pg_index WHERE indrelid = '"Pack"'::regclass ORDER BY 1`);
+    assert.deepEqual(valid.filter((row) => /slug|description/.test(row.indexrelid)).map((row) => [row.indexrelid, row.indisvalid]), [['"Pack_description_idx"', true], ['"Pack_slug_key"', true]]);
+    const parity = await runScript('parity', [], { env: { SHADOW_DATABASE_URL: serverUrl(), PRISMA_DIR: box.prisma } });
+    assert.equal(parity.code, 0, output(parity));
+  });
+
+  test('CONCURRENT_INDEXES=0 keeps Prisma\'s one migration with its plain CREATE INDEX', async (t) => {
+    const box = sandbox(t);
+    assert.equal((await migrate(box.devUrl, ['deploy'], box.env)).code, 0);
+    const before = migrationNames(box.prisma, 'postgresql');
+    box.editSchema((text) => text.replace(/(model Pack \{[\s\S]*?)\n\}/, '$1\n  @@index([description])\n}'));
+    const result = await migrate(box.devUrl, ['create', '--name', 'pack_description'], { ...box.env, CONCURRENT_INDEXES: '0' });
+    assert.equal(result.code, 0, output(result));
+    const added = newFolders(before, migrationNames(box.prisma, 'postgresql'));
+    assert.equal(added.length, 1);
+    assert.match(readFileSync(join(box.prisma, 'migrations', 'postgresql', added[0]!, 'migration.sql'), 'utf8'), /^CREATE INDEX "Pack_description_idx" ON "Pack"\("description"\);$/m);
   });
 
   test('--create-only writes both migrations without applying them', async (t) => {
