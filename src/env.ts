@@ -51,6 +51,14 @@ function switchFromEnv(name: string, fallback: boolean): boolean {
   throw new KitError('BAD_USAGE', `${name} must be true or false, got "${process.env[name]}"`);
 }
 
+/** LINT_LARGE_TABLE_ROWS: above this many rows a blocking index build or table rewrite is a lint error (default 100,000). */
+export function largeTableRows(): number {
+  const raw = text('LINT_LARGE_TABLE_ROWS');
+  if (raw === undefined) return 100_000;
+  if (!/^\d+$/.test(raw)) throw new KitError('BAD_USAGE', `LINT_LARGE_TABLE_ROWS must be a whole number of rows, got "${raw}"`);
+  return Number(raw);
+}
+
 /** CONCURRENT_INDEXES: make migrate moves index builds on existing tables into a CONCURRENTLY migration (0/false keeps Prisma's output). */
 export const concurrentIndexesSetting = () => switchFromEnv('CONCURRENT_INDEXES', true);
 

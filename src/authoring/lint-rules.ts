@@ -56,10 +56,29 @@ export const RULES = {
 
 export type RuleId = keyof typeof RULES;
 
+/**
+ * Rules whose cost grows with the table: the runner weighs their table (rows, size) when
+ * it can reach the database; LARGE ones are errors above LINT_LARGE_TABLE_ROWS.
+ */
+export const SIZED = new Set<RuleId>(['index-not-concurrent', 'volatile-default', 'change-type', 'set-not-null', 'foreign-key-not-valid', 'check-not-valid', 'unique-on-existing', 'not-null-without-default', 'sqlite-table-rebuild']);
+/** A blocking index build or table rewrite: a warning on a small table, an error on a large one. */
+export const LARGE = new Set<RuleId>(['index-not-concurrent', 'volatile-default', 'sqlite-table-rebuild']);
+
+/** The table a statement works on: CREATE INDEX … ON t, ALTER TABLE t. */
+function statementTable(tokens: Token[]): string | undefined {
+  if (startsWith(tokens, 'ALTER', 'TABLE')) {
+    let k = 2;
+    if (wordsAt(tokens, k, 'IF', 'EXISTS')) k += 2;
+    if (wordsAt(tokens, k, 'ONLY')) k++;
+    return nameAt(tokens, k)?.name;
+  }
+  return indexStatement(tokens)?.table;
+}
+
 export interface Hit {
   rule: RuleId;
   statement: Statement;
-  /** The table a SQLite rebuild copies: the runner counts its rows. */
+  /** The table the statement costs on (a SQLite rebuild's copy, an index build, a rewrite): the runner weighs it. */
   table?: string;
 }
 
@@ -84,7 +103,10 @@ export function checkScript(script: string, dialect: Provider, keys: UniqueKeys 
       keys.noteFreshColumns(statement);
       const rules = statementRules(statement, dialect, context);
       if (dialect === 'postgresql' && !rules.includes('enum-value-used') && addedEnumValue(statement.tokens) === null && usesAddedValue(statement.tokens, context)) rules.push('enum-value-used');
-      for (const rule of rules) hits.push({ rule, statement, ...(rule === 'sqlite-table-rebuild' ? { table: rebuiltTable(statement) } : {}) });
+      for (const rule of rules) {
+        const table = rule === 'sqlite-table-rebuild' ? rebuiltTable(statement) : SIZED.has(rule) ? statementTable(statement.tokens) : undefined;
+        hits.push({ rule, statement, ...(table ? { table } : {}) });
+      }
     } catch {
       hits.push({ rule: 'unreadable', statement });
     }

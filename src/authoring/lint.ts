@@ -3,12 +3,13 @@
  * finding per rule and statement. A finding is silenced only by a comment in the
  * migration, `-- lint:allow <rule> <reason>`, and still shown as allowed.
  */
-import { openConnection, type DatabaseTarget, type Provider } from '../db.ts';
+import { openConnection, type DatabaseTarget, type Provider, type SqlConnection } from '../db.ts';
+import { largeTableRows } from '../env.ts';
 import { KitError } from '../errors.ts';
 import { PROVIDERS, readHistory, type History, type Migration } from '../runtime/history.ts';
 import { sqlIdentifier, statementLine } from '../runtime/sql-script.ts';
 import { readStatus } from '../runtime/status.ts';
-import { RULES, checkScript, type Level, type RuleId } from './lint-rules.ts';
+import { LARGE, RULES, checkScript, type Level, type RuleId } from './lint-rules.ts';
 import { UniqueKeys } from './unique-keys.ts';
 
 export interface Finding {
@@ -24,8 +25,10 @@ export interface Finding {
   instead: string;
   /** The reason of its `lint:allow` comment: the finding does not count. */
   allowed?: string;
-  /** SQLite rebuilds, when the database is given: the rows the copy moves. */
+  /** When the database is reachable: the rows of the table the statement costs on (PostgreSQL: the planner's estimate, exact up to the threshold). */
   rows?: number;
+  /** PostgreSQL: the table's size with its indexes, in bytes. */
+  bytes?: number;
 }
 
 const ALLOW = /--\s*lint:allow\s+(\S+)(?:[ \t]+(\S[^\r\n]*))?/g;
@@ -107,7 +110,7 @@ export async function lintHistories(selection: Selection, target?: DatabaseTarge
   const wanted = new Set(chosen);
   const findings: Finding[] = [];
   for (const provider of PROVIDERS) findings.push(...lintFolder(provider, histories[provider].migrations, (name) => wanted.has(name)));
-  if (target?.provider === 'sqlite') await countRows(target, findings);
+  if (target) await weighTables(target, findings);
   findings.sort((a, b) => a.migration.localeCompare(b.migration) || a.dialect.localeCompare(b.dialect) || a.line - b.line);
   return { scope, migrations: chosen, findings: findings.map(({ table, ...f }: Finding & { table?: string }) => f), failed: findings.some((f) => f.level === 'error' && f.allowed === undefined) };
 }
@@ -122,25 +125,49 @@ async function pendingOn(target: DatabaseTarget, history: History): Promise<stri
   }
 }
 
-/** The rows a SQLite rebuild would copy, read from the database (a table it does not have yet: none). */
-async function countRows(target: DatabaseTarget, findings: (Finding & { table?: string })[]): Promise<void> {
-  const rebuilds = findings.filter((f) => f.table !== undefined);
-  if (!rebuilds.length) return;
-  const conn = await openConnection(target, { applicationName: 'rastar-lint', readonly: true }).catch(() => null);
+/**
+ * The tables the findings cost on, weighed in the database they will run on (a table it
+ * does not have yet: nothing): a blocking index build or rewrite on a table above
+ * LINT_LARGE_TABLE_ROWS becomes an error, below it stays a warning.
+ */
+async function weighTables(target: DatabaseTarget, findings: (Finding & { table?: string })[]): Promise<void> {
+  const weighed = findings.filter((f) => f.table !== undefined && f.dialect === target.provider);
+  if (!weighed.length) return;
+  const conn = await openConnection(target, { applicationName: 'rastar-lint', readonly: true, waitMs: 0 }).catch(() => null);
   if (!conn) return;
+  const large = largeTableRows();
+  const sizes = new Map<string, { rows: number; bytes?: number } | null>();
   try {
-    for (const finding of rebuilds) {
-      const rows = await conn.query<{ n: number }>(`SELECT count(*) AS n FROM ${sqlIdentifier(finding.table as string)}`).catch(() => null);
-      if (rows) finding.rows = Number(rows[0]?.n ?? 0);
+    for (const finding of weighed) {
+      const table = finding.table as string;
+      if (!sizes.has(table)) sizes.set(table, await tableSize(conn, table, large).catch(() => null));
+      const size = sizes.get(table);
+      if (!size) continue;
+      finding.rows = size.rows;
+      if (size.bytes !== undefined) finding.bytes = size.bytes;
+      if (LARGE.has(finding.rule)) finding.level = size.rows > large ? 'error' : 'warning';
     }
   } finally {
     await conn.close();
   }
 }
 
+/** Rows (PostgreSQL: the estimate, or an exact count up to `limit` + 1 for a table never analyzed) and size. */
+async function tableSize(conn: SqlConnection, table: string, limit: number): Promise<{ rows: number; bytes?: number } | null> {
+  const counted = async () => Number((await conn.query<{ n: number | string }>(`SELECT count(*) AS n FROM (SELECT 1 FROM ${sqlIdentifier(table)} LIMIT ${limit + 1}) AS t`))[0]?.n ?? 0);
+  if (conn.target.provider === 'sqlite') return { rows: await counted() };
+  const [row] = await conn.query<{ rows: string; bytes: string }>(
+    'SELECT c.reltuples::bigint AS rows, pg_total_relation_size(c.oid) AS bytes FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relname = $1 AND n.nspname = current_schema()',
+    [table],
+  );
+  if (!row) return null;
+  return { rows: Number(row.rows) >= 0 ? Number(row.rows) : await counted(), bytes: Number(row.bytes) };
+}
+
 /** One line per finding, as `make lint` prints it. */
 export function formatFinding(f: Finding): string {
-  const rows = f.rows === undefined ? '' : ` (${f.rows} row${f.rows === 1 ? '' : 's'} now)`;
+  const size = f.bytes === undefined ? '' : `, ${f.bytes >= 1 << 20 ? `${(f.bytes / (1 << 20)).toFixed(0)} MB` : `${Math.ceil(f.bytes / 1024)} kB`}`;
+  const rows = f.rows === undefined ? '' : ` (${f.rows} row${f.rows === 1 ? '' : 's'}${size} now)`;
   const level = f.allowed !== undefined ? 'allowed' : f.level;
   return `${level.padEnd(7)} ${f.migration} ${f.dialect}:${f.line} ${f.rule}: ${f.statement} | ${f.why}${rows}; instead: ${f.instead}${f.allowed !== undefined ? ` | lint:allow: ${f.allowed}` : ''}`;
 }

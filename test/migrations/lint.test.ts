@@ -182,6 +182,26 @@ describe('make lint', () => {
     assert.match(result.stdout, /^1 error\(s\), 1 warning\(s\)\.$/m);
   });
 
+  test('sizes decide: on the database it will run on, a blocking index build carries the table\'s rows and size, and is an error above LINT_LARGE_TABLE_ROWS', async (t) => {
+    const db = await testDatabase(t, 'postgresql');
+    const prismaDir = copyPrismaDir(t);
+    assert.equal((await migrate(db.url, ['deploy'], { PRISMA_DIR: prismaDir })).code, 0);
+    const conn = await db.connect();
+    await conn.exec(`INSERT INTO "Pack" ("name", "createdAt", "updatedAt") SELECT 'p' || g, 0, 0 FROM generate_series(1, 3) AS g`);
+    const name = '20990101000000_index_packs';
+    for (const provider of PROVIDERS) writeMigration(prismaDir, provider, name, 'CREATE INDEX "Pack_description_idx" ON "Pack"("description");\n');
+    const finding = (result: { stdout: string }) => result.stdout.split('\n').find((line) => line.includes('postgresql:1 index-not-concurrent')) ?? '';
+    const large = await lint({ DATABASE_URL: db.url, PRISMA_DIR: prismaDir, LINT_LARGE_TABLE_ROWS: '2' });
+    assert.equal(large.code, 1, output(large));
+    assert.match(finding(large), /^error   20990101000000_index_packs postgresql:1 index-not-concurrent: CREATE INDEX "Pack_description_idx" ON "Pack"\("description"\) \| .* \(3 rows, \d+ kB now\); instead: /);
+    const small = await lint({ DATABASE_URL: db.url, PRISMA_DIR: prismaDir, LINT_LARGE_TABLE_ROWS: '100' });
+    assert.equal(small.code, 0, output(small));
+    assert.match(finding(small), /^warning 20990101000000_index_packs postgresql:1 index-not-concurrent: .* \(3 rows, \d+ kB now\); instead: /);
+    const bad = await lint({ DATABASE_URL: db.url, PRISMA_DIR: prismaDir, LINT_LARGE_TABLE_ROWS: 'many' });
+    assert.equal(bad.code, 2, output(bad));
+    assert.match(bad.stderr, /^Error: LINT_LARGE_TABLE_ROWS must be a whole number of rows, got "many"$/m);
+  });
+
   test('lint:allow <rule> <reason> silences one rule and is still shown; --json; --name', async (t) => {
     const prismaDir = copyPrismaDir(t);
     const name = '20990101000000_drop_last_login';
