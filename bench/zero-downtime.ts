@@ -6,7 +6,7 @@
  *   MIGRATION_DDL_LOCK_TIMEOUT=0 (PostgreSQL's default: the ALTER waits in the lock
  *   queue and every read queues behind it), 5 (the kit's default) and 1;
  * - `make lint --all` (`node dist/scripts/lint-migrations.js --all`) on the
- *   434-migration corpus, when present.
+ *   820-migration trigger.dev corpus, when present.
  */
 import { existsSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,7 +15,7 @@ import { lockfileText } from '../src/runtime/history.ts';
 import { median, replaceSection, runProcess } from './gate.ts';
 import { dropDatabase, freshDatabase, type PgTarget } from './pg.ts';
 
-const CORPUS = join(projectRoot, '..', 'shared', 'corpus', 'langfuse-postgresql');
+const CORPUS = join(projectRoot, '..', 'shared', 'corpus', 'triggerdev-postgresql');
 const HOLD_MS = 8000;
 
 export interface LockRow {
@@ -163,7 +163,7 @@ export function applyZeroDowntime(markdown: string, r: ZeroDowntimeResults, when
     '',
     'With a limit the reads stall at most that long per attempt (then the attempt is rolled back and the reads go on); without one they stall until the long transaction ends.',
     '',
-    `\`make lint --all\` on the langfuse corpus (${r.lintMigrations} migrations, whole process): ${r.lint.length ? `median ${s(lintMedian)} s (${s(Math.min(...r.lint))}–${s(Math.max(...r.lint))}), ${r.lint.length} runs; target under 1 s: **${lintMedian < 1000 ? 'met' : 'not met'}**` : 'not measured (corpus absent)'}.${r.failures.length ? ` Failures: ${r.failures.join('; ')}` : ''}`,
+    `\`make lint --all\` on the trigger.dev corpus (${r.lintMigrations} migrations, whole process): ${r.lint.length ? `median ${s(lintMedian)} s (${s(Math.min(...r.lint))}–${s(Math.max(...r.lint))}), ${r.lint.length} runs; target under 1 s: **${lintMedian < 1000 ? 'met' : 'not met'}**` : 'not measured (corpus absent)'}.${r.failures.length ? ` Failures: ${r.failures.join('; ')}` : ''}`,
     END,
   ].join('\n');
   return replaceSection(markdown, BEGIN, END, section);

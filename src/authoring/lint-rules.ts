@@ -8,7 +8,7 @@
  */
 import type { Provider } from '../db.ts';
 import { columnList, UniqueKeys } from './unique-keys.ts';
-import { addedEnumValue, alterActions, findWord, nameAt, scanStatements, startsWith, transactionControl, wordsAt, type Statement, type Token } from '../runtime/sql-script.ts';
+import { addedEnumValue, alterActions, findWord, nameAt, nameList, scanStatements, startsWith, transactionControl, wordsAt, type Statement, type Token } from '../runtime/sql-script.ts';
 
 export type Level = 'error' | 'warning';
 
@@ -140,7 +140,7 @@ function statementRules(statement: Statement, dialect: Provider, context: Contex
     return [];
   }
   if (startsWith(tokens, 'DROP', 'TABLE')) {
-    const names = namesAfter(tokens, wordsAt(tokens, 2, 'IF', 'EXISTS') ? 4 : 2);
+    const names = nameList(tokens, wordsAt(tokens, 2, 'IF', 'EXISTS') ? 4 : 2);
     return names.some((n) => existing(n) && !context.rebuilt.has(n)) ? ['drop-table'] : [];
   }
   if (startsWith(tokens, 'ALTER', 'TABLE')) return alterTable(tokens, pg, context, existing);
@@ -230,7 +230,7 @@ function isPassive(tokens: Token[], dialect: Provider): boolean {
 function droppedViews(tokens: Token[]): string[] | null {
   const at = startsWith(tokens, 'DROP', 'VIEW') ? 2 : startsWith(tokens, 'DROP', 'MATERIALIZED', 'VIEW') ? 3 : -1;
   if (at < 0) return null;
-  return namesAfter(tokens, wordsAt(tokens, at, 'IF', 'EXISTS') ? at + 2 : at);
+  return nameList(tokens, wordsAt(tokens, at, 'IF', 'EXISTS') ? at + 2 : at);
 }
 
 /** The views a migration creates or replaces: dropping one of them first is a re-creation, not a removal. */
@@ -369,18 +369,6 @@ function indexStatement(tokens: Token[]): { unique: boolean; concurrently: boole
   const table = nameAt(tokens, wordsAt(tokens, on + 1, 'ONLY') ? on + 2 : on + 1);
   const open = table && wordsAt(tokens, table.next, 'USING') ? table.next + 2 : (table?.next ?? -1);
   return { unique, concurrently: findWord(tokens, 'CONCURRENTLY') !== -1 && findWord(tokens, 'CONCURRENTLY') < on, table: table?.name, columns: columnList(tokens, open) };
-}
-
-function namesAfter(tokens: Token[], from: number): string[] {
-  const names: string[] = [];
-  let k = from;
-  for (;;) {
-    const name = nameAt(tokens, k);
-    if (!name) return names;
-    names.push(name.name);
-    if (tokens[name.next]?.value !== ',') return names;
-    k = name.next + 1;
-  }
 }
 
 /**

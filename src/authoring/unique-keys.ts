@@ -8,7 +8,7 @@
  * nor when one of them was added in this migration with
  * values that cannot repeat (serial, identity, a fresh uuid, or NULL everywhere).
  */
-import { alterActions, findWord, nameAt, startsWith, wordsAt, type Statement, type Token } from '../runtime/sql-script.ts';
+import { alterActions, findWord, nameAt, nameList, startsWith, wordsAt, type Statement, type Token } from '../runtime/sql-script.ts';
 
 export class UniqueKeys {
   /** table -> its unique keys, each the sorted column names joined by a comma. */
@@ -39,7 +39,7 @@ export class UniqueKeys {
       let k = 2;
       if (wordsAt(tokens, k, 'CONCURRENTLY')) k++;
       if (wordsAt(tokens, k, 'IF', 'EXISTS')) k += 2;
-      for (const name of names(tokens, k)) this.dropped.push(name);
+      for (const name of nameList(tokens, k)) this.dropped.push(name);
       return;
     }
     if (startsWith(tokens, 'ALTER', 'INDEX')) {
@@ -50,7 +50,7 @@ export class UniqueKeys {
       return;
     }
     if (startsWith(tokens, 'DROP', 'TABLE')) {
-      for (const table of names(tokens, wordsAt(tokens, 2, 'IF', 'EXISTS') ? 4 : 2)) this.keys.delete(table);
+      for (const table of nameList(tokens, wordsAt(tokens, 2, 'IF', 'EXISTS') ? 4 : 2)) this.keys.delete(table);
       return;
     }
     if (startsWith(tokens, 'ALTER', 'TABLE')) this.alterTable(tokens);
@@ -231,16 +231,4 @@ export function columnList(tokens: Token[], open: number): string[] | null {
     columns.push(column.name);
   }
   return columns;
-}
-
-function names(tokens: Token[], from: number): string[] {
-  const found: string[] = [];
-  let k = from;
-  for (;;) {
-    const name = nameAt(tokens, k);
-    if (!name) return found;
-    found.push(name.name);
-    if (tokens[name.next]?.value !== ',') return found;
-    k = name.next + 1;
-  }
 }

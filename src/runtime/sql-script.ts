@@ -239,6 +239,19 @@ export function nameAt(tokens: readonly Token[], k: number): { name: string; nex
   }
 }
 
+/** `a, "b", s.c …` from token `from`: the names (last parts), up to the first that is not followed by a comma. */
+export function nameList(tokens: readonly Token[], from: number): string[] {
+  const names: string[] = [];
+  let k = from;
+  for (;;) {
+    const name = nameAt(tokens, k);
+    if (!name) return names;
+    names.push(name.name);
+    if (tokens[name.next]?.value !== ',') return names;
+    k = name.next + 1;
+  }
+}
+
 /** The statement on one line: comments dropped, each run of blanks one space, cut at `max` characters. */
 export function statementLine(statement: Statement | string, max = 100): string {
   const parsed = typeof statement === 'string' ? parseScript(statement)[0] : statement;
