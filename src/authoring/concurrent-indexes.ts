@@ -67,14 +67,22 @@ function without(script: string, statements: Statement[]): string {
   let text = '';
   let from = 0;
   for (const statement of [...statements].sort((a, b) => a.start - b.start)) {
-    let start = script.lastIndexOf('\n', statement.start - 1) + 1;
-    const above = script.lastIndexOf('\n', start - 2) + 1;
-    if (start > 0 && /^--\s*CreateIndex\s*$/.test(script.slice(above, start - 1))) start = above;
+    // The whole line when the statement has it to itself (as Prisma writes them), else just the statement.
+    let start = statement.start;
+    const lineStart = script.lastIndexOf('\n', start - 1) + 1;
+    if (script.slice(lineStart, start).trim() === '') {
+      start = lineStart;
+      const above = script.lastIndexOf('\n', start - 2) + 1;
+      if (start > 0 && /^--\s*CreateIndex\s*$/.test(script.slice(above, start - 1))) start = above;
+    }
     let end = statement.start + statement.text.length;
     if (script[end] === ';') end++;
     const newline = script.indexOf('\n', end);
-    end = newline === -1 ? script.length : newline + 1;
-    if (script.slice(end).startsWith('\n')) end++; // the blank line Prisma leaves after each step
+    const lineEnd = newline === -1 ? script.length : newline + 1;
+    if (script.slice(end, lineEnd).trim() === '') {
+      end = lineEnd;
+      if (script.slice(end).startsWith('\n')) end++; // the blank line Prisma leaves after each step
+    }
     text += script.slice(from, start);
     from = end;
   }
