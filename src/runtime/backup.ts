@@ -149,11 +149,19 @@ export function pickPgClient(serverMajor: number, purpose: 'backup' | 'restore',
   return { tool: (name) => join(root, String(major), 'bin', name), major, serverMajor };
 }
 
-async function pgClientFor(target: PgTarget, purpose: 'backup' | 'restore'): Promise<PgClient> {
+/**
+ * The client for the target's server, asked on one connection; for a restore by a client
+ * newer than the server, also the names of the server's settings (what a `SET` it runs may name).
+ */
+async function pgClientFor(target: PgTarget, purpose: 'backup' | 'restore'): Promise<PgClient & { settings?: Set<string> }> {
   const conn = await openConnection(target, { applicationName: `rastar-${purpose}`, readonly: true });
   try {
     const [row] = await conn.query<{ server_version_num: string }>('SHOW server_version_num');
-    return pickPgClient(Math.floor(Number(row?.server_version_num) / 10000), purpose);
+    const client = pickPgClient(Math.floor(Number(row?.server_version_num) / 10000), purpose);
+    if (purpose === 'restore' && client.major !== undefined && client.major > client.serverMajor) {
+      return { ...client, settings: new Set((await conn.query<{ name: string }>('SELECT name FROM pg_settings')).map((setting) => setting.name)) };
+    }
+    return client;
   } finally {
     await conn.close();
   }
@@ -210,7 +218,7 @@ $rastar_restore$;
  */
 async function pgRestore(target: PgTarget, file: string): Promise<void> {
   const client = await pgClientFor(target, 'restore');
-  const filter = client.major !== undefined && client.major > client.serverMajor ? withoutUnknownSettings(await serverSettings(target)) : undefined;
+  const filter = client.settings ? withoutUnknownSettings(client.settings) : undefined;
   const env = pgEnv(target, 'rastar-restore');
   const psql = spawn(client.tool('psql'), ['-X', '-q', '-v', 'ON_ERROR_STOP=1'], { env, stdio: ['pipe', 'ignore', 'pipe'] });
   const psqlDone = collect(psql);
@@ -236,16 +244,6 @@ async function pgRestore(target: PgTarget, file: string): Promise<void> {
   const replayed = await psqlDone;
   if (replayed.code !== 0) throw pgToolError('psql', replayed.stderr, target);
   if (restored.code !== 0) throw pgToolError('pg_restore', restored.stderr, target);
-}
-
-/** The names of the server's settings: what a `SET` it runs may name. */
-async function serverSettings(target: PgTarget): Promise<Set<string>> {
-  const conn = await openConnection(target, { applicationName: 'rastar-restore', readonly: true });
-  try {
-    return new Set((await conn.query<{ name: string }>('SELECT name FROM pg_settings')).map((row) => row.name));
-  } finally {
-    await conn.close();
-  }
 }
 
 /**
