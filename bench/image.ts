@@ -125,6 +125,13 @@ const COLD =
 const BEGIN = '<!-- image:begin -->';
 const END = '<!-- image:end -->';
 
+/** A full run cannot build the image (make test-container does): it keeps the last measured section. */
+export function keepImageSection(previous: string, markdown: string): string {
+  const from = previous.indexOf(BEGIN);
+  const to = previous.indexOf(END);
+  return from >= 0 && to > from ? replaceSection(markdown, BEGIN, END, previous.slice(from, to + END.length)) : markdown;
+}
+
 export function applyImage(markdown: string, r: ImageResults, when: string): string {
   const secs = (ms: number) => (ms / 1000).toFixed(2);
   const floor = r.starts[0]?.ms.length ? median(r.starts[0].ms) : NaN;

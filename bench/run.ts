@@ -63,7 +63,7 @@ import { applyBaseline, runBaselineBench } from './baseline.ts';
 import { applyCli, runCliBench } from './cli-engine.ts';
 import { applyZeroDowntime, runZeroDowntimeBench } from './zero-downtime.ts';
 import { applyPanel, runPanelBench } from './panel-load.ts';
-import { applyImage, runImageBench } from './image.ts';
+import { applyImage, keepImageSection, runImageBench } from './image.ts';
 import { dropDatabase, freshDatabase, withConn, type PgTarget } from './pg.ts';
 import { postgresHistory, sqliteHistory, writeHistory } from './synthetic.ts';
 import { nodeLine } from '../test/fixtures/node-line.ts';
@@ -699,7 +699,9 @@ async function main(): Promise<void> {
     const panel = await runPanelBench(admin, { work: WORK, kitEntry, log });
     const same = 'in this same bench run';
     const markdown = applyBaseline(applyCli(applyPooler(applyGate(report.markdown, gate), pooler, same), cli, same), baseline, same);
-    writeFileSync(join(projectRoot, 'bench', 'RESULTS.md'), applyPanel(applyZeroDowntime(markdown, zeroDowntime, same), panel, same));
+    const resultsFile = join(projectRoot, 'bench', 'RESULTS.md');
+    const previous = existsSync(resultsFile) ? readFileSync(resultsFile, 'utf8') : '';
+    writeFileSync(resultsFile, keepImageSection(previous, applyPanel(applyZeroDowntime(markdown, zeroDowntime, same), panel, same)));
     log(`\nWrote ${relative(process.cwd(), join(projectRoot, 'bench', 'RESULTS.md')) || 'bench/RESULTS.md'}`);
   } finally {
     await stop();
