@@ -8,7 +8,7 @@ import { dialectOf, type SqlConnection } from '../db.ts';
 import { KitError, errorMessage } from '../errors.ts';
 import { assertDeployable, type History, type Migration } from './history.ts';
 import { describeBlocker, watchBlockers, type Blocker } from './blockers.ts';
-import { ALREADY_IN_HISTORY, acquireMigrationLock, lockHolder, lockTimeoutError, MOVED_BACKEND, transactionLockSql, TRANSACTION_LOCK_TIMEOUT, type LockHolder } from './lock.ts';
+import { ALREADY_IN_HISTORY, acquireMigrationLock, guardFailure, lockHolder, lockTimeoutError, MOVED_BACKEND, transactionLock, TRANSACTION_LOCK_TIMEOUT, type LockHolder } from './lock.ts';
 import { behindTransactionPooler } from './pooler.ts';
 import { concurrentIndexBuild, parseScript, scriptMode, sqlLiteral, startsWith, statementLine, transactionControl, type Statement, type Token } from './sql-script.ts';
 import { StatementError } from './sqlite-script.ts';
@@ -112,11 +112,38 @@ interface Session {
   emit: (event: DeployEvent) => void;
   /** Timeouts of the migrations' own statements (PostgreSQL). */
   script: { lockTimeoutMs: number; statementTimeoutMs?: number };
+  /**
+   * PostgreSQL: the names of the database's INVALID indexes, read at the first
+   * CREATE INDEX CONCURRENTLY and again after a failed statement (only a failed build
+   * leaves one, and under the migration lock only this migrator builds).
+   */
+  invalidIndexNames?: Promise<Set<string>>;
 }
 
-/** The first statement of each transaction that writes history (see transactionLockSql); `forScript`: a migration's script follows. */
-function lockSql(session: Session, guard?: string, forScript = false): string {
-  return transactionLockSql(session.conn.target, { timeoutMs: session.lockTimeoutMs, guard, backend: session.backend, script: forScript ? session.script : undefined });
+/** PostgreSQL: how each transaction that writes history begins, in its one round trip. */
+interface LockedBegin {
+  /** BEGIN and the lock's statements (see transactionLock), each followed by ';'. */
+  sql: string;
+  statements: number;
+  /** The index of the statement that waits for the lock. */
+  lockAt: number;
+}
+
+/** BEGIN, the migration lock and, given a migration name, the guard; `forScript`: a migration's script follows. */
+function lockedBegin(session: Session, guard?: string, forScript = false): LockedBegin {
+  const lock = transactionLock(session.conn.target, { timeoutMs: session.lockTimeoutMs, guard, backend: session.backend, script: forScript ? session.script : undefined });
+  return { sql: `${dialectOf(session.conn.target).begin};\n${lock.sql};\n`, statements: 1 + lock.statements, lockAt: 1 + lock.lockAt };
+}
+
+/** One round trip opened by `begin`; a failure of the guard comes back with the kit's code (see guardFailure). */
+async function execLocked(conn: SqlConnection, begin: LockedBegin, rest: string): Promise<void> {
+  try {
+    await conn.exec(begin.sql + rest);
+  } catch (error) {
+    const code = guardFailure(error, begin.lockAt);
+    if (code) Object.assign(error as object, { code });
+    throw error;
+  }
 }
 
 /** PostgreSQL: run `work` in a transaction holding the migration lock (SQLite: the lock file is held). */
@@ -124,7 +151,7 @@ async function underTransactionLock<T>(session: Session, work: () => Promise<T>)
   const { conn } = session;
   if (conn.target.provider !== 'postgresql') return work();
   try {
-    await conn.exec(`${dialectOf(conn.target).begin};\n${lockSql(session)}`);
+    await execLocked(conn, lockedBegin(session), '');
     const result = await work();
     await conn.exec('COMMIT');
     return result;
@@ -280,9 +307,6 @@ async function assertEmptyOrBaselined(conn: SqlConnection, history: History): Pr
  */
 const KIT_IDENTITY = 'SET LOCAL SESSION AUTHORIZATION DEFAULT;\n';
 
-/** The statements the kit sends before a migration's script in its one round trip (PostgreSQL): BEGIN and the guard. */
-const PG_PREFIX_STATEMENTS = 2;
-
 /** Apply one migration; its duration in ms, or null when another migrator applied it first. */
 async function applyOne(session: Session, migration: Migration): Promise<number | null> {
   const { conn } = session;
@@ -294,7 +318,7 @@ async function applyOne(session: Session, migration: Migration): Promise<number 
     const done = await applyStatementByStatement(session, migration, startedAt, mode.kind === 'self-managed' ? 'it manages its own transactions' : mode.reason);
     return done ? performance.now() - started : null;
   }
-  const prefix = provider === 'postgresql' ? `${dialectOf(conn.target).begin};\n${lockSql(session, migration.name, true)};\n` : '';
+  const begin = provider === 'postgresql' ? lockedBegin(session, migration.name, true) : { sql: '', statements: 0, lockAt: -1 };
   // Read again only when the word is there at all: most migrations never RESET.
   if (provider === 'postgresql' && /reset/i.test(migration.script)) {
     const reset = parseScript(migration.script, provider).find((st) => resetsTimeouts(st.tokens));
@@ -310,7 +334,7 @@ async function applyOne(session: Session, migration: Migration): Promise<number 
       // A failed transaction undoes the script's SETs too; after a COMMIT the reset does.
       // The server stamps the row: started_at when the transaction began, finished_at when the script is done.
       const rowSql = insertRowSql(conn.target, { name: migration.name, checksum: migration.checksum, startedAt, finishedAt: startedAt, logs: null, appliedSteps: 1, serverClock: true });
-      await conn.exec(`${prefix}${migration.script}\n;\n${KIT_IDENTITY}${rowSql};\n${notifySql(conn.target, migration.name)}COMMIT;\n${RESET_SESSION}`);
+      await execLocked(conn, begin, `${migration.script}\n;\n${KIT_IDENTITY}${rowSql};\n${notifySql(conn.target, migration.name)}COMMIT;\n${RESET_SESSION}`);
       return true;
     });
     if (!applied) return othersRow(session, migration.name);
@@ -329,7 +353,7 @@ async function applyOne(session: Session, migration: Migration): Promise<number 
     // A tool that takes no lock (or an older migrator) may have applied it meanwhile: its
     // row explains the failure (the tables already exist), which is then no failure at all.
     if (await liveRow(conn, migration.name)) return othersRow(session, migration.name);
-    const reason = failureReason(error, migration, provider, prefix);
+    const reason = failureReason(error, migration, provider, begin);
     const consequence = 'Nothing of it was applied: it ran in a transaction that was rolled back.';
     const row = insertRowSql(conn.target, { name: migration.name, checksum: migration.checksum, startedAt, finishedAt: null, logs: `${reason}\n${consequence}`, appliedSteps: 0 });
     // Recorded under the guard: never beside the row of a migrator that applied it meanwhile.
@@ -444,7 +468,7 @@ function gaveUp(name: string, cause: Conflict, timeoutMs: number, attempts: numb
  * gives the error's position in the text it was sent (syntax and name errors, found
  * before anything runs), or else the count of statements it completed, the kit's first.
  */
-function failureReason(error: unknown, migration: Migration, provider: 'sqlite' | 'postgresql', prefix: string): string {
+function failureReason(error: unknown, migration: Migration, provider: 'sqlite' | 'postgresql', begin: { sql: string; statements: number }): string {
   const reason = errorMessage(error).split('\n')[0] as string;
   const statements = parseScript(migration.script, provider);
   const index =
@@ -452,7 +476,7 @@ function failureReason(error: unknown, migration: Migration, provider: 'sqlite' 
       ? statements[error.index - 1]?.text === error.statement.text
         ? error.index - 1
         : null
-      : failedStatementIndex(error, statements, migration.script, { chars: prefix.length, statements: PG_PREFIX_STATEMENTS });
+      : failedStatementIndex(error, statements, migration.script, { chars: begin.sql.length, statements: begin.statements });
   if (index === null || index < 0) return reason;
   const statement = statements[index];
   if (!statement) return `${reason} (after its last statement, when the kit recorded it or committed: a deferred constraint?)`;
@@ -474,10 +498,10 @@ async function applyStatementByStatement(session: Session, migration: Migration,
   const resetSession = provider === 'postgresql' ? `${RESET_SESSION};\n` : '';
   const id = globalThis.crypto.randomUUID();
   const claim = insertRowSql(conn.target, { id, name: migration.name, checksum: migration.checksum, startedAt, finishedAt: null, logs: RUNNING_LOGS, appliedSteps: 0 });
-  if (!(await writeGuarded(session, migration.name, `${claim};\n`))) return false;
-  session.emit({ event: 'no-transaction', name: migration.name, reason: why });
+  // The migration's timeouts for the session follow the claim's COMMIT in its round trip (RESET_SESSION undoes them).
   const timeouts = provider === 'postgresql' ? sessionTimeoutsSql(session) : '';
-  if (timeouts) await conn.exec(timeouts);
+  if (!(await writeGuarded(session, migration.name, `${claim};\n`, timeouts))) return false;
+  session.emit({ event: 'no-transaction', name: migration.name, reason: why });
   const table = historyTable(conn.target);
   const progress = new ScriptProgress();
   for (let attempt = 1; ; attempt++) {
@@ -490,6 +514,7 @@ async function applyStatementByStatement(session: Session, migration: Migration,
       attempt = 0;
     } catch (error) {
       await rollback(conn); // a failed statement may leave the script's own transaction open
+      session.invalidIndexNames = undefined;
       const failing = progress.done;
       const undone = progress.failed();
       const cause = conflictOf(conn, error);
@@ -578,6 +603,10 @@ function statements(first: number, last: number): string {
  * statement builds it again; with IF NOT EXISTS it would keep the invalid one.
  */
 async function dropInvalidIndex(session: Session, migration: string, statement: Statement): Promise<void> {
+  const built = concurrentIndexBuild(statement);
+  if (!built) return;
+  session.invalidIndexNames ??= session.conn.query<{ name: string }>('SELECT c.relname AS name FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid WHERE NOT i.indisvalid').then((rows) => new Set(rows.map((r) => r.name)));
+  if (!(await session.invalidIndexNames).has(built.index)) return;
   const index = await invalidIndex(session.conn, statement);
   if (!index) return;
   session.emit({ event: 'invalid-index', name: migration, index });
@@ -600,16 +629,17 @@ async function invalidIndex(conn: SqlConnection, statement: Statement): Promise<
  * Write history rows in a transaction of their own, under the transaction lock and the
  * guard for `name` (PostgreSQL; SQLite: the lock file is held and the row checked).
  * False, with nothing written, when another migrator's row for `name` is there.
+ * `after` runs in the same round trip once the rows are committed.
  */
-async function writeGuarded(session: Session, name: string, sql: string): Promise<boolean> {
+async function writeGuarded(session: Session, name: string, sql: string, after = ''): Promise<boolean> {
   const { conn } = session;
   if (conn.target.provider === 'sqlite') {
     if (await liveRow(conn, name)) return othersRow(session, name).then(() => false);
-    await conn.exec(sql);
+    await conn.exec(sql + after);
     return true;
   }
   try {
-    await conn.exec(`${dialectOf(conn.target).begin};\n${lockSql(session, name)};\n${sql}COMMIT`);
+    await execLocked(conn, lockedBegin(session, name), `${sql}COMMIT;\n${after}`);
     return true;
   } catch (error) {
     await conn.exec('ROLLBACK').catch(() => {});

@@ -45,54 +45,74 @@ export async function lockHolder(conn: SqlConnection): Promise<LockHolder | null
   return row ? { pid: row.pid, applicationName: row.application_name, clientAddress: row.client_addr, since: row.since } : null;
 }
 
-/** SQLSTATEs of the kit's own guard (class RS). */
+/** The kit's own codes for the guard's failures (class RS), given to the errors it raises (see guardFailure). */
 export const ALREADY_IN_HISTORY = 'RS001';
 export const TRANSACTION_LOCK_TIMEOUT = 'RS002';
 export const MOVED_BACKEND = 'RS003';
 
+/**
+ * Plain SQL has no RAISE: the guard fails a statement by casting a marked text to an
+ * integer (SQLSTATE 22P02, the text quoted in the message). The text is built from a
+ * value the statement reads, so the planner cannot fold the cast into a constant and
+ * raise it for every row or none.
+ */
+const GUARD_MARK = 'rastar-guard:';
+
 export interface TransactionLockOptions {
   timeoutMs: number;
-  /** Raise ALREADY_IN_HISTORY when a row for this migration is there. */
+  /** Fail with ALREADY_IN_HISTORY when a row for this migration is there. */
   guard?: string;
-  /** The backend holding this migrator's session lock: raise MOVED_BACKEND on any other (a pooler the probe missed). */
+  /** The backend holding this migrator's session lock: fail with MOVED_BACKEND on any other (a pooler the probe missed). */
   backend?: number;
   /** For the rest of the transaction (the migration's script): lock_timeout and statement_timeout in ms, 0 or absent: the session's own. */
   script?: { lockTimeoutMs?: number; statementTimeoutMs?: number };
 }
 
+export interface TransactionLock {
+  /** The statements, joined by ';' (none after the last). */
+  sql: string;
+  /** How many statements `sql` holds. */
+  statements: number;
+  /** The 0-based index, within `sql`, of the statement that waits for the lock. */
+  lockAt: number;
+}
+
 /**
- * PostgreSQL, the first statement of a transaction that writes history rows: take the
- * migration lock for the transaction (re-entrant where this connection holds the
- * session lock; waited for, up to `timeoutMs`, everywhere else), then, given a
- * migration name, raise ALREADY_IN_HISTORY if a row for it committed meanwhile. One
- * statement run by the server: no round trip of its own, no session state.
+ * PostgreSQL, the first statements of a transaction that writes history rows, sent in
+ * its one round trip: take the migration lock for the transaction (re-entrant where
+ * this connection holds the session lock; waited for, up to `timeoutMs`, everywhere
+ * else), then, given a migration name, fail if a row for it committed meanwhile. Plain
+ * statements, nothing compiled per migration, no session state.
+ * The check is a statement of its own after the lock's: at READ COMMITTED (the kit's
+ * BEGIN) each statement reads a snapshot taken when it starts, so it sees every row
+ * committed before the lock was granted; in the lock's own statement it would read one
+ * taken before the wait.
  */
-export function transactionLockSql(target: DatabaseTarget, { timeoutMs, guard: name, backend, script }: TransactionLockOptions): string {
-  const moved = backend
-    ? `
-  IF pg_backend_pid() <> ${Math.trunc(backend)} THEN
-    RAISE EXCEPTION 'this client was moved off the server connection holding its migration lock' USING ERRCODE = '${MOVED_BACKEND}';
-  END IF;`
-    : '';
-  const guard = name
-    ? `
-  IF EXISTS (SELECT 1 FROM ${historyTable(target)} WHERE migration_name = ${sqlLiteral(name)} AND rolled_back_at IS NULL) THEN
-    RAISE EXCEPTION 'migration % is already in the history', ${sqlLiteral(name)} USING ERRCODE = '${ALREADY_IN_HISTORY}';
-  END IF;`
-    : '';
-  return `DO $rastar_lock$
-DECLARE
-  previous text := current_setting('lock_timeout');
-BEGIN${moved}
-  PERFORM set_config('lock_timeout', '${Math.max(1, Math.round(timeoutMs))}', true);
-  BEGIN
-    PERFORM pg_advisory_xact_lock(${ADVISORY_LOCK_KEY});
-  EXCEPTION WHEN lock_not_available THEN
-    RAISE EXCEPTION 'timed out waiting for the migration lock' USING ERRCODE = '${TRANSACTION_LOCK_TIMEOUT}';
-  END;
-  PERFORM set_config('lock_timeout', ${script?.lockTimeoutMs ? `'${Math.round(script.lockTimeoutMs)}'` : 'previous'}, true);${script?.statementTimeoutMs ? `\n  PERFORM set_config('statement_timeout', '${Math.round(script.statementTimeoutMs)}', true);` : ''}${guard}
-END
-$rastar_lock$`;
+export function transactionLock(target: DatabaseTarget, { timeoutMs, guard: name, backend, script }: TransactionLockOptions): TransactionLock {
+  const statements = backend
+    ? // The session lock's backend takes it again at once; any other fails before it waits.
+      [`SELECT pg_advisory_xact_lock(${ADVISORY_LOCK_KEY}) WHERE CASE WHEN pg_backend_pid() = ${Math.trunc(backend)} THEN true ELSE (${sqlLiteral(`${GUARD_MARK}moved-backend:`)} || pg_backend_pid())::int > 0 END`]
+    : [`SET LOCAL lock_timeout = ${Math.max(1, Math.round(timeoutMs))}`, `SELECT pg_advisory_xact_lock(${ADVISORY_LOCK_KEY})`];
+  const lockAt = statements.length - 1;
+  if (name) statements.push(`SELECT (${sqlLiteral(`${GUARD_MARK}in-history:`)} || migration_name)::int FROM ${historyTable(target)} WHERE migration_name = ${sqlLiteral(name)} AND rolled_back_at IS NULL`);
+  if (script?.lockTimeoutMs) statements.push(`SET LOCAL lock_timeout = ${Math.round(script.lockTimeoutMs)}`);
+  else if (!backend) statements.push('SET LOCAL lock_timeout TO DEFAULT'); // the wait's timeout ends with the wait
+  if (script?.statementTimeoutMs) statements.push(`SET LOCAL statement_timeout = ${Math.round(script.statementTimeoutMs)}`);
+  return { sql: statements.join(';\n'), statements: statements.length, lockAt };
+}
+
+/**
+ * The guard's failure, as the kit's code (ALREADY_IN_HISTORY, MOVED_BACKEND,
+ * TRANSACTION_LOCK_TIMEOUT), of a round trip whose statement `lockAt` waited for the
+ * lock; undefined for any other error. A lock timeout is the lock's only when the server
+ * completed exactly the statements before it (see SqlConnection.exec).
+ */
+export function guardFailure(error: unknown, lockAt: number): string | undefined {
+  const { code, message, completedStatements } = (error ?? {}) as { code?: string; message?: string; completedStatements?: number };
+  if (code === '22P02' && message?.includes(`"${GUARD_MARK}in-history:`)) return ALREADY_IN_HISTORY;
+  if (code === '22P02' && message?.includes(`"${GUARD_MARK}moved-backend:`)) return MOVED_BACKEND;
+  if (code === '55P03' && completedStatements === lockAt) return TRANSACTION_LOCK_TIMEOUT;
+  return undefined;
 }
 
 export function lockTimeoutError(timeoutMs: number, holder: LockHolder | null, path?: string): KitError {
@@ -198,8 +218,9 @@ export async function writeUnderMigrationLock<T>(target: DatabaseTarget, applica
     const timeoutMs = lockTimeoutMs();
     if (await behindTransactionPooler(conn)) {
       return await inTransaction(conn, async () => {
-        await conn.exec(transactionLockSql(target, { timeoutMs })).catch(async (error) => {
-          throw (error as { code?: string }).code === TRANSACTION_LOCK_TIMEOUT ? lockTimeoutError(timeoutMs, null) : error;
+        const lock = transactionLock(target, { timeoutMs });
+        await conn.exec(lock.sql).catch(async (error) => {
+          throw guardFailure(error, lock.lockAt) === TRANSACTION_LOCK_TIMEOUT ? lockTimeoutError(timeoutMs, null) : error;
         });
         return work(conn);
       });
