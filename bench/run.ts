@@ -16,6 +16,8 @@
  *   BENCH_ONLY=zero-downtime only scenario 8 (about a minute); updates its section of RESULTS.md
  *   BENCH_ONLY=panel    only scenario 9 (about a minute); updates its section of RESULTS.md
  *   BENCH_ONLY=image    only scenario 10, the image built by `make test-container` (a few minutes); updates its section
+ *   BENCH_ONLY=profile  only scenario 11 (a few minutes); updates its section
+ *   BENCH_PROFILE_AGAINST=<git revision>  scenario 11 profiles that revision's deploy beside the working tree's
  *
  * Scenarios
  *   1. PostgreSQL, a real 434-migration history (../shared/corpus/langfuse-postgresql
@@ -40,6 +42,9 @@
  *      by a long transaction, by MIGRATION_DDL_LOCK_TIMEOUT; make lint --all on the corpus.
  *   9. The admin panel under load (bench/panel-load.ts): /healthz latency while 200 slow clients
  *      and six page loaders work on a 100,000-message thread, on SQLite and PostgreSQL.
+ *   10. The production image (bench/image.ts), built by `make test-container`.
+ *   11. Where a PostgreSQL deploy's time goes (bench/profile.ts): round trips, server wait and
+ *      client CPU of one deploy of each real history; the kit's statements around a script.
  *   In 1 and 2 the same kit also runs on the production image's Node.js line (docker/Dockerfile's
  *   ARG NODE_VERSION, installed from the npm registry by scripts/node-line.sh), beside the
  *   machine's Node.js.
@@ -64,6 +69,7 @@ import { applyCli, runCliBench } from './cli-engine.ts';
 import { applyZeroDowntime, runZeroDowntimeBench } from './zero-downtime.ts';
 import { applyPanel, runPanelBench } from './panel-load.ts';
 import { applyImage, keepImageSection, runImageBench } from './image.ts';
+import { applyProfile, runProfileBench } from './profile.ts';
 import { dropDatabase, freshDatabase, withConn, type PgTarget } from './pg.ts';
 import { postgresHistory, sqliteHistory, writeHistory } from './synthetic.ts';
 import { nodeLine } from '../test/fixtures/node-line.ts';
@@ -416,7 +422,13 @@ async function main(): Promise<void> {
         return (markdown, when) => applyImage(markdown, results, when);
       });
     }
-    if (process.env.BENCH_ONLY !== 'gate') throw new Error(`BENCH_ONLY=${process.env.BENCH_ONLY}: only "gate", "pooler", "cli", "baseline", "zero-downtime", "panel" or "image" runs alone`);
+    if (process.env.BENCH_ONLY === 'profile') {
+      return scenarioOnly('profile', async (server) => {
+        const results = await runProfileBench(server, { work: WORK, runs: QUICK ? 3 : 7, log });
+        return (markdown, when) => applyProfile(markdown, results, when);
+      });
+    }
+    if (process.env.BENCH_ONLY !== 'gate') throw new Error(`BENCH_ONLY=${process.env.BENCH_ONLY}: only "gate", "pooler", "cli", "baseline", "zero-downtime", "panel", "image" or "profile" runs alone`);
     return scenarioOnly('gate', async (server) => {
       const results = await runGateBench(server, { work: WORK, kitEntry, log });
       return (markdown, when) => applyGate(markdown, gateMarkdown(results, when));

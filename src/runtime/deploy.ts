@@ -85,7 +85,9 @@ export async function deploy(conn: SqlConnection, history: History, options: Dep
     report(status, emit);
     const applied: DeployResult['applied'] = [];
     const appliedByOthers: string[] = [];
-    for (const migration of history.migrations.filter((m) => status.pending.includes(m.name))) {
+    const pending = history.migrations.filter((m) => status.pending.includes(m.name));
+    session.lastPending = pending.at(-1)?.name;
+    for (const migration of pending) {
       emit({ event: 'applying', name: migration.name });
       const ms = await applyOne(session, migration);
       if (ms === null) {
@@ -118,6 +120,19 @@ interface Session {
    * leaves one, and under the migration lock only this migrator builds).
    */
   invalidIndexNames?: Promise<Set<string>>;
+  /** The last migration this deploy applies: its commit notifies the waiting containers. */
+  lastPending?: string;
+}
+
+/**
+ * The NOTIFY that wakes the waiting containers, in the transaction that records `name`
+ * as applied: only for the deploy's last migration. A waiter needs every migration of
+ * its folder (one whose folder ends earlier, an older image, wakes on its poll), and a
+ * notification per migration would make every waiter read the history after each one,
+ * load on the server the deploy is using. Failures always notify.
+ */
+function appliedNotifySql(session: Session, name: string): string {
+  return name === session.lastPending ? notifySql(session.conn.target, name) : '';
 }
 
 /** PostgreSQL: how each transaction that writes history begins, in its one round trip. */
@@ -334,7 +349,7 @@ async function applyOne(session: Session, migration: Migration): Promise<number 
       // A failed transaction undoes the script's SETs too; after a COMMIT the reset does.
       // The server stamps the row: started_at when the transaction began, finished_at when the script is done.
       const rowSql = insertRowSql(conn.target, { name: migration.name, checksum: migration.checksum, startedAt, finishedAt: startedAt, logs: null, appliedSteps: 1, serverClock: true });
-      await execLocked(conn, begin, `${migration.script}\n;\n${KIT_IDENTITY}${rowSql};\n${notifySql(conn.target, migration.name)}COMMIT;\n${RESET_SESSION}`);
+      await execLocked(conn, begin, `${migration.script}\n;\n${KIT_IDENTITY}${rowSql};\n${appliedNotifySql(session, migration.name)}COMMIT;\n${RESET_SESSION}`);
       return true;
     });
     if (!applied) return othersRow(session, migration.name);
@@ -545,7 +560,7 @@ async function applyStatementByStatement(session: Session, migration: Migration,
     }
   }
   const now = provider === 'postgresql' ? 'clock_timestamp()' : sqlLiteral(timestamp(new Date()));
-  await conn.exec(`${resetSession}UPDATE ${table} SET finished_at = ${now}, logs = NULL, applied_steps_count = ${statements.length} WHERE id = ${sqlLiteral(id)};\n${notifySql(conn.target, migration.name)}`);
+  await conn.exec(`${resetSession}UPDATE ${table} SET finished_at = ${now}, logs = NULL, applied_steps_count = ${statements.length} WHERE id = ${sqlLiteral(id)};\n${appliedNotifySql(session, migration.name)}`);
   return true;
 }
 
