@@ -1,12 +1,14 @@
 /** `make backup`: write a backup of DATABASE_URL into BACKUP_DIR. */
 import '../src/node-version.ts'; // first: a supported Node.js, or one line and exit 2
-import { existsSync } from 'node:fs';
 import { describeTarget, openConnection } from '../src/db.ts';
 import { err, out, runCommand, target } from '../src/cli.ts';
 import { KitError } from '../src/errors.ts';
 import { assertWritableDir, backupDatabase, backupDir } from '../src/runtime/backup.ts';
 import { displayPath, readHistory } from '../src/runtime/history.ts';
 import { readStatus } from '../src/runtime/status.ts';
+import { fs } from '../src/node-builtins.ts';
+
+const { existsSync } = fs;
 
 await runCommand(
   {
@@ -30,7 +32,7 @@ await runCommand(
       }
       throw new KitError('IO', `Nothing to back up: ${describeTarget(t)} does not exist`);
     }
-    const history = readHistory(t.provider);
+    const history = readHistory(t.provider, undefined, { lazyScripts: true });
     const conn = await openConnection(t, { applicationName: 'rastar-backup', readonly: true });
     const status = await readStatus(conn, history).finally(() => conn.close());
     if (values['if-pending'] && status.pending.length === 0) {

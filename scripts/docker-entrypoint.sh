@@ -115,10 +115,15 @@ kit() {
 	local name="$1"
 	shift
 	# A 1 MiB young generation keeps a long deploy's peak memory near a bare Node
-	# process's (see bench/RESULTS.md), for about 2% more time.
-	local command=(node --max-semi-space-size=1 "$APP_DIR/dist/scripts/$name.js")
+	# process's. The runtime's commands (migrate, backup) wait on the database, not on
+	# JavaScript: V8's lite mode (no optimizing compilers, no WebAssembly, which the
+	# runtime never loads) takes 11-18 MiB off their peak (see bench/RESULTS.md). The
+	# seed runs the Prisma client, whose query compiler is WebAssembly.
+	local flags=(--max-semi-space-size=1)
+	case "$name" in migrate | backup) flags+=(--lite-mode) ;; esac
+	local command=(node "${flags[@]}" "$APP_DIR/dist/scripts/$name.js")
 	if [ "${KIT_FROM_SOURCE:-false}" = true ] || [ ! -f "$APP_DIR/dist/scripts/$name.js" ]; then
-		command=(node --max-semi-space-size=1 --import "$APP_DIR/node_modules/tsx/dist/loader.mjs" "$APP_DIR/scripts/$name.ts")
+		command=(node "${flags[@]}" --import "$APP_DIR/node_modules/tsx/dist/loader.mjs" "$APP_DIR/scripts/$name.ts")
 	fi
 	# In the background and waited for, so that a stop signal reaches us at once (see on_signal).
 	RASTAR_HEARTBEAT=${STATE_DIR:+$STATE_DIR/kit-heartbeat} "${command[@]}" "$@" &

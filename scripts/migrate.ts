@@ -37,15 +37,15 @@ const commands: Record<string, { spec: CommandSpec<Options>; run: (values: Recor
     },
     async run() {
       announce();
-      const history = readHistory(target().provider);
+      const history = readHistory(target().provider, undefined, { lazyScripts: true });
       assertDeployable(history); // before connecting: a refused deploy creates no SQLite file
       const conn = await openConnection(target(), { applicationName: 'rastar-migrate' });
       try {
-        const started = performance.now();
+        const started = Date.now();
         const result = await deploy(conn, history, { lockTimeoutMs: lockTimeoutMs(), onEvent: printDeployEvents() });
         const byOthers = result.appliedByOthers.length ? ` (${result.appliedByOthers.length} applied by another migrator)` : '';
         if (result.applied.length === 0) out(byOthers ? `Database is up to date${byOthers}.` : 'No pending migrations. Database is up to date.');
-        else out(`Database is now up to date! ${result.applied.length} migration${result.applied.length === 1 ? '' : 's'} applied in ${formatMs(performance.now() - started)}${byOthers}.`);
+        else out(`Database is now up to date! ${result.applied.length} migration${result.applied.length === 1 ? '' : 's'} applied in ${formatMs(Date.now() - started)}${byOthers}.`);
         return 0;
       } finally {
         await conn.close();
@@ -63,7 +63,7 @@ const commands: Record<string, { spec: CommandSpec<Options>; run: (values: Recor
     },
     async run(values) {
       if (!values.json) announce();
-      const history = readHistory(target().provider);
+      const history = readHistory(target().provider, undefined, { lazyScripts: true });
       assertLockfile(history); // P3019, like prisma migrate status: this history does not describe this database
       const conn = await openConnection(target(), { applicationName: 'rastar-status', readonly: true }).catch((error) => {
         // A SQLite file that does not exist yet simply has everything pending.
@@ -135,7 +135,7 @@ const commands: Record<string, { spec: CommandSpec<Options>; run: (values: Recor
           return 0;
         }
         const onPooler = () => err(`Note: a transaction pooler sits between the kit and the database: LISTEN cannot work through it, so the gate polls every second. Set DIRECT_DATABASE_URL to the server itself to be woken by the migrator's NOTIFY.`);
-        const gate = await waitForSchema(conn, readHistory(t.provider), { timeoutMs: gateTimeout, onHeartbeat: heartbeat, onPooler });
+        const gate = await waitForSchema(conn, readHistory(t.provider, undefined, { lazyScripts: true }), { timeoutMs: gateTimeout, onHeartbeat: heartbeat, onPooler });
         if (gate.newerInDatabase.length) {
           out(`Note: the database has ${gate.newerInDatabase.length} newer migration(s) this image does not know (${gate.newerInDatabase.join(', ')}); every migration of this image is applied, starting.`);
         }

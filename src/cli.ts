@@ -2,8 +2,7 @@
  * What every script shares: argument parsing with `--help`, the exit-code
  * contract, masked one-line errors. Scripts stay thin: parse, call, print, exit.
  */
-import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { existsSync, realpathSync } from 'node:fs';
+import type { ParseArgsConfig } from 'node:util';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { maskSecrets, migrationTarget, parseDatabaseUrl, projectRoot, type DatabaseTarget } from './db.ts';
@@ -12,6 +11,10 @@ import type { Line } from './lines.ts';
 import type { DeployEvent } from './runtime/deploy.ts';
 import { deployEventRenderer } from './runtime/deploy-events.ts';
 import { keepBeating } from './runtime/heartbeat.ts';
+import { fs, util } from './node-builtins.ts';
+
+const { existsSync, realpathSync } = fs;
+const { parseArgs } = util;
 
 export { formatMs } from './runtime/deploy-events.ts';
 

@@ -2,7 +2,6 @@
  * The only module that knows adapters, drivers and generated clients.
  * DATABASE_URL -> target -> { adapter factory, client, raw connection }.
  */
-import { existsSync, mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +13,9 @@ import { KitError, errorMessage } from './errors.ts';
 import { RESET_SESSION, runPostgresScript } from './runtime/postgres-script.ts';
 import { sqlIdentifier, sqlLiteral, type Provider } from './runtime/sql-script.ts';
 import { acceptScripts, runSqliteScript, SCHEMA_NAMES_SQL, withoutExclusiveLocking } from './runtime/sqlite-script.ts';
+import { fs } from './node-builtins.ts';
+
+const { existsSync, mkdirSync } = fs;
 
 export type { Provider };
 

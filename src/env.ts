@@ -4,9 +4,11 @@
  * error live in one place. Read when asked, so a test's environment is honoured;
  * DATABASE_URL and DIRECT_DATABASE_URL are db.ts's (migrationTarget).
  */
-import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { KitError } from './errors.ts';
+import { fs } from './node-builtins.ts';
+
+const { readFileSync } = fs;
 
 
 /** A duration given in seconds (whole or decimal, >= 0), returned in milliseconds. */

@@ -5,7 +5,10 @@
  * first, so it is evaluated before any other module of the kit; it imports nothing of the
  * kit itself.
  */
-import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+
+// As require gives it: an ESM import of node:fs runs every lazy getter of its namespace (see node-builtins.ts).
+const { readFileSync } = createRequire(import.meta.url)('node:fs') as typeof import('node:fs');
 
 type Version = [number, number, number];
 

@@ -4,8 +4,6 @@
  * while the app keeps writing. Named after the last applied migration and the
  * time, so a file says which schema it holds.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, closeSync, constants, copyFileSync, existsSync, mkdirSync, openSync, readSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { Transform } from 'node:stream';
 import { finished } from 'node:stream/promises';
@@ -13,6 +11,11 @@ import { maskSecrets, openConnection, projectRoot, type DatabaseTarget } from '.
 import { KitError, errorMessage } from '../errors.ts';
 import { sqlLiteral } from './sql-script.ts';
 import { backupDirSetting, connectTimeoutMs } from '../env.ts';
+import { childProcess, fs } from '../node-builtins.ts';
+import type { ChildProcess } from 'node:child_process';
+
+const { spawn } = childProcess;
+const { accessSync, closeSync, constants, copyFileSync, existsSync, mkdirSync, openSync, readSync, readdirSync, renameSync, rmSync, statSync } = fs;
 
 type PgTarget = DatabaseTarget & { provider: 'postgresql' };
 

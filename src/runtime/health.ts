@@ -9,9 +9,11 @@
  * - a heartbeat that stopped, or an app that does not serve: unhealthy.
  * Every answer is one line that says which, for `docker inspect` and the logs.
  */
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { HEARTBEAT_INTERVAL_MS, readHeartbeat, stateDir, type Heartbeat } from './heartbeat.ts';
+import { fs } from '../node-builtins.ts';
+
+const { readFileSync } = fs;
 
 /** A heartbeat this late means its writer hangs (a loaded machine is late by far less). */
 export const LATE_MS = 30_000;

@@ -6,8 +6,10 @@
  * the time by which the next one is due, in milliseconds: the writer knows how long its
  * turns last, the health check compares with its own clock.
  */
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fs } from '../node-builtins.ts';
+
+const { readFileSync, renameSync, writeFileSync } = fs;
 
 /** How often a running kit command renews its heartbeat. */
 export const HEARTBEAT_INTERVAL_MS = 2000;

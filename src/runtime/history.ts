@@ -2,12 +2,15 @@
  * The migrations folders on disk: one standard Prisma history per provider,
  * kept in lockstep. Reading, checksums (Prisma's exact format) and lock files.
  */
+import { isUtf8 } from 'node:buffer';
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { projectRoot, type Provider } from '../db.ts';
 import { KitError, errorMessage } from '../errors.ts';
 import { prismaDirSetting } from '../env.ts';
+import { fs } from '../node-builtins.ts';
+
+const { closeSync, existsSync, fstatSync, openSync, readdirSync, readFileSync, readSync, statSync } = fs;
 
 export const PROVIDERS: readonly Provider[] = ['sqlite', 'postgresql'];
 
@@ -69,7 +72,16 @@ export function lockfileProvider(text: string): string | undefined {
 
 const MIGRATION_NAME = /^[^\s/\\]+/;
 
-export function readHistory(provider: Provider, dir = migrationsDir(provider)): History {
+export interface ReadOptions {
+  /**
+   * Keep only names and checksums in memory: each script is read again when asked for,
+   * and must still match its checksum. A deploy's memory then does not grow with the
+   * history (a script is held only while it is applied).
+   */
+  lazyScripts?: boolean;
+}
+
+export function readHistory(provider: Provider, dir = migrationsDir(provider), options: ReadOptions = {}): History {
   if (!existsSync(dir)) return { provider, dir, lockfile: null, migrations: [] };
   let entries: string[];
   try {
@@ -89,10 +101,58 @@ export function readHistory(provider: Provider, dir = migrationsDir(provider)): 
         prismaCode: 'P3015',
       });
     }
+    if (options.lazyScripts) {
+      migrations.push(readOnDemand(name, file, fileChecksum(file)));
+      continue;
+    }
     const script = readFileSync(file, 'utf8');
     migrations.push({ name, script, checksum: checksumOf(script) });
   }
   return { provider, dir, lockfile, migrations };
+}
+
+/** One buffer for every file fileChecksum reads: a history of hundreds of files allocates nothing per file. */
+let scratch = Buffer.alloc(64 * 1024);
+
+/** A file's bytes, in `scratch` (valid until the next call). */
+function readBytes(file: string): Buffer {
+  const fd = openSync(file, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    if (size > scratch.length) scratch = Buffer.alloc(size);
+    let read = 0;
+    while (read < size) {
+      const n = readSync(fd, scratch, read, size - read, read);
+      if (n === 0) break;
+      read += n;
+    }
+    return scratch.subarray(0, read);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * checksumOf(the file's text), from its bytes: the same digest whenever the bytes are
+ * UTF-8 (the text encodes back to them), without making a string of each file.
+ */
+function fileChecksum(file: string): string {
+  const bytes = readBytes(file);
+  return isUtf8(bytes) ? createHash('sha256').update(bytes).digest('hex') : checksumOf(bytes.toString('utf8'));
+}
+
+function readOnDemand(name: string, file: string, checksum: string): Migration {
+  return {
+    name,
+    checksum,
+    get script() {
+      const script = readBytes(file).toString('utf8');
+      if (checksumOf(script) !== checksum) {
+        throw new KitError('HISTORY', `${displayPath(file)} changed while the kit was using it; run the command again once the migrations folder is as it should be`);
+      }
+      return script;
+    },
+  };
 }
 
 /** P3019: a history written for the other provider must not be applied. */

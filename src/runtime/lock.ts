@@ -5,7 +5,6 @@
  * and taken again inside every transaction that writes a history row, the last
  * line of defence that also holds through a transaction pooler.
  */
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { inTransaction, openConnection, tryKernelLock, type DatabaseTarget, type SqlConnection } from '../db.ts';
 import { lockTimeoutMs } from '../env.ts';
@@ -14,6 +13,9 @@ import { sqlLiteral } from './sql-script.ts';
 import { pollUntil } from './poll.ts';
 import { behindTransactionPooler } from './pooler.ts';
 import { historyTable } from './table.ts';
+import { fs } from '../node-builtins.ts';
+
+const { readFileSync, rmSync, writeFileSync } = fs;
 
 export const ADVISORY_LOCK_KEY = 72707369;
 

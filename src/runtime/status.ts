@@ -38,7 +38,7 @@ export function compareHistory(migrations: Migration[], rows: MigrationRow[], ha
     const row = finished.get(migration.name);
     if (row) {
       applied.push(migration.name);
-      if (!checksumMatches(migration.script, row.checksum)) edited.push(migration.name);
+      if (row.checksum !== migration.checksum && !checksumMatches(migration.script, row.checksum)) edited.push(migration.name);
     } else if (!failedRows.has(migration.name)) pending.push(migration.name);
   }
   const failed = [...failedRows.values()].filter((row) => !finished.has(row.migration_name)).map((row) => ({ name: row.migration_name, logs: row.logs, running: isRunningRow(row) }));

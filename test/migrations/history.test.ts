@@ -100,6 +100,29 @@ describe('readHistory', () => {
     assert.equal(lockfileProvider(history.lockfile ?? ''), 'sqlite');
   });
 
+  test('lazyScripts: the same names, checksums and scripts (a BOM, invalid UTF-8, a file larger than the read buffer); a script edited since is refused, naming its file', (t) => {
+    const dir = join(tempDir(t), 'postgresql');
+    const files: [string, Buffer][] = [
+      ['20240101000000_bom', Buffer.from('\uFEFFCREATE TABLE "A" ("id" INTEGER);\n')],
+      ['20240102000000_latin1', Buffer.from([...Buffer.from("INSERT INTO \"A\" VALUES (1); -- caf"), 0xe9, 0x0a])],
+      ['20240103000000_large', Buffer.from(`-- ${'x'.repeat(200_000)}\nCREATE TABLE "B" ("id" INTEGER);\n`)],
+    ];
+    for (const [name, bytes] of files) {
+      mkdirSync(join(dir, name), { recursive: true });
+      writeFileSync(join(dir, name, 'migration.sql'), bytes);
+    }
+    const eager = readHistory('postgresql', dir);
+    const lazy = readHistory('postgresql', dir, { lazyScripts: true });
+    assert.deepEqual(lazy.migrations.map((m) => [m.name, m.checksum, m.script]), eager.migrations.map((m) => [m.name, m.checksum, m.script]));
+    assert.equal(lazy.migrations[1]!.checksum, checksumOf(files[1]![1].toString('utf8')), 'invalid UTF-8: the checksum of the text as read, like Prisma');
+
+    writeFileSync(join(dir, '20240101000000_bom', 'migration.sql'), 'DROP TABLE "A";\n');
+    assert.throws(
+      () => lazy.migrations[0]!.script,
+      (error: unknown) => error instanceof KitError && /20240101000000_bom[/\\]migration\.sql changed while the kit was using it/.test(error.message),
+    );
+  });
+
   test('a missing folder is an empty history; a folder without migration.sql is an error naming it (P3015)', (t) => {
     assert.deepEqual(readHistory('postgresql', join(tempDir(t), 'none')).migrations, []);
     const dir = join(tempDir(t), 'postgresql');
