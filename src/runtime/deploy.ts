@@ -77,7 +77,7 @@ export async function deploy(conn: SqlConnection, history: History, options: Dep
       // Another migrator may have created the tables (and the history) meanwhile.
       if (!(await tableExists(conn))) await assertEmptyOrBaselined(conn, history);
       await ensureTable(conn);
-      return compareHistory(history.migrations, await readRows(conn));
+      return compareHistory(history.migrations, await readRows(conn, undefined, true));
     });
     if (pooled) status = await whileOthersRun(session, history, status);
     assertNoFailed(status);
@@ -98,7 +98,7 @@ export async function deploy(conn: SqlConnection, history: History, options: Dep
       applied.push({ name: migration.name, ms });
       emit({ event: 'applied', name: migration.name, ms });
     }
-    return { applied, appliedByOthers, status: compareHistory(history.migrations, await readRows(conn)) };
+    return { applied, appliedByOthers, status: compareHistory(history.migrations, await readRows(conn, undefined, true)) };
   } finally {
     await lock.release();
   }
@@ -198,7 +198,7 @@ async function whileOthersRun(session: Session, history: History, status: Migrat
   if (!running()) return status;
   return pollUntil(
     async () => {
-      status = compareHistory(history.migrations, await readRows(session.conn));
+      status = compareHistory(history.migrations, await readRows(session.conn, undefined, true));
       return running() ? undefined : status;
     },
     {
@@ -240,8 +240,9 @@ async function othersRow(session: Session, name: string): Promise<null> {
   );
 }
 
+/** Once the deploy has made sure of the history table. */
 async function liveRow(conn: SqlConnection, name: string): Promise<MigrationRow | undefined> {
-  return (await readRows(conn, name))[0];
+  return (await readRows(conn, name, true))[0];
 }
 
 /**

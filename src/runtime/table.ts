@@ -93,9 +93,9 @@ export async function ensureTable(conn: SqlConnection): Promise<void> {
   }
 }
 
-/** Every row, or only the live (not rolled back) rows of one migration. */
-export async function readRows(conn: SqlConnection, liveOf?: string): Promise<MigrationRow[]> {
-  if (!(await tableExists(conn))) return [];
+/** Every row, or only the live (not rolled back) rows of one migration. `exists`: the caller made sure the table is there (no query to look). */
+export async function readRows(conn: SqlConnection, liveOf?: string, exists = false): Promise<MigrationRow[]> {
+  if (!exists && !(await tableExists(conn))) return [];
   const where = liveOf === undefined ? '' : ' WHERE migration_name = $1 AND rolled_back_at IS NULL';
   const rows = await conn.query<Record<string, unknown>>(`SELECT * FROM ${historyTable(conn.target)}${where} ORDER BY started_at, migration_name`, liveOf === undefined ? [] : [liveOf]);
   return rows.map((row) => ({
