@@ -58,13 +58,16 @@ export async function createMigration(options: CreateOptions): Promise<CreateRes
   const histories = Object.fromEntries(PROVIDERS.map((p) => [p, readHistory(p)])) as Record<Provider, History>;
   const progress = options.onProgress ?? (() => {});
 
-  progress('Computing the SQLite migration (in-memory shadow database)…');
-  const sqlite = await draft(histories.sqlite, parseDatabaseUrl('file::memory:'));
-  progress('Computing the PostgreSQL migration (shadow database)…');
-  const postgresql =
-    dev.provider === 'postgresql'
-      ? await draft(histories.postgresql, dev)
-      : await withPostgresServer((server) => draft(histories.postgresql, server), progress);
+  // Both dialects at once: the SQLite diff runs while the PostgreSQL shadow server starts and replays.
+  progress('Computing the SQLite migration (in-memory shadow database) and the PostgreSQL one (shadow database)…');
+  const drafts = await Promise.allSettled([
+    draft(histories.sqlite, parseDatabaseUrl('file::memory:')),
+    dev.provider === 'postgresql' ? draft(histories.postgresql, dev) : withPostgresServer((server) => draft(histories.postgresql, server), progress),
+  ]);
+  const [sqlite, postgresql] = drafts.map((d) => {
+    if (d.status === 'rejected') throw d.reason;
+    return d.value;
+  });
 
   if (!sqlite && !postgresql) return { name: null, names: [], folders: [], applied: false };
   if (!sqlite || !postgresql) {
@@ -127,6 +130,7 @@ export async function createMigration(options: CreateOptions): Promise<CreateRes
   const name = names[0] as string;
   if (options.createOnly) return { name, names, folders, applied: false };
 
+  progress(`Applying ${names.join(' and ')} to the dev database…`);
   const conn = await openConnection(dev, { applicationName: 'rastar-migrate' });
   try {
     await deploy(conn, readHistory(dev.provider), { lockTimeoutMs: lockTimeoutMs() });

@@ -7,7 +7,7 @@
 import { parseDatabaseUrl, type DatabaseTarget } from '../db.ts';
 import type { PostgresServer } from './replay.ts';
 import { KitError } from '../errors.ts';
-import { startEmbeddedPostgres } from './embedded-postgres.ts';
+import { startShadowPostgres } from './embedded-postgres.ts';
 import { shadowDatabaseUrl } from '../env.ts';
 
 /** The --help line of every command that replays a history on a shadow. */
@@ -21,7 +21,7 @@ export async function withPostgresServer<T>(work: (server: DatabaseTarget & { pr
     return work(server);
   }
   onProgress?.('Starting an embedded PostgreSQL for the shadow database (set SHADOW_DATABASE_URL to use a server of yours)…');
-  const embedded = await startEmbeddedPostgres();
+  const embedded = await startShadowPostgres();
   try {
     return await work(parseDatabaseUrl(embedded.url) as DatabaseTarget & { provider: 'postgresql' });
   } finally {
