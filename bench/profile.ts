@@ -5,11 +5,14 @@
  *   the client's own CPU time and the rest.
  * - The kit's own statements around a transactional migration's script, on the server:
  *   2,000 transactions of each shape, one round trip each, against `BEGIN; COMMIT`.
+ * - `make migrate NAME=…` on a copy of prisma/ with a new model each run, the embedded
+ *   shadow (nothing configured), end to end (make, tsx, the command): its phases from the
+ *   moments its progress lines arrive.
  * - With BENCH_PROFILE_AGAINST=<git revision>: the deploy of that revision (a worktree
  *   in bench/.work) profiled beside the working tree's, interleaved, same server.
  */
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { appendFileSync, cpSync, existsSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { dialectOf, openConnection, projectRoot, type SqlConnection } from '../src/db.ts';
@@ -55,10 +58,60 @@ export interface StatementCost {
   micros: number;
 }
 
+/** One `make migrate` run: ms from the spawn to each phase's end. */
+export interface MigrateRun {
+  /** make, tsx and the kit's start-up: to the first progress line. */
+  start: number;
+  /** Both drafts (SQLite in memory; PostgreSQL: the shadow server's start, the replay, the diff): to "Applying". */
+  drafts: number;
+  /** Data loss, lint, the files, the dev database's deploy: to "Regenerating". */
+  apply: number;
+  /** Both clients generated, and the exit. */
+  generate: number;
+  total: number;
+}
+
 export interface ProfileResults {
   deploys: DeployProfile[];
   statements: StatementCost[];
+  migrate: MigrateRun[];
+  migrateFailures: string[];
   against?: string;
+}
+
+/** `make migrate NAME=…` with a new model each run, the embedded shadow, on a copy of prisma/. */
+async function migrateRuns(work: string, runs: number, log: (line: string) => void): Promise<{ runs: MigrateRun[]; failures: string[] }> {
+  const dir = join(work, 'profile-migrate');
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  cpSync(join(projectRoot, 'prisma'), join(dir, 'prisma'), { recursive: true, filter: (source) => !source.includes('generated') });
+  const env: NodeJS.ProcessEnv = { ...process.env, PRISMA_DIR: join(dir, 'prisma'), DATABASE_URL: `file:${join(dir, 'dev.db')}`, SHADOW_DATABASE_URL: '' };
+  delete env.NODE_OPTIONS;
+  const results: MigrateRun[] = [];
+  const failures: string[] = [];
+  for (let run = 0; run <= runs; run++) {
+    appendFileSync(join(dir, 'prisma', 'schema.prisma'), `\nmodel BenchWidget${run} {\n  id   Int    @id @default(autoincrement())\n  name String\n}\n`);
+    const started = performance.now();
+    const marks = new Map<string, number>();
+    const child = spawn('make', ['-s', '-C', projectRoot, 'migrate', `NAME=bench_widget_${run}`], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    const seen = (chunk: Buffer) => {
+      output += chunk;
+      for (const [mark, pattern] of [['first', /./], ['applying', /^Applying /m], ['generating', /^Regenerating/m]] as const) if (!marks.has(mark) && pattern.test(output)) marks.set(mark, performance.now() - started);
+    };
+    child.stdout.on('data', seen);
+    child.stderr.on('data', seen);
+    const [code] = (await new Promise((done) => child.once('close', (c) => done([c])))) as [number | null];
+    const total = performance.now() - started;
+    if (code !== 0 || !marks.has('generating')) {
+      failures.push(`run ${run}: exit ${code}: ${output.trim().split('\n').at(-1)}`);
+      continue;
+    }
+    const [first, applying, generating] = ['first', 'applying', 'generating'].map((m) => marks.get(m) as number) as [number, number, number];
+    log(`Profile: make migrate ${run === 0 ? '(warm-up) ' : ''}${(total / 1000).toFixed(2)} s`);
+    if (run > 0) results.push({ start: first, drafts: applying - first, apply: generating - applying, generate: total - generating, total });
+  }
+  return { runs: results, failures };
 }
 
 /** The guard as the kit ran it up to this scenario: a DO block, compiled by PL/pgSQL in every transaction. */
@@ -145,12 +198,14 @@ async function statementCosts(server: PgTarget): Promise<StatementCost[]> {
       const [{ pid } = { pid: 0 }] = await conn.query<{ pid: number }>('SELECT pg_try_advisory_lock($1), pg_backend_pid() AS pid', [ADVISORY_LOCK_KEY]);
       const begin = dialectOf(target).begin;
       const guard = (i: number) => transactionLock(target, { timeoutMs: 60_000, guard: `m${i}`, backend: pid, script: { lockTimeoutMs: 5000 } }).sql;
-      const row = (i: number) => `SET LOCAL SESSION AUTHORIZATION DEFAULT;\n${insertRowSql(target, { name: `r${i}`, checksum: 'c', startedAt: new Date(), finishedAt: new Date(), logs: null, appliedSteps: 1, serverClock: true })};\n${notifySql(target, 'r')}`;
+      // The notification goes with a deploy's last migration only.
+      const row = (i: number) => `SET LOCAL SESSION AUTHORIZATION DEFAULT;\n${insertRowSql(target, { name: `r${i}`, checksum: 'c', startedAt: new Date(), finishedAt: new Date(), logs: null, appliedSteps: 1, serverClock: true })};\n`;
       const shapes: [string, (i: number) => string][] = [
         ['`BEGIN; COMMIT` (the floor)', () => `${begin};\nCOMMIT`],
         ['+ the guard as plain statements (now)', (i) => `${begin};\n${guard(i)};\nCOMMIT`],
         ['+ the guard as a DO block (before)', (i) => `${begin};\n${doBlockGuard(target, `m${i}`, pid)};\nCOMMIT`],
-        ['+ the history row and its notification', (i) => `${begin};\n${row(i)}COMMIT`],
+        ['+ the history row', (i) => `${begin};\n${row(i)}COMMIT`],
+        ['+ a notification (the last migration only)', () => `${begin};\n${notifySql(target, 'r')}COMMIT`],
         ['+ the session reset after COMMIT', () => `${begin};\nCOMMIT;\n${RESET_SESSION}`],
         ['all of the kit’s statements (now)', (i) => `${begin};\n${guard(i)};\n${row(i)}COMMIT;\n${RESET_SESSION}`],
       ];
@@ -208,7 +263,8 @@ export async function runProfileBench(server: PgTarget, options: { work: string;
   const statements = await statementCosts(server);
   for (const s of statements) log(`Profile: ${s.shape}: ${s.micros.toFixed(0)} µs`);
   if (against) execFileSync('git', ['worktree', 'remove', '--force', join(options.work, 'profile-against')], { cwd: projectRoot });
-  return { deploys, statements, against: against?.label };
+  const migrate = await migrateRuns(options.work, Math.max(3, Math.min(runs, 5)), log);
+  return { deploys, statements, migrate: migrate.runs, migrateFailures: migrate.failures, against: against?.label };
 }
 
 export function applyProfile(markdown: string, r: ProfileResults, when: string): string {
@@ -229,6 +285,21 @@ export function applyProfile(markdown: string, r: ProfileResults, when: string):
     '| Round trip | µs per transaction | over the floor (µs) |',
     '|---|---:|---:|',
     ...r.statements.map((s, i) => `| ${s.shape} | ${s.micros.toFixed(0)} | ${i === 0 ? '' : (s.micros - floor).toFixed(0)} |`),
+    '',
+    `\`make migrate NAME=…\` on a copy of prisma/ (the project's schema and histories, a new model each run), the embedded shadow (nothing configured), a SQLite dev database; whole command from make's spawn, medians of ${r.migrate.length} runs after a warm-up (the phases from the moments the command's progress lines arrive):`,
+    '',
+    '| Phase | Median (s) |',
+    '|---|---:|',
+    ...(r.migrate.length
+      ? ([
+          ['make, tsx and the kit start', 'start'],
+          ['both drafts at once: SQLite in memory; PostgreSQL on the cached shadow cluster (start, replay, diff)', 'drafts'],
+          ['data loss, lint, the two files, the dev database’s deploy', 'apply'],
+          ['both Prisma clients generated (two `prisma generate` at once), exit', 'generate'],
+          ['**total** (target <= 5 s: ' + (median(r.migrate.map((m) => m.total)) <= 5000 ? '**met**' : '**not met**') + ')', 'total'],
+        ] as const).map(([label, key]) => `| ${label} | ${(median(r.migrate.map((m) => m[key])) / 1000).toFixed(2)} |`)
+      : ['| not measured | |']),
+    ...(r.migrateFailures.length ? ['', `Failures: ${r.migrateFailures.join('; ')}`] : []),
     END,
   ].join('\n');
   return replaceSection(markdown, BEGIN, END, section);

@@ -722,11 +722,12 @@ async function main(): Promise<void> {
     const baseline = await runBaselineBench(admin, { work: WORK, runs: QUICK ? 3 : 5, log });
     const zeroDowntime = await runZeroDowntimeBench(admin, { work: WORK, kitEntry, runs: QUICK ? 3 : 5, log });
     const panel = await runPanelBench(admin, { work: WORK, kitEntry, log });
+    const profile = await runProfileBench(admin, { work: WORK, runs: QUICK ? 3 : 7, log });
     const same = 'in this same bench run';
     const markdown = applyBaseline(applyCli(applyPooler(applyGate(report.markdown, gate), pooler, same), cli, same), baseline, same);
     const resultsFile = join(projectRoot, 'bench', 'RESULTS.md');
     const previous = existsSync(resultsFile) ? readFileSync(resultsFile, 'utf8') : '';
-    writeFileSync(resultsFile, keepImageSection(previous, applyPanel(applyZeroDowntime(markdown, zeroDowntime, same), panel, same)));
+    writeFileSync(resultsFile, keepImageSection(previous, applyProfile(applyPanel(applyZeroDowntime(markdown, zeroDowntime, same), panel, same), profile, same)));
     log(`\nWrote ${relative(process.cwd(), join(projectRoot, 'bench', 'RESULTS.md')) || 'bench/RESULTS.md'}`);
   } finally {
     await stop();
