@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { projectRoot } from '../src/db.ts';
-import { childEnv, TSX_LOADER } from './helpers.ts';
+import { childEnv, scriptArgs } from './helpers.ts';
 
 export interface Running {
   child: ChildProcess;
@@ -33,7 +33,7 @@ export function spawnCapture(command: string, args: string[], options: SpawnOpti
 
 /** Start `scripts/<script>.ts`; killed (SIGKILL) after the test if still running. */
 export function startScript(t: TestContext, script: string, args: string[], env: NodeJS.ProcessEnv): Running {
-  const running = spawnCapture(process.execPath, ['--import', TSX_LOADER, join(projectRoot, 'scripts', `${script}.ts`), ...args], { cwd: tmpdir(), env: childEnv(env) });
+  const running = spawnCapture(process.execPath, [...scriptArgs(script), ...args], { cwd: tmpdir(), env: childEnv(env) });
   t.after(() => {
     if (running.child.exitCode === null && running.child.signalCode === null) running.child.kill('SIGKILL');
   });

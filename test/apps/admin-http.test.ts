@@ -12,6 +12,7 @@ import { SESSION_COOKIE } from '../../src/apps/admin/session.ts';
 import { ADMIN, PanelClient, SESSION_SECRET, seededPanel, USERS } from '../fixtures/panel.ts';
 import { PROVIDERS, runScript, serverPassword, tempDir, testDatabase } from '../helpers.ts';
 import { freePort, startScript, waitForHttp } from '../processes.ts';
+import { until } from '../entrypoint/harness.ts';
 
 const PROTECTED_GETS = ['/', '/migrations', '/users', '/users/1', '/threads/1', '/packs', '/tool-logs', '/tool-logs?tool=search', '/nope'];
 const PROTECTED_POSTS = ['/packs', '/packs/1', '/packs/1/default', '/migrations/check', '/logout'];
@@ -358,7 +359,8 @@ describe('the admin-panel script', () => {
     assert.equal((await browser.login(ADMIN.username, 'not it')).status, 401);
     assert.equal((await browser.login()).status, 302);
     assert.equal((await browser.get('/migrations')).status, 200);
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    // The panel logs after it answers: wait for the lines, however slow the machine.
+    await until('the login lines in the log', () => /^Admin admin logged in from /m.test(running.output()));
     const output = running.output();
     assert.match(output, /^Failed login for admin from /m);
     assert.match(output, /^Admin admin logged in from /m);

@@ -13,6 +13,7 @@ import { trustProxySetting } from '../../src/env.ts';
 import { ADMIN, PanelClient, seededPanel } from '../fixtures/panel.ts';
 import { runScript, tempDir, testDatabase } from '../helpers.ts';
 import { freePort, startScript, waitForHttp } from '../processes.ts';
+import { until } from '../entrypoint/harness.ts';
 
 /** A seeded panel started with TRUST_PROXY set (read at start, then restored). */
 async function panelWithTrustProxy(t: TestContext, trustProxy: string, options: Partial<AdminPanelOptions>) {
@@ -143,7 +144,8 @@ describe('TRUST_PROXY', () => {
     const running = startScript(t, 'admin-panel', [], { DATABASE_URL: db.url, PORT: String(port), TRUST_PROXY: '10.0.0.0/8,127.0.0.1,::1' });
     await waitForHttp(`http://127.0.0.1:${port}/healthz`, (res) => res.ok, { running });
     assert.equal((await loginAs(new PanelClient(`http://127.0.0.1:${port}`), '203.0.113.9', 'nobody', 'x')).status, 401);
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    // The panel logs after it answers: wait for the line, however slow the machine.
+    await until('the failed login in the log', () => /^Failed login /m.test(running.output()));
     assert.match(running.output(), /^Failed login \(unknown user name\) from 203\.0\.113\.9$/m);
   });
 });

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { openConnection, parseDatabaseUrl } from '../../src/db.ts';
 import { freePort, startEmbeddedPostgres } from '../../src/authoring/embedded-postgres.ts';
-import { appCommand, assertAppliedOnce, finished, lastFinished, readStarts, runEntrypoint, sleep, startEntrypoint, syntheticPrismaDir, workDir } from './harness.ts';
+import { appCommand, assertAppliedOnce, finished, lastFinished, readStarts, runEntrypoint, startEntrypoint, syntheticPrismaDir, until, workDir } from './harness.ts';
 import { errorLines } from '../fixtures/kit.ts';
 import { runScript, testDatabase } from '../helpers.ts';
 
@@ -25,7 +25,8 @@ describe('the database starts after the containers', () => {
       startEntrypoint(t, appCommand(starts, 'waiter-1'), { ...env, RUN_MIGRATIONS: 'false' }),
       startEntrypoint(t, appCommand(starts, 'waiter-2'), { ...env, RUN_MIGRATIONS: 'false' }),
     ];
-    await sleep(5000);
+    // Each says it waits (a heartbeat every 2 s) before the server starts, however slow the machine.
+    await until('a heartbeat from each container', () => runs.every((run) => /^… waiting for PostgreSQL/m.test(run.stderr())), 60_000);
     for (const run of runs) assert.equal(run.output().includes('Starting application'), false, 'nothing started without a database');
     const server = await startEmbeddedPostgres({ port, password });
     t.after(() => server.stop());

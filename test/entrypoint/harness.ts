@@ -1,6 +1,6 @@
 /**
  * The container entrypoint as a process: `bash scripts/docker-entrypoint.sh <app>`
- * run from outside the repository with KIT_FROM_SOURCE=true, each in its own
+ * run from outside the repository (the kit compiled for the test run, else its source), each in its own
  * process group (killed whole after the test), with a tiny app that records when
  * it started. Plus synthetic migration histories long enough to kill a deploy
  * half-way, and the assertions every test of this folder shares.
@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { projectRoot, type SqlConnection } from '../../src/db.ts';
 import { ADVISORY_LOCK_KEY } from '../../src/runtime/lock.ts';
-import { childEnv, copyPrismaDir, tempDir } from '../helpers.ts';
+import { childEnv, copyPrismaDir, KIT_FROM_SOURCE, tempDir } from '../helpers.ts';
 import { spawnCapture } from '../processes.ts';
 
 export const ENTRYPOINT = join(projectRoot, 'scripts', 'docker-entrypoint.sh');
@@ -39,7 +39,7 @@ export interface Entrypoint {
 
 /** Environment of a "container": only what a container would have, never the test runner's. */
 function containerEnv(env: Record<string, string | undefined>): NodeJS.ProcessEnv {
-  const base = { PATH: process.env.PATH, HOME: process.env.HOME ?? tmpdir(), LANG: process.env.LANG ?? 'C.UTF-8', TMPDIR: process.env.TMPDIR, KIT_FROM_SOURCE: 'true' };
+  const base = { PATH: process.env.PATH, HOME: process.env.HOME ?? tmpdir(), LANG: process.env.LANG ?? 'C.UTF-8', TMPDIR: process.env.TMPDIR, KIT_FROM_SOURCE };
   return childEnv(env, base);
 }
 

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { openConnection, projectRoot, type SqlConnection } from '../../src/db.ts';
 import { migrate, output, rows, writeMigration } from '../fixtures/kit.ts';
-import { copyPrismaDir, runScript, testDatabase, TSX_LOADER, type RunResult, type TestDatabase } from '../helpers.ts';
+import { copyPrismaDir, runScript, scriptArgs, testDatabase, type RunResult, type TestDatabase } from '../helpers.ts';
 import { until } from '../entrypoint/harness.ts';
 
 const NAME = '20990101000000_add_nickname';
@@ -18,7 +18,7 @@ const NAME = '20990101000000_add_nickname';
 /** `migrate deploy` as a process, its stderr lines handed to `onLine` as they come. */
 function deploying(env: NodeJS.ProcessEnv, onLine: (line: string) => void): Promise<RunResult> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', TSX_LOADER, join(projectRoot, 'scripts', 'migrate.ts'), 'deploy'], { env: { ...process.env, NODE_OPTIONS: '', ...env } });
+    const child = spawn(process.execPath, [...scriptArgs('migrate'), 'deploy'], { env: { ...process.env, NODE_OPTIONS: '', ...env } });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk));

@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { openConnection, parseDatabaseUrl, projectRoot, withDatabase, type DatabaseTarget, type SqlConnection } from '../../src/db.ts';
 import { ADVISORY_LOCK_KEY } from '../../src/runtime/lock.ts';
 import { readRows, RUNNING_LOGS } from '../../src/runtime/table.ts';
-import { childEnv, TSX_LOADER } from '../helpers.ts';
+import { childEnv, KIT_FROM_SOURCE, scriptArgs } from '../helpers.ts';
 import { launchPgBouncer } from '../pgbouncer.ts';
 import type { Server } from '../postgres-major.ts';
 import { prng } from '../../bench/synthetic.ts';
@@ -113,14 +113,14 @@ interface Migrator {
 
 /** The three ways a deploy starts: the kit's script, the official CLI on the kit's engine, the container's entrypoint (migrate, then an app that exits at once). */
 const COMMANDS: Record<(typeof PATHS)[number], [string, string[]]> = {
-  kit: [process.execPath, ['--import', TSX_LOADER, join(projectRoot, 'scripts', 'migrate.ts'), 'deploy']],
+  kit: [process.execPath, [...scriptArgs('migrate'), 'deploy']],
   'prisma-cli': [process.execPath, [join(projectRoot, 'node_modules', 'prisma', 'build', 'index.js'), 'migrate', 'deploy']],
   entrypoint: ['bash', [join(projectRoot, 'scripts', 'docker-entrypoint.sh'), 'app', '--', 'node', '-e', '0']],
 };
 
 function startMigrator(path: (typeof PATHS)[number], env: NodeJS.ProcessEnv): Migrator {
   const [command, args] = COMMANDS[path];
-  const extra = path === 'entrypoint' ? { RUN_MIGRATIONS: 'true', KIT_FROM_SOURCE: 'true' } : {};
+  const extra = path === 'entrypoint' ? { RUN_MIGRATIONS: 'true', KIT_FROM_SOURCE } : {};
   // Its own process group: a kill reaches the kit's node process under the entrypoint's bash too.
   const child = spawn(command, args, { cwd: projectRoot, env: childEnv({ PRISMA_HIDE_UPDATE_MESSAGE: '1', ...env, ...extra }), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   let output = '';
