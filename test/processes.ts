@@ -4,9 +4,7 @@
  */
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { TestContext } from 'node:test';
-import { projectRoot } from '../src/db.ts';
 import { childEnv, scriptArgs } from './helpers.ts';
 
 export interface Running {

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { openConnection, projectRoot, type SqlConnection } from '../../src/db.ts';
+import { openConnection, type SqlConnection } from '../../src/db.ts';
 import { migrate, output, rows, writeMigration } from '../fixtures/kit.ts';
 import { copyPrismaDir, runScript, scriptArgs, testDatabase, type RunResult, type TestDatabase } from '../helpers.ts';
 import { until } from '../entrypoint/harness.ts';
