@@ -6,7 +6,6 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { openConnection, type SqlConnection } from '../../src/db.ts';
 import { migrate, output, rows, writeMigration } from '../fixtures/kit.ts';
