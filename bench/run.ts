@@ -672,7 +672,8 @@ async function main(): Promise<void> {
       }
     };
     const sqliteCount = sqliteMigrations.length;
-    const sqliteTools: Tool[] = kitVariants.map((kit, k) =>
+    // Not on the image's Node.js: node_modules' better-sqlite3 is built for this machine's (the image builds its own).
+    const sqliteTools: Tool[] = kitVariants.filter((kit) => kit.node === process.execPath).map((kit, k) =>
       sqliteTool(kit.name, `kit${k}`, (file) => ({ file: kit.node, args: [...kit.flags, kitEntry, 'deploy'], env: nodeEnv(`file:${file}`, sqlitePrismaDir) }), (file) => {
         const r = countRows(file, 'SELECT count(*) AS total, count(finished_at) AS finished FROM "_prisma_migrations"');
         return r.total === sqliteCount && r.finished === sqliteCount ? null : `_prisma_migrations has ${r.total} rows, ${r.finished} finished (expected ${sqliteCount})`;
