@@ -280,6 +280,10 @@ export function applyProfile(markdown: string, r: ProfileResults, when: string):
     '|---|---|---:|---:|---:|---:|---:|---:|',
     ...r.deploys.map((d) => `| ${d.history} | ${d.tree} | ${d.migrations} (${d.statementByStatement}) | ${d.statements} | ${d.roundTrips} (${(d.roundTrips / d.migrations).toFixed(2)}) | ${ms(d.wallMs)} | ${ms(d.serverMs)} | ${ms(d.cpuMs)} |`),
     '',
+    ...r.deploys
+      .filter((d) => d.tree === 'working tree')
+      .map((d) => `- ${d.history}: ${((median(d.serverMs) / median(d.wallMs)) * 100).toFixed(0)}% of the deploy waits for the server (the migrations' own statements are nearly all of it: see the shapes below); the client's CPU time, ${ms(d.cpuMs)} ms, includes its garbage collection and pg's parsing, and mostly overlaps those waits.`),
+    '',
     `The kit's statements around a transactional migration's script, ${STATEMENT_ROUNDS.toLocaleString('en')} transactions of each shape on one connection, one round trip each (medians of 5 rounds):`,
     '',
     '| Round trip | µs per transaction | over the floor (µs) |',

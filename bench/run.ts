@@ -855,6 +855,7 @@ function render(rows: Row[], facts: Facts, notes: Notes, applyScenario: string, 
     `| SQLite, 200 migrations: kit <= 0.9x dbmate | kit/dbmate = ${fmt(r.sqliteDbmate)}${best(kitSqlite, dbmateSqlite)}, kit/sqlite3 CLI = ${fmt(r.sqlite3)}; schema: ${notes.sqliteSchemaMatch} | ${verdict(dbmateSqlite ? r.sqliteDbmate <= 0.9 : null)} |`,
     imageNodeRow(),
     memoryTarget(),
+    `| \`make test\` <= 8 min and \`bash .ci/run\` <= 45 min on this machine | measured by \`bash .ci/run\`, which prints what each part costs: README, Tests | see the README |`,
     `| (shown) Peak memory (max RSS) of a plain \`node dist/scripts/migrate.js deploy\` | PostgreSQL apply ${rssOf(kitApply)}, no-op ${rssOf(kitNoop)}, SQLite apply ${rssOf(kitSqlite)} MiB (worst of all ${Number.isFinite(worstRss) ? worstRss.toFixed(1) : 'n/a'}) | shown |`,
   ].join('\n');
 
