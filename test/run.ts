@@ -29,7 +29,7 @@ console.log(`Compiled the kit into dist/ for the test processes in ${((Date.now(
 
 console.log(`Node.js for tests: ${process.version}`);
 let server: EmbeddedServer | undefined;
-const env: NodeJS.ProcessEnv = { ...process.env, RASTAR_TEST_DIST: '1' };
+const env: NodeJS.ProcessEnv = { ...process.env, KIT_FROM_SOURCE: 'false' };
 if (!env.TEST_DATABASE_URL) {
   server = await startEmbeddedPostgres();
   env.TEST_DATABASE_URL = server.url;
