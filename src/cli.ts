@@ -99,6 +99,18 @@ export function err(line = ''): void {
   process.stderr.write(`${maskSecrets(line, currentTarget, appTarget)}\n`);
 }
 
+/**
+ * A referenced handle until process.exit. Without one, a command that awaits only
+ * promises (SQLite is synchronous; WebAssembly compiles resolve through V8's task
+ * queue) leaves libuv idle, and Node runs the rest of the command inside
+ * NodePlatform::DrainTasks. There, waiting for a background optimizing compile
+ * that waits on a main-thread GC deadlocks (nodejs/node#54918): about one
+ * compiled `baseline --apply` in four hung after its output.
+ */
+function holdEventLoop(): void {
+  setInterval(() => {}, 2 ** 31 - 1);
+}
+
 /** Parse argv (unknown flags are usage errors), run, exit with the handler's code. */
 export async function runCommand<O extends Options>(
   spec: CommandSpec<O>,
@@ -106,6 +118,7 @@ export async function runCommand<O extends Options>(
   handler: (values: Record<string, string | boolean | undefined>, positionals: string[]) => Promise<number>,
 ): Promise<never> {
   loadDotenv();
+  holdEventLoop();
   // The entrypoint's steps: the container's health check hears this command is alive.
   keepBeating(process.env.RASTAR_HEARTBEAT?.trim() || undefined);
   const engine = foreignCliEngine();

@@ -84,14 +84,15 @@ export function copyPrismaDir(t: TestContext): string {
 
 export const TSX_LOADER = pathToFileURL(join(projectRoot, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href;
 
-/** How the kit's processes run: 'false' (compiled dist/) only when the environment says so. */
+/** How the kit's processes run: 'false' (compiled dist/) when test/run.ts compiled it for this run. */
 export const KIT_FROM_SOURCE = process.env.KIT_FROM_SOURCE === 'false' ? 'false' : 'true';
 
 /**
- * Node's arguments to run a kit script: the source through tsx, or with KIT_FROM_SOURCE=false
- * in the environment (which bin/kit, bin/schema-engine and the entrypoint obey too) the
- * compiled `dist/scripts/<name>.js`, about 0.13 s sooner per process. test/run.ts keeps the
- * source (see there why).
+ * Node's arguments to run a kit script: the compiled `dist/scripts/<name>.js` when
+ * test/run.ts compiled the kit for this run (KIT_FROM_SOURCE=false, which bin/kit,
+ * bin/schema-engine and the entrypoint obey too: about 0.13 s less per process than the
+ * TypeScript loader, over hundreds of processes), else the source through tsx (a test
+ * file run on its own, where dist/ may be stale).
  */
 export function scriptArgs(script: string): string[] {
   return KIT_FROM_SOURCE === 'false' ? [join(projectRoot, 'dist', 'scripts', `${script}.js`)] : ['--import', TSX_LOADER, join(projectRoot, 'scripts', `${script}.ts`)];

@@ -4,7 +4,7 @@
  * `*.test.ts` under test/ (or the files given as arguments).
  */
 import '../src/node-version.ts'; // first: a supported Node.js, or one line and exit 2
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { maskUrl, projectRoot } from '../src/db.ts';
@@ -21,14 +21,15 @@ function testFiles(dir: string): string[] {
 const files = process.argv.length > 2 ? process.argv.slice(2) : testFiles(join(projectRoot, 'test')).map((f) => relative(process.cwd(), f));
 // Tests load the generated clients: make sure they exist and match the schema before any test starts.
 await generateClients({ ifChanged: true });
-// The kit's processes run its source through tsx. Compiled (KIT_FROM_SOURCE=false, see
-// scriptArgs in test/helpers.ts) each would start about 0.13 s sooner, but a compiled command
-// that loads the WebAssembly engine (baseline) was seen to hang at exit about one run in
-// four: not until that is understood.
+// The kit's processes run compiled, from this source: the TypeScript loader would cost each of
+// the run's hundreds of processes about 0.13 s (scriptArgs in test/helpers.ts).
+const compiling = Date.now();
+execFileSync(process.execPath, [join(projectRoot, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(projectRoot, 'tsconfig.json')], { stdio: 'inherit', cwd: projectRoot });
+console.log(`Compiled the kit into dist/ for the test processes in ${((Date.now() - compiling) / 1000).toFixed(1)} s`);
 
 console.log(`Node.js for tests: ${process.version}`);
 let server: EmbeddedServer | undefined;
-const env: NodeJS.ProcessEnv = { ...process.env };
+const env: NodeJS.ProcessEnv = { ...process.env, KIT_FROM_SOURCE: 'false' };
 if (!env.TEST_DATABASE_URL) {
   server = await startEmbeddedPostgres();
   env.TEST_DATABASE_URL = server.url;
