@@ -53,7 +53,7 @@ interface Container {
  * Only what a container would have: never the bench's environment (this machine sets
  * NODE_EXTRA_CA_CERTS, which alone adds about 40 ms to every Node start-up).
  */
-function containerEnv(env: Record<string, string>): NodeJS.ProcessEnv {
+export function containerEnv(env: Record<string, string> = {}): NodeJS.ProcessEnv {
   return { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', LANG: process.env.LANG ?? 'C.UTF-8', NODE_OPTIONS: '', ...env };
 }
 

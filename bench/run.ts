@@ -62,7 +62,7 @@ import { parseDatabaseUrl, projectRoot, type SqlConnection } from '../src/db.ts'
 import { startEmbeddedPostgres } from '../src/authoring/embedded-postgres.ts';
 import { readHistory, type Migration } from '../src/runtime/history.ts';
 import { parseScript, scriptMode } from '../src/runtime/sql-script.ts';
-import { applyGate, gateMarkdown, runGateBench } from './gate.ts';
+import { applyGate, containerEnv, gateMarkdown, runGateBench } from './gate.ts';
 import { applyPooler, runPoolerBench } from './pooler.ts';
 import { applyBaseline, runBaselineBench } from './baseline.ts';
 import { applyCli, runCliBench } from './cli-engine.ts';
@@ -158,8 +158,9 @@ async function measure(command: Command): Promise<Sample> {
   const out = join(LOGS, `${id}.out`);
   const err = join(LOGS, `${id}.err`);
   const rss = join(LOGS, `${id}.rss`);
-  const env: NodeJS.ProcessEnv = { ...process.env, ...command.env };
-  delete env.NODE_OPTIONS; // never time a child under the orchestrator's TypeScript loader
+  // Every tool gets what a container would have, not the bench's environment: this
+  // machine's NODE_EXTRA_CA_CERTS alone costs each Node start-up 40-60 ms, no other tool.
+  const env = containerEnv(command.env);
   const [file, args] = gnuTime ? [TIME, ['-f', '%M', '-o', rss, command.file, ...command.args]] : [command.file, command.args];
   const stdio = [command.stdin ? openSync(command.stdin, 'r') : 'ignore', openSync(out, 'w'), openSync(err, 'w')] as const;
   const started = performance.now();
@@ -876,6 +877,8 @@ Produced by \`${command}\` (bench/run.ts) on ${new Date().toISOString().replace(
 Every number is a whole process (spawn to exit) on a fresh database for each apply
 run; all tools interleaved in the same bench run, their order rotated each round;
 medians of ${RUNS} apply rounds and ${NOOP_RUNS} no-op rounds after one warm-up round.
+Each process gets a container's environment (PATH, HOME, LANG and its own variables),
+not the bench's: this machine's NODE_EXTRA_CA_CERTS alone adds 40-60 ms to every Node start-up.
 "vs reference" divides medians (and, second, the best runs: background load only adds
 time) of tools measured in this same bench run. Max RSS is GNU time's \`%M\` of the process${facts.gnuTime ? '' : ' (GNU time was not found: not measured)'}.
 
