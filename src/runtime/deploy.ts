@@ -16,7 +16,7 @@ import { failedStatementIndex, RESET_SESSION, UNSAFE_NEW_ENUM_VALUE, where } fro
 import { pollUntil } from './poll.ts';
 import { assertNoFailed, baselineNeeded, failedMigrationBlocks, recoveryHint } from './recovery.ts';
 import { compareHistory, readStatus, type MigrationStatus } from './status.ts';
-import { ensureTable, historyTable, insertRowSql, notifySql, readRows, RUNNING_LOGS, TABLE, tableExists, timestamp, userTables, type MigrationRow } from './table.ts';
+import { ensureTable, historyTable, insertRowSql, notifySql, readRows, RUNNING_LOGS, segmentStartSql, TABLE, tableExists, timestamp, userTables, type MigrationRow } from './table.ts';
 import { ddlLockTimeoutMs, statementTimeoutMs } from '../env.ts';
 
 export type DeployEvent =
@@ -73,9 +73,13 @@ export async function deploy(conn: SqlConnection, history: History, options: Dep
   try {
     await useWriteAheadLog(conn);
     await sqliteWriteLockWait(conn, script.lockTimeoutMs);
+    let fresh = false;
     let status = await underTransactionLock(session, async () => {
       // Another migrator may have created the tables (and the history) meanwhile.
-      if (!(await tableExists(conn))) await assertEmptyOrBaselined(conn, history);
+      if (!(await tableExists(conn))) {
+        await assertEmptyOrBaselined(conn, history);
+        fresh = true;
+      }
       await ensureTable(conn);
       return compareHistory(history.migrations, await readRows(conn, undefined, true));
     });
@@ -87,7 +91,25 @@ export async function deploy(conn: SqlConnection, history: History, options: Dep
     const appliedByOthers: string[] = [];
     const pending = history.migrations.filter((m) => status.pending.includes(m.name));
     session.lastPending = pending.at(-1)?.name;
-    for (const migration of pending) {
+    // A database built from nothing has no application on its tables yet: its
+    // migrations may travel several to a round trip (see applyBatch).
+    const batching = fresh && conn.target.provider === 'postgresql' && session.backend !== undefined;
+    // After a batch that failed, the rest of it goes one at a time: the first reports its failure as always.
+    let oneByOneUntil = 0;
+    for (let next = 0; next < pending.length; ) {
+      const batch = batching && next >= oneByOneUntil ? nextBatch(pending, next) : [];
+      if (batch.length > 1) {
+        const committed = await applyBatch(session, batch);
+        for (const done of committed) {
+          emit({ event: 'applying', name: done.name });
+          applied.push(done);
+          emit({ event: 'applied', ...done });
+        }
+        next += committed.length;
+        if (committed.length < batch.length) oneByOneUntil = next + batch.length - committed.length;
+        continue;
+      }
+      const migration = pending[next++] as Migration;
       emit({ event: 'applying', name: migration.name });
       const ms = await applyOne(session, migration);
       if (ms === null) {
@@ -326,6 +348,59 @@ const KIT_IDENTITY = 'SET LOCAL SESSION AUTHORIZATION DEFAULT;\n';
 /** Milliseconds on a monotonic clock. Not `performance.now()`: its first use loads eleven of Node's modules, memory a deploy does without. */
 function monotonicMs(): number {
   return Number(process.hrtime.bigint()) / 1e6;
+}
+
+/** At most this many migrations, and this much of their SQL, travel in one round trip. */
+const BATCH_MIGRATIONS = 100;
+const BATCH_BYTES = 256 * 1024;
+
+/**
+ * The migrations from `from` on that may share a round trip: each runs in one
+ * transaction, and none resets the session (its timeouts notice, see applyOne).
+ */
+function nextBatch(pending: Migration[], from: number): Migration[] {
+  const batch: Migration[] = [];
+  let bytes = 0;
+  for (const migration of pending.slice(from, from + BATCH_MIGRATIONS)) {
+    const script = migration.script;
+    bytes += script.length;
+    if ((batch.length && bytes > BATCH_BYTES) || /reset/i.test(script) || scriptMode(script, 'postgresql').kind !== 'transactional') break;
+    batch.push({ name: migration.name, checksum: migration.checksum, script });
+  }
+  return batch;
+}
+
+/**
+ * PostgreSQL, a database this deploy built from nothing: several migrations in one
+ * round trip, each still in a transaction of its own with the migration lock, the
+ * guard and its row, exactly as applyOne sends one. The server runs the string in
+ * order and skips all of it after the first error, so what committed is a prefix of
+ * the batch: the migrations whose rows (this deploy's ids) are there. Each transaction
+ * opens with segmentStartSql and its row is written only in the transaction that
+ * noted its id: a script whose text the server read on into the next migrations (an
+ * unclosed quote the kit's lexer saw closed) fails instead of committing a mix.
+ * Returns the committed prefix with each migration's duration by the server's clock.
+ */
+async function applyBatch(session: Session, batch: Migration[]): Promise<{ name: string; ms: number }[]> {
+  const { conn } = session;
+  const ids = batch.map(() => globalThis.crypto.randomUUID());
+  const sql = batch
+    .map((migration, k) => {
+      const id = ids[k] as string;
+      const row = insertRowSql(conn.target, { id, name: migration.name, checksum: migration.checksum, startedAt: new Date(), finishedAt: null, logs: null, appliedSteps: 1, serverClock: 'segment' });
+      return `${lockedBegin(session, migration.name, true).sql}${segmentStartSql(id)};\n${migration.script}\n;\n${KIT_IDENTITY}${row};\n${appliedNotifySql(session, migration.name)}COMMIT;\n${RESET_SESSION};\n`;
+    })
+    .join('');
+  await conn.exec(sql).catch(() => rollback(conn));
+  const rows = await conn.query<{ id: string; ms: string | number }>(`SELECT id, extract(epoch FROM finished_at - started_at) * 1000 AS ms FROM ${historyTable(conn.target)} WHERE id = ANY($1::text[])`, [ids]);
+  const ms = new Map(rows.map((row) => [row.id, Number(row.ms)]));
+  const committed: { name: string; ms: number }[] = [];
+  for (const [k, migration] of batch.entries()) {
+    const took = ms.get(ids[k] as string);
+    if (took === undefined) break;
+    committed.push({ name: migration.name, ms: took });
+  }
+  return committed;
 }
 
 /** Apply one migration; its duration in ms, or null when another migrator applied it first. */

@@ -142,15 +142,42 @@ export interface RowValues {
   finishedAt: Date | null;
   logs: string | null;
   appliedSteps: number;
-  /** PostgreSQL, in the migration's own transaction: stamp started_at with its start and finished_at with the server's clock when the row is written (the dates are ignored). */
-  serverClock?: boolean;
+  /**
+   * PostgreSQL, in the migration's own transaction: stamp started_at with its start and
+   * finished_at with the server's clock when the row is written (the dates are ignored).
+   * 'segment': one of several transactions in one round trip (see segmentStartSql): the
+   * start is the one segmentStartSql noted, and the row is written only in the
+   * transaction that noted this row's id.
+   */
+  serverClock?: boolean | 'segment';
 }
 
 /** The INSERT as SQL text, so it can travel in the same round trip as the COMMIT. */
 export function insertRowSql(target: DatabaseTarget, values: RowValues): string {
   const ts = (date: Date | null) => (date ? sqlLiteral(timestamp(date)) : 'NULL');
+  const id = sqlLiteral(values.id ?? randomUUID());
+  const columns = `INSERT INTO ${historyTable(target)} ("id", "checksum", "finished_at", "migration_name", "logs", "rolled_back_at", "started_at", "applied_steps_count")`;
+  if (values.serverClock === 'segment') {
+    // Not this segment's transaction (a script whose text the server read on into the next
+    // segments): an error, which rolls back all that transaction did.
+    const check = `CASE WHEN current_setting('${SEGMENT_ID}', true) = ${id} THEN true ELSE (${sqlLiteral(SEGMENT_MISMATCH)} || coalesce(current_setting('${SEGMENT_ID}', true), ''))::int > 0 END`;
+    return `${columns} SELECT ${id}, ${sqlLiteral(values.checksum)}, clock_timestamp(), ${sqlLiteral(values.name)}, ${sqlLiteral(values.logs)}, NULL, to_timestamp(current_setting('${SEGMENT_START}')::float8), ${values.appliedSteps} WHERE ${check}`;
+  }
   const [startedAt, finishedAt] = values.serverClock ? ['now()', 'clock_timestamp()'] : [ts(values.startedAt), ts(values.finishedAt)];
-  return `INSERT INTO ${historyTable(target)} ("id", "checksum", "finished_at", "migration_name", "logs", "rolled_back_at", "started_at", "applied_steps_count") VALUES (${sqlLiteral(values.id ?? randomUUID())}, ${sqlLiteral(values.checksum)}, ${finishedAt}, ${sqlLiteral(values.name)}, ${sqlLiteral(values.logs)}, NULL, ${startedAt}, ${values.appliedSteps})`;
+  return `${columns} VALUES (${id}, ${sqlLiteral(values.checksum)}, ${finishedAt}, ${sqlLiteral(values.name)}, ${sqlLiteral(values.logs)}, NULL, ${startedAt}, ${values.appliedSteps})`;
+}
+
+const SEGMENT_ID = 'rastar.segment_row';
+const SEGMENT_START = 'rastar.segment_started';
+const SEGMENT_MISMATCH = 'rastar-guard:other-segment:';
+
+/**
+ * PostgreSQL: the statement that opens one of several migrations' transactions sent in
+ * one round trip (now() is the round trip's start for all of them): notes the row id it
+ * will write and the migration's start, for the rest of the transaction only.
+ */
+export function segmentStartSql(rowId: string): string {
+  return `SELECT set_config('${SEGMENT_ID}', ${sqlLiteral(rowId)}, true), set_config('${SEGMENT_START}', extract(epoch FROM clock_timestamp())::text, true)`;
 }
 
 /** Prisma's `migrate resolve --rolled-back`: the failed row stays, marked rolled back. */
