@@ -46,6 +46,10 @@ backup: node_modules ## Back up the database into BACKUP_DIR (default ./backups)
 restore: node_modules ## DESTRUCTIVE: restore a backup: make restore FILE=backups/<name> CONFIRM=1
 	@$(TSX) scripts/restore.ts $(if $(FILE),--file "$(FILE)") $(if $(CONFIRM),--confirm)
 
+.PHONY: rehearse
+rehearse: node_modules ## Apply the pending migrations to a copy of the database (or FROM=backups/<name>) and report their locks, rewrites and time [JSON=1]
+	@$(TSX) scripts/rehearse.ts $(if $(FROM),--from "$(FROM)") $(json_flag)
+
 .PHONY: studio
 studio: node_modules ## Open Prisma Studio on DATABASE_URL
 	@$(TSX) scripts/studio.ts

@@ -61,6 +61,20 @@ export function largeTableRows(): number {
   return Number(raw);
 }
 
+/** A size in bytes: a whole number, or one with a unit (KiB, MiB, GiB, TiB; K, M, G, T, KB, MB, … read as the same powers of 1024). */
+export function parseBytes(raw: string, name: string): number {
+  const match = /^(\d+(?:\.\d+)?)\s*(?:([KMGT])(?:i?B)?|B)?$/i.exec(raw.trim());
+  if (!match) throw new KitError('BAD_USAGE', `${name} must be a size in bytes (e.g. 10GiB, 500MiB, 0 for no limit), got "${raw}"`);
+  const power = match[2] ? 'KMGT'.indexOf(match[2].toUpperCase()) + 1 : 0;
+  return Math.round(Number(match[1]) * 1024 ** power);
+}
+
+/** REHEARSE_MAX_BYTES: make rehearse refuses to copy a larger database (default 10 GiB; 0: no limit). */
+export function rehearseMaxBytes(): number {
+  const raw = text('REHEARSE_MAX_BYTES');
+  return raw === undefined ? 10 * 1024 ** 3 : parseBytes(raw, 'REHEARSE_MAX_BYTES');
+}
+
 /** CONCURRENT_INDEXES: make migrate moves index builds on existing tables into a CONCURRENTLY migration (0/false keeps Prisma's output). */
 export const concurrentIndexesSetting = () => switchFromEnv('CONCURRENT_INDEXES', true);
 

@@ -8,16 +8,15 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, rmSync, statSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, existsSync, mkdirSync, readdirSync, rmSync, statSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import { promisify } from 'node:util';
 import { openConnection, parseDatabaseUrl, withDatabase, type DatabaseTarget, type SqlConnection } from '../src/db.ts';
-import { freePort } from '../src/authoring/embedded-postgres.ts';
 import { readHistory } from '../src/runtime/history.ts';
 import { copyPrismaDir, runScript, serverPassword, tempDir, testDatabase, type RunResult } from './helpers.ts';
 import { appCommand, historyRows, readStarts, runEntrypoint, tableNames, workDir } from './entrypoint/harness.ts';
+import { startLocalPostgres, type LocalServer } from './fixtures/local-postgres.ts';
 
 const run = promisify(execFile);
 const MIGRATIONS = readHistory('sqlite').migrations.map((m) => m.name);
@@ -166,80 +165,6 @@ describe('backup and restore on SQLite', () => {
 
 // ---------------------------------------------------------------------------
 // PostgreSQL
-
-const PG_TOOLS = ['initdb', 'postgres', 'pg_ctl', 'pg_dump', 'pg_restore', 'psql'];
-
-/** Debian's newest installed PostgreSQL (server and client tools of one major), or why there is none. */
-function newestDebianPostgres(): { major: number; bin: string } | string {
-  const root = '/usr/lib/postgresql';
-  if (!existsSync(root)) return `no ${root} (Debian's postgresql-<major> packages are not installed)`;
-  const majors = readdirSync(root).filter((name) => /^\d+$/.test(name)).map(Number).sort((a, b) => b - a);
-  for (const major of majors) {
-    const bin = join(root, String(major), 'bin');
-    if (PG_TOOLS.every((tool) => existsSync(join(bin, tool)))) return { major, bin };
-  }
-  return `no ${root}/<major>/bin holds ${PG_TOOLS.join(', ')}`;
-}
-
-/** As root the server must run as an unprivileged user: `postgres` (Debian's, or the one embedded-postgres creates). */
-async function unprivilegedUser(): Promise<{ prefix: string[]; uid: number; gid: number } | string> {
-  if (process.getuid?.() !== 0) return { prefix: [], uid: process.getuid?.() ?? -1, gid: process.getgid?.() ?? -1 };
-  try {
-    const uid = Number((await run('id', ['-u', 'postgres'])).stdout.trim());
-    const gid = Number((await run('id', ['-g', 'postgres'])).stdout.trim());
-    await run('runuser', ['-u', 'postgres', '--', 'true']);
-    return { prefix: ['runuser', '-u', 'postgres', '--'], uid, gid };
-  } catch (error) {
-    return `running as root and no usable unprivileged "postgres" user (runuser -u postgres): ${String(error).split('\n')[0]}`;
-  }
-}
-
-interface LocalServer {
-  major: number;
-  bin: string;
-  password: string;
-  /** URL of database `name` on the server. */
-  url(name: string): string;
-  stop(): Promise<void>;
-}
-
-/** initdb into a temp dir (password auth over TCP), start on a free port with fsync=off. */
-async function startLocalPostgres(): Promise<LocalServer | string> {
-  const found = newestDebianPostgres();
-  if (typeof found === 'string') return found;
-  const user = await unprivilegedUser();
-  if (typeof user === 'string') return user;
-  const { major, bin } = found;
-  const dir = join(tmpdir(), `rastar-pg${major}-${process.pid}-${Date.now().toString(36)}`);
-  mkdirSync(dir, { mode: 0o700 });
-  const password = `Pw-${Math.random().toString(36).slice(2)}-x9`;
-  writeFileSync(join(dir, 'pwfile'), `${password}\n`, { mode: 0o600 });
-  if (user.prefix.length) {
-    chownSync(dir, user.uid, user.gid);
-    chownSync(join(dir, 'pwfile'), user.uid, user.gid);
-  }
-  const data = join(dir, 'data');
-  const as = (tool: string, args: string[]) => {
-    const [file, ...rest] = [...user.prefix, join(bin, tool), ...args] as [string, ...string[]];
-    return run(file, rest, { timeout: 120_000 });
-  };
-  let started = false;
-  const stop = async () => {
-    if (started) await as('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']).catch(() => {});
-    started = false;
-    rmSync(dir, { recursive: true, force: true });
-  };
-  try {
-    await as('initdb', ['-D', data, '-U', 'postgres', '--auth-local=trust', '--auth-host=scram-sha-256', `--pwfile=${join(dir, 'pwfile')}`, '-E', 'UTF8', '--locale=C', '--no-sync']);
-    const port = await freePort();
-    started = true;
-    await as('pg_ctl', ['-D', data, '-l', join(dir, 'server.log'), '-w', '-t', '60', '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off`, 'start']);
-    return { major, bin, password, url: (name) => `postgresql://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/${name}`, stop };
-  } catch (error) {
-    await stop();
-    throw error;
-  }
-}
 
 /** A directory whose only commands are node, bash and dirname: a PATH without pg_dump (and the rest of the PostgreSQL client). */
 function pathWithoutPgDump(t: TestContext): string {

@@ -16,6 +16,8 @@ import { freePort } from '../src/authoring/embedded-postgres.ts';
 /** What a deploy meets on a server: the lock, the gate, poolers, baseline, check, the CLI's engine, faults. */
 export const SERVER_SUITES = [
   'test/migrations/deploy.test.ts',
+  'test/migrations/batch.test.ts',
+  'test/migrations/guard.test.ts',
   'test/migrations/exactly-once.test.ts',
   'test/migrations/failures.test.ts',
   'test/migrations/lock-safe.test.ts',
@@ -23,6 +25,7 @@ export const SERVER_SUITES = [
   'test/migrations/baseline.test.ts',
   'test/migrations/adoption.test.ts',
   'test/migrations/check.test.ts',
+  'test/migrations/rehearse.test.ts',
   'test/migrations/status.test.ts',
   'test/migrations/resolve.test.ts',
   'test/migrations/prisma-cli.test.ts',

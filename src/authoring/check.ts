@@ -10,12 +10,13 @@ import { KitError, errorMessage } from '../errors.ts';
 import { explainDrift, liveDrift, objectDrift, type DriftCause } from './drift.ts';
 import { withShadow } from './shadow.ts';
 import { lintFolder } from './lint.ts';
+import { latestRehearsal } from './rehearse.ts';
 import { assertLockfile, displayPath, type History } from '../runtime/history.ts';
 import { baselineNeeded, recoveryHint } from '../runtime/recovery.ts';
 import { readStatus, type MigrationStatus } from '../runtime/status.ts';
 import { userTables } from '../runtime/table.ts';
 
-export type CheckId = 'connection' | 'lock-file' | 'history' | 'pending' | 'lint' | 'failed' | 'edited' | 'unknown' | 'drift' | 'schema';
+export type CheckId = 'connection' | 'lock-file' | 'history' | 'pending' | 'lint' | 'rehearsal' | 'failed' | 'edited' | 'unknown' | 'drift' | 'schema';
 
 export interface CheckItem {
   id: CheckId;
@@ -77,7 +78,7 @@ export async function checkProduction(target: DatabaseTarget, history: History):
       ? { id: 'pending', ok: false, detail: `${status.pending.length} pending: ${list(status.pending)}`, hint: 'Apply them with: make deploy (in production, the migrating container does it at start)' }
       : { id: 'pending', ok: true, detail: 'none' },
   );
-  if (status.pending.length) checks.push(lintPending(history, status.pending));
+  if (status.pending.length) checks.push(lintPending(history, status.pending), rehearsalCheck(target, history, status.pending));
   checks.push(
     status.failed.length
       ? {
@@ -109,6 +110,17 @@ export async function checkProduction(target: DatabaseTarget, history: History):
     }
   }
   return { ...done(), status };
+}
+
+/** The verdict of the latest `make rehearse` of this database, when it rehearsed these very pending migrations. */
+function rehearsalCheck(target: DatabaseTarget, history: History, pending: string[]): CheckItem {
+  const saved = latestRehearsal(target, history, pending);
+  if (!saved) return { id: 'rehearsal', ok: null, detail: 'these pending migrations were not rehearsed: make rehearse applies them to a copy first' };
+  const when = `rehearsed ${saved.at.replace('T', ' ').replace(/\.\d+Z$/, ' UTC')}`;
+  if (saved.failure) return { id: 'rehearsal', ok: false, detail: `${when}: ${saved.failure.name ?? 'the deploy'} failed on the copy: ${saved.failure.error}`, hint: 'Fix the migration, then make rehearse again.' };
+  const v = saved.verdict;
+  const locks = v.longestLocks.map((l) => `${l.overTimeout ? 'over' : 'within'} MIGRATION_DDL_LOCK_TIMEOUT: ${l.table} ${l.mode} ${Math.round(l.heldMs)} ms (${l.migration})`);
+  return { id: 'rehearsal', ok: true, detail: [`${when}: all ${saved.applied} applied to a copy in ${Math.round(v.totalMs)} ms`, ...locks].join('\n') };
 }
 
 /** The lint findings of the pending migrations in this database's dialect: errors fail the check, warnings are shown. */

@@ -130,7 +130,7 @@ async function pendingOn(target: DatabaseTarget, history: History): Promise<stri
  * does not have yet: nothing): a blocking index build or rewrite on a table above
  * LINT_LARGE_TABLE_ROWS becomes an error, below it stays a warning.
  */
-async function weighTables(target: DatabaseTarget, findings: (Finding & { table?: string })[]): Promise<void> {
+export async function weighTables(target: DatabaseTarget, findings: (Finding & { table?: string })[]): Promise<void> {
   const weighed = findings.filter((f) => f.table !== undefined && f.dialect === target.provider);
   if (!weighed.length) return;
   const conn = await openConnection(target, { applicationName: 'rastar-lint', readonly: true, waitMs: 0 }).catch(() => null);

@@ -74,16 +74,7 @@ export async function backupDatabase(target: DatabaseTarget, dir: string, label:
   assertWritableDir(dir);
   if (target.provider === 'sqlite') {
     const file = backupPath(dir, label, '.db');
-    const Database = (await import('better-sqlite3')).default;
-    const db = new Database(target.file, { readonly: true, fileMustExist: true });
-    try {
-      await db.backup(`${file}.partial`);
-    } catch (error) {
-      rmSync(`${file}.partial`, { force: true });
-      throw new KitError('IO', `The backup of ${target.file} failed: ${errorMessage(error)}`, { cause: error });
-    } finally {
-      db.close();
-    }
+    await copySqlite(target.file, `${file}.partial`, 'backup');
     renameSync(`${file}.partial`, file); // a backup file either is complete or does not exist
     return file;
   }
@@ -113,6 +104,69 @@ export async function restoreDatabase(target: DatabaseTarget, file: string): Pro
   }
   if (!file.endsWith('.dump') || !hasHeader(file, 'PGDMP')) throw new KitError('BAD_USAGE', `${basename(file)} is not a PostgreSQL backup (.dump, pg_dump custom format)`);
   await pgRestore(target, file);
+}
+
+/**
+ * SQLite: copy the database file `source` (opened read-only) into `dest` with the online
+ * backup API, consistent while the app keeps writing; `onProgress` hears the fraction done.
+ */
+export async function copySqlite(source: string, dest: string, what: 'backup' | 'copy', onProgress?: (done: number) => void): Promise<void> {
+  const Database = (await import('better-sqlite3')).default;
+  const db = new Database(source, { readonly: true, fileMustExist: true });
+  try {
+    await db.backup(dest, {
+      progress: ({ totalPages, remainingPages }) => {
+        if (totalPages) onProgress?.((totalPages - remainingPages) / totalPages);
+        return 100; // better-sqlite3's default pages per step: the app's writers get the file between steps
+      },
+    });
+  } catch (error) {
+    rmSync(dest, { force: true });
+    throw new KitError('IO', `The ${what} of ${source} failed: ${errorMessage(error)}`, { cause: error });
+  } finally {
+    db.close();
+  }
+}
+
+/**
+ * PostgreSQL: fill the empty database `dest` with a copy of `from`: a live database,
+ * dumped in pg_dump's read-only snapshot over a session that can only read, or a backup
+ * file. Owners and grants are left out (the copy's server may not have the roles).
+ * `onBytes` hears the size of the dump so far, as it passes.
+ */
+export async function copyPostgres(from: { target: PgTarget } | { file: string }, dest: PgTarget, onBytes?: (bytes: number) => void): Promise<void> {
+  const client = await pgClientFor(dest, 'restore');
+  let producer: ChildProcess;
+  let producerName: string;
+  if ('file' in from) {
+    if (!existsSync(from.file) || !statSync(from.file).isFile()) throw new KitError('BAD_USAGE', `No backup file at ${from.file}`);
+    if (!hasHeader(from.file, 'PGDMP')) throw new KitError('BAD_USAGE', `${basename(from.file)} is not a PostgreSQL backup (.dump, pg_dump custom format)`);
+    producerName = 'pg_restore';
+    producer = spawn(client.tool('pg_restore'), ['--no-owner', '--no-privileges', '--file=-', from.file], { env: pgEnv(dest, 'rastar-rehearse'), stdio: ['ignore', 'pipe', 'pipe'] });
+  } else {
+    const source = from.target;
+    const dump = await pgClientFor(source, 'backup');
+    producerName = 'pg_dump';
+    const args = ['--format=plain', '--no-owner', '--no-privileges', ...(source.schema !== 'public' ? ['--schema', source.schema] : [])];
+    producer = spawn(dump.tool('pg_dump'), args, { env: { ...pgEnv(source, 'rastar-rehearse'), PGOPTIONS: '-c default_transaction_read_only=on' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  }
+  const produced = collect(producer);
+  if (!(await spawned(producer))) throw pgToolError(producerName, (await produced).stderr, dest, true);
+  const psql = spawn(client.tool('psql'), ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '--single-transaction'], { env: pgEnv(dest, 'rastar-rehearse'), stdio: ['pipe', 'ignore', 'pipe'] });
+  const replayed = collect(psql);
+  psql.stdin!.on('error', () => {}); // psql stops reading at its first error: its exit code says so
+  if (!(await spawned(psql))) {
+    producer.kill();
+    throw pgToolError('psql', (await replayed).stderr, dest, true);
+  }
+  void replayed.then(() => producer.kill()); // psql gave up: nobody reads the dump
+  let bytes = 0;
+  producer.stdout!.on('data', (chunk: Buffer) => onBytes?.((bytes += chunk.length)));
+  const filter = client.settings ? withoutUnknownSettings(client.settings) : undefined;
+  (filter ? producer.stdout!.pipe(filter) : producer.stdout!).pipe(psql.stdin!);
+  const [dumped, loaded] = await Promise.all([produced, replayed]);
+  if (dumped.code !== 0) throw pgToolError(producerName, dumped.stderr, 'file' in from ? dest : from.target);
+  if (loaded.code !== 0) throw pgToolError('psql', loaded.stderr, dest);
 }
 
 /** Where Debian and apt.postgresql.org install each client major: <root>/<major>/bin. */

@@ -43,6 +43,11 @@ export interface DeployOptions {
   /** PostgreSQL: statement_timeout of each migration (default MIGRATION_STATEMENT_TIMEOUT; unset: the server's). */
   statementTimeoutMs?: number;
   onEvent?: (event: DeployEvent) => void;
+  /**
+   * Awaited after each migration this deploy applied, on an idle connection (a rehearsal
+   * reads what it changed); every migration then travels alone.
+   */
+  afterEach?: (name: string) => Promise<void>;
 }
 
 export interface DeployResult {
@@ -93,7 +98,7 @@ export async function deploy(conn: SqlConnection, history: History, options: Dep
     session.lastPending = pending.at(-1)?.name;
     // A database built from nothing has no application on its tables yet: its
     // migrations may travel several to a round trip (see applyBatch).
-    const batching = fresh && conn.target.provider === 'postgresql' && session.backend !== undefined;
+    const batching = fresh && conn.target.provider === 'postgresql' && session.backend !== undefined && !options.afterEach;
     // After a batch that failed, the rest of it goes one at a time: the first reports its failure as always.
     let oneByOneUntil = 0;
     for (let next = 0; next < pending.length; ) {
@@ -119,6 +124,7 @@ export async function deploy(conn: SqlConnection, history: History, options: Dep
       }
       applied.push({ name: migration.name, ms });
       emit({ event: 'applied', name: migration.name, ms });
+      await options.afterEach?.(migration.name);
     }
     return { applied, appliedByOthers, status: compareHistory(history.migrations, await readRows(conn, undefined, true)) };
   } finally {
