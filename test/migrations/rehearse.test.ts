@@ -259,6 +259,26 @@ describe('make rehearse on PostgreSQL (Debian’s newest server, its pg_dump)', 
     assert.deepEqual(await leftoverCopies(server!.url('postgres')), []);
   });
 
+  test('a data migration: the rows it inserted, updated and deleted, per table (the counters forced out of the migrator after each migration)', async (t) => {
+    if (skip) return t.skip(skip);
+    const prisma = prismaWith(t, 'postgresql', [
+      [CREATE, SQL.postgresql.create],
+      ['20990101000002_data', 'UPDATE "Big" SET "v" = "v" + 1 WHERE "id" <= 1000;\nDELETE FROM "Big" WHERE "id" > 999990;\nINSERT INTO "Secret" ("id", "v") VALUES (3, \'x\');\n'],
+    ]);
+    const result = await runScript('rehearse', ['--json'], { env: { DATABASE_URL: readOnlyUrl, SHADOW_DATABASE_URL: server!.url('postgres'), PRISMA_DIR: prisma } });
+    assert.equal(result.code, 0, result.stderr);
+    const [m] = (JSON.parse(result.stdout) as { migrations: { rows: { table: string }[]; rewrites: unknown[] }[] }).migrations;
+    assert.deepEqual(
+      m?.rows.slice().sort((a, b) => a.table.localeCompare(b.table)),
+      [
+        { table: 'Big', inserted: 0, updated: 1000, deleted: 10 },
+        { table: 'Secret', inserted: 1, updated: 0, deleted: 0 },
+      ],
+    );
+    assert.deepEqual(m?.rewrites, []);
+    assert.equal(await fingerprint(target), before_);
+  });
+
   test('FROM a backup file: the backup copied instead of the live database', async (t) => {
     if (skip) return t.skip(skip);
     const dir = tempDir(t);
