@@ -12,9 +12,9 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, rmSync, statSync, symlin
 import { delimiter, dirname, join } from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import { promisify } from 'node:util';
-import { openConnection, parseDatabaseUrl, withDatabase, type DatabaseTarget, type SqlConnection } from '../src/db.ts';
+import { parseDatabaseUrl, withDatabase, type DatabaseTarget } from '../src/db.ts';
 import { readHistory } from '../src/runtime/history.ts';
-import { copyPrismaDir, runScript, serverPassword, tempDir, testDatabase, type RunResult } from './helpers.ts';
+import { copyPrismaDir, runScript, serverPassword, tempDir, testDatabase, withConn, type RunResult } from './helpers.ts';
 import { appCommand, historyRows, readStarts, runEntrypoint, tableNames, workDir } from './entrypoint/harness.ts';
 import { startLocalPostgres, type LocalServer } from './fixtures/local-postgres.ts';
 
@@ -34,16 +34,6 @@ function olderPrismaDir(t: TestContext, count: number): string {
 async function deploy(url: string, prismaDir?: string): Promise<void> {
   const result = await runScript('migrate', ['deploy'], { env: { DATABASE_URL: url, PRISMA_DIR: prismaDir } });
   assert.equal(result.code, 0, result.stderr);
-}
-
-/** Open, work, close: a restore replaces the SQLite file, so no connection may outlive one look. */
-async function withConn<T>(target: DatabaseTarget, work: (conn: SqlConnection) => Promise<T>): Promise<T> {
-  const conn = await openConnection(target);
-  try {
-    return await work(conn);
-  } finally {
-    await conn.close();
-  }
 }
 
 const packs = (target: DatabaseTarget) => withConn(target, async (conn) => (await conn.query<{ name: string }>('SELECT "name" FROM "Pack" ORDER BY "name"')).map((row) => row.name));

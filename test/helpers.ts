@@ -45,6 +45,16 @@ export interface TestDatabase {
   connect(): Promise<SqlConnection>;
 }
 
+/** Open, work, close: a restore replaces the SQLite file, so no connection may outlive one look. */
+export async function withConn<T>(target: DatabaseTarget, work: (conn: SqlConnection) => Promise<T>): Promise<T> {
+  const conn = await openConnection(target);
+  try {
+    return await work(conn);
+  } finally {
+    await conn.close();
+  }
+}
+
 /** A brand-new empty database of the provider, dropped when the test ends. */
 export async function testDatabase(t: TestContext, provider: Provider): Promise<TestDatabase> {
   const opened: SqlConnection[] = [];

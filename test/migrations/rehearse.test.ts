@@ -11,11 +11,11 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
-import { openConnection, parseDatabaseUrl, type DatabaseTarget, type SqlConnection } from '../../src/db.ts';
+import { parseDatabaseUrl, type DatabaseTarget } from '../../src/db.ts';
 import { savedRehearsalPath } from '../../src/authoring/rehearse.ts';
 import { migrate, migrationNames, removeMigration, writeMigration } from '../fixtures/kit.ts';
 import { startLocalPostgres, type LocalServer } from '../fixtures/local-postgres.ts';
-import { copyPrismaDir, runScript, serverPassword, serverUrl, tempDir, type RunResult } from '../helpers.ts';
+import { copyPrismaDir, runScript, serverPassword, serverUrl, tempDir, withConn, type RunResult } from '../helpers.ts';
 
 const ROWS = 1_000_000;
 const CREATE = '20990101000001_big';
@@ -46,15 +46,6 @@ function prismaWith(t: TestContext, provider: Provider, migrations: [string, str
   for (const name of migrationNames(prisma, provider)) removeMigration(prisma, provider, name);
   for (const [name, sql] of migrations) writeMigration(prisma, provider, name, sql);
   return prisma;
-}
-
-async function withConn<T>(target: DatabaseTarget, work: (conn: SqlConnection) => Promise<T>): Promise<T> {
-  const conn = await openConnection(target);
-  try {
-    return await work(conn);
-  } finally {
-    await conn.close();
-  }
 }
 
 /** Every table's rows, hashed (PostgreSQL), or the file's bytes (SQLite). */
