@@ -17,6 +17,7 @@
  *   BENCH_ONLY=panel    only scenario 9 (about a minute); updates its section of RESULTS.md
  *   BENCH_ONLY=image    only scenario 10, the image built by `make test-container` (a few minutes); updates its section
  *   BENCH_ONLY=profile  only scenario 11 (a few minutes); updates its section
+ *   BENCH_ONLY=rehearse only scenario 12, make rehearse on Debian's PostgreSQL (a few minutes); updates its section
  *   BENCH_PROFILE_AGAINST=<git revision>  scenario 11 profiles that revision's deploy beside the working tree's
  *
  * Scenarios
@@ -45,6 +46,7 @@
  *   10. The production image (bench/image.ts), built by `make test-container`.
  *   11. Where a PostgreSQL deploy's time goes (bench/profile.ts): round trips, server wait and
  *      client CPU of one deploy of each real history; the kit's statements around a script.
+ *   12. make rehearse (bench/rehearse.ts): its cost over a plain deploy, and the copy's time per GiB.
  *   In 1 and 2 the same kit also runs on the production image's Node.js line (docker/Dockerfile's
  *   ARG NODE_VERSION, installed from the npm registry by scripts/node-line.sh), beside the
  *   machine's Node.js.
@@ -70,6 +72,7 @@ import { applyZeroDowntime, runZeroDowntimeBench } from './zero-downtime.ts';
 import { applyPanel, runPanelBench } from './panel-load.ts';
 import { applyImage, keepImageSection, runImageBench } from './image.ts';
 import { applyProfile, runProfileBench } from './profile.ts';
+import { applyRehearse, runRehearseBench } from './rehearse.ts';
 import { dropDatabase, freshDatabase, withConn, type PgTarget } from './pg.ts';
 import { postgresHistory, sqliteHistory, writeHistory } from './synthetic.ts';
 import { nodeLine } from '../test/fixtures/node-line.ts';
@@ -434,13 +437,19 @@ async function main(): Promise<void> {
         return (markdown, when) => applyImage(markdown, results, when);
       });
     }
+    if (process.env.BENCH_ONLY === 'rehearse') {
+      return scenarioOnly('rehearse', async () => {
+        const results = await runRehearseBench({ work: WORK, runs: QUICK ? 3 : 5, log });
+        return (markdown, when) => applyRehearse(markdown, results, when);
+      });
+    }
     if (process.env.BENCH_ONLY === 'profile') {
       return scenarioOnly('profile', async (server) => {
         const results = await runProfileBench(server, { work: WORK, runs: QUICK ? 3 : 7, log });
         return (markdown, when) => applyProfile(markdown, results, when);
       });
     }
-    if (process.env.BENCH_ONLY !== 'gate') throw new Error(`BENCH_ONLY=${process.env.BENCH_ONLY}: only "gate", "pooler", "cli", "baseline", "zero-downtime", "panel", "image" or "profile" runs alone`);
+    if (process.env.BENCH_ONLY !== 'gate') throw new Error(`BENCH_ONLY=${process.env.BENCH_ONLY}: only "gate", "pooler", "cli", "baseline", "zero-downtime", "panel", "image", "profile" or "rehearse" runs alone`);
     return scenarioOnly('gate', async (server) => {
       const results = await runGateBench(server, { work: WORK, kitEntry, log });
       return (markdown, when) => applyGate(markdown, gateMarkdown(results, when));
@@ -725,11 +734,12 @@ async function main(): Promise<void> {
     const zeroDowntime = await runZeroDowntimeBench(admin, { work: WORK, kitEntry, runs: QUICK ? 3 : 5, log });
     const panel = await runPanelBench(admin, { work: WORK, kitEntry, log });
     const profile = await runProfileBench(admin, { work: WORK, runs: QUICK ? 3 : 7, log });
+    const rehearsal = await runRehearseBench({ work: WORK, runs: QUICK ? 3 : 5, log });
     const same = 'in this same bench run';
     const markdown = applyBaseline(applyCli(applyPooler(applyGate(report.markdown, gate), pooler, same), cli, same), baseline, same);
     const resultsFile = join(projectRoot, 'bench', 'RESULTS.md');
     const previous = existsSync(resultsFile) ? readFileSync(resultsFile, 'utf8') : '';
-    writeFileSync(resultsFile, keepImageSection(previous, applyProfile(applyPanel(applyZeroDowntime(markdown, zeroDowntime, same), panel, same), profile, same)));
+    writeFileSync(resultsFile, keepImageSection(previous, applyRehearse(applyProfile(applyPanel(applyZeroDowntime(markdown, zeroDowntime, same), panel, same), profile, same), rehearsal, same)));
     log(`\nWrote ${relative(process.cwd(), join(projectRoot, 'bench', 'RESULTS.md')) || 'bench/RESULTS.md'}`);
   } finally {
     await stop();
