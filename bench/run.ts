@@ -103,7 +103,7 @@ const AS_ENTRYPOINT = `kit, node ${ENTRYPOINT_FLAGS.join(' ')} (as the entrypoin
 
 function assertEntrypointFlags(): void {
   const text = readFileSync(join(projectRoot, 'scripts', 'docker-entrypoint.sh'), 'utf8');
-  if (!text.includes(`flags=(${ENTRYPOINT_FLAGS[0]})`) || !text.includes(`migrate | backup) flags+=(${ENTRYPOINT_FLAGS.slice(1).join(' ')})`)) {
+  if (!text.includes(`flags=(${ENTRYPOINT_FLAGS[0]})`) || !text.includes(`LITE_MODE=(${ENTRYPOINT_FLAGS.slice(1).join(' ')})`) || !text.includes('migrate | backup) flags+=("${LITE_MODE[@]}")')) {
     throw new Error(`scripts/docker-entrypoint.sh no longer runs migrate with ${ENTRYPOINT_FLAGS.join(' ')}: update ENTRYPOINT_FLAGS in bench/run.ts`);
   }
 }

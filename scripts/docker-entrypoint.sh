@@ -109,6 +109,12 @@ check_seconds() {
 	fi
 }
 
+# V8's lite mode turns WebAssembly off, and Node.js 20 says so on stderr at every start
+# unless told first with --no-expose-wasm, a flag newer lines refuse: asked once, for
+# free (--version starts no JavaScript).
+LITE_MODE=(--lite-mode)
+if node --no-expose-wasm --version >/dev/null 2>&1; then LITE_MODE=(--no-expose-wasm --lite-mode); fi
+
 # Run one of the kit's commands: compiled in the image, from source in a checkout
 # (or when KIT_FROM_SOURCE=true, so that a stale dist/ is never used by mistake).
 kit() {
@@ -120,7 +126,7 @@ kit() {
 	# runtime never loads) takes 11-18 MiB off their peak (see bench/RESULTS.md). The
 	# seed runs the Prisma client, whose query compiler is WebAssembly.
 	local flags=(--max-semi-space-size=1)
-	case "$name" in migrate | backup) flags+=(--lite-mode) ;; esac
+	case "$name" in migrate | backup) flags+=("${LITE_MODE[@]}") ;; esac
 	local command=(node "${flags[@]}" "$APP_DIR/dist/scripts/$name.js")
 	if [ "${KIT_FROM_SOURCE:-false}" = true ] || [ ! -f "$APP_DIR/dist/scripts/$name.js" ]; then
 		command=(node "${flags[@]}" --import "$APP_DIR/node_modules/tsx/dist/loader.mjs" "$APP_DIR/scripts/$name.ts")

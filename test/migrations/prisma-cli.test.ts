@@ -287,7 +287,8 @@ test('the engine killed in the middle of migrate deploy: the CLI’s error namin
   const env = { DATABASE_URL: db.url, PRISMA_DIR: prismaDir };
   const run = startPrisma(['migrate', 'deploy'], env);
   const watcher = await db.connect();
-  const sleeping = "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query LIKE '%pg_sleep(300)%' AND pid <> pg_backend_pid()";
+  // By what it waits on, not its text: a fresh database's migrations travel several to a query.
+  const sleeping = "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND wait_event = 'PgSleep' AND pid <> pg_backend_pid()";
   let backends: unknown[] = [];
   for (let tries = 0; tries < 600 && backends.length === 0; tries++) {
     await new Promise((resolve) => setTimeout(resolve, 100));
