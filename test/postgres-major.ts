@@ -25,7 +25,6 @@ export const SERVER_SUITES = [
   'test/migrations/baseline.test.ts',
   'test/migrations/adoption.test.ts',
   'test/migrations/check.test.ts',
-  'test/migrations/rehearse.test.ts',
   'test/migrations/status.test.ts',
   'test/migrations/resolve.test.ts',
   'test/migrations/prisma-cli.test.ts',

@@ -140,39 +140,53 @@ async function databaseBytes(conn: SqlConnection): Promise<number> {
   return Number(row?.bytes ?? 0);
 }
 
-/** A copy of the target (or of the backup file) for `work`, dropped after it. */
+/** A copy of the target (or of the backup file) for `work`, dropped after it, and on SIGINT or SIGTERM meanwhile. */
 async function withCopy<T>(target: DatabaseTarget, bytes: number, options: RehearseOptions, work: (copy: DatabaseTarget, copied: Rehearsal['copy']) => Promise<T>): Promise<T> {
   const from = options.from ? `the backup ${options.from}` : 'the database';
   const started = performance.now();
   const report = progressReporter(bytes, options.onProgress);
   if (target.provider === 'sqlite') {
     const dir = mkdtempSync(join(tmpdir(), 'rastar-rehearsal-'));
-    try {
+    const drop = async () => rmSync(dir, { recursive: true, force: true });
+    return droppedOnSignal(drop, async () => {
       const file = join(dir, 'copy.db');
       options.onProgress(`Copying ${from} (${formatBytes(bytes)}) into a temporary file…`);
       await copySqlite(options.from ?? target.file, file, 'copy', (done) => report(done * bytes));
-      return await work(parseDatabaseUrl(`file:${file}`), { from, on: 'a temporary file', bytes, ms: performance.now() - started });
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+      return work(parseDatabaseUrl(`file:${file}`), { from, on: 'a temporary file', bytes, ms: performance.now() - started });
+    });
   }
   return withCopyServer(target, options.onProgress, async (server, on) => {
     const name = `rastar_rehearsal_${process.pid}_${Date.now().toString(36)}`;
     const admin = await openConnection(server, { applicationName: 'rastar-rehearse' });
     try {
       await admin.exec(`CREATE DATABASE ${sqlIdentifier(name)}`);
-      try {
+      const drop = () => admin.exec(`DROP DATABASE IF EXISTS ${sqlIdentifier(name)} WITH (FORCE)`);
+      return await droppedOnSignal(drop, async () => {
         const copy = { ...withDatabase(server, name), schema: target.schema } as PgTarget;
         options.onProgress(`Copying ${from} (${formatBytes(bytes)}) into a scratch database on ${on}…`);
         await copyPostgres(options.from ? { file: options.from } : { target }, copy, report);
-        return await work(copy, { from, on, bytes, ms: performance.now() - started });
-      } finally {
-        await admin.exec(`DROP DATABASE IF EXISTS ${sqlIdentifier(name)} WITH (FORCE)`);
-      }
+        return work(copy, { from, on, bytes, ms: performance.now() - started });
+      });
     } finally {
       await admin.close();
     }
   });
+}
+
+/** `work`, then `drop`; a stop signal meanwhile drops the copy and exits (130 / 143) instead of leaving it behind. */
+async function droppedOnSignal<T>(drop: () => Promise<unknown>, work: () => Promise<T>): Promise<T> {
+  const onSignal = (signal: NodeJS.Signals) => {
+    void drop()
+      .catch(() => {})
+      .finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+  };
+  process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
+  try {
+    return await work();
+  } finally {
+    process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
+    await drop();
+  }
 }
 
 /**

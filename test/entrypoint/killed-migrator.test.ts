@@ -52,9 +52,10 @@ describe('a migrator killed during a deploy on PostgreSQL', () => {
   });
 
   test(`SIGKILLs while a fresh database is built several migrations to a round trip: each leaves a migration boundary and a free lock`, async (t) => {
-    const history = syntheticPrismaDir(t, 200, { rows: 20_000 });
+    // About 5 s of work on this machine: the kill, within 1 s of the deploy's start, lands in it.
+    const history = syntheticPrismaDir(t, 120, { rows: 20_000 });
     const starts = join(workDir(t), 'starts.log');
-    for (let i = 0; i < 3; i++) {
+    for (let i = 0; i < 2; i++) {
       const db = await testDatabase(t, 'postgresql');
       const conn = await db.connect();
       const env = { DATABASE_URL: db.url, PRISMA_DIR: history.dir, RUN_MIGRATIONS: 'true', MIGRATION_LOCK_TIMEOUT: '30' };
@@ -63,7 +64,7 @@ describe('a migrator killed during a deploy on PostgreSQL', () => {
       void run.exited.then(() => (ended = true));
       // Batches announce their migrations once they committed: kill once the deploy has begun.
       await until(`fresh run ${i} to begin its deploy`, () => ended || /Datasource:/.test(run.stderr() + run.stdout()), 60_000, 5);
-      await sleep(Math.floor(Math.random() * 1500));
+      await sleep(Math.floor(Math.random() * 1000));
       assert.equal(ended, false, `fresh run ${i} ended before it was killed:\n${run.output()}`);
       run.killGroup();
       assert.equal((await finished(run, 10_000)).signal, 'SIGKILL');
@@ -75,6 +76,6 @@ describe('a migrator killed during a deploy on PostgreSQL', () => {
       await assertAppliedOnce(conn, history.names);
       t.diagnostic(`fresh run ${i}: ${applied} of ${history.names.length} applied when killed`);
     }
-    assert.deepEqual(readStarts(starts).map((s) => s.label), ['final-0', 'final-1', 'final-2']);
+    assert.deepEqual(readStarts(starts).map((s) => s.label), ['final-0', 'final-1']);
   });
 });

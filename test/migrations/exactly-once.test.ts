@@ -44,7 +44,13 @@ describe('a data migration through a transaction pooler, at every default isolat
       await holder.query('SELECT pg_advisory_lock($1)', [ADVISORY_LOCK_KEY]);
       const env = { PRISMA_DIR: prisma, MIGRATION_DDL_LOCK_TIMEOUT: '0' };
       const migrators = [migrate(bouncer.url(database), ['deploy'], env), migrate(bouncer.url(database), ['deploy'], env)];
-      await until('both migrators queued on the migration lock', async () => (await waitingOn(admin)).filter((w) => w.kind === 'advisory').length === 2);
+      // A migrator that ends before it queues (it could not connect, …) fails the test with its own words.
+      const ended = migrators.map((run) => run.then((result) => assert.fail(`a migrator ended before the migration lock was free:\n${output(result)}`)));
+      ended.forEach((end) => end.catch(() => {}));
+      await until('both migrators queued on the migration lock', async () => {
+        await Promise.race([...ended, Promise.resolve()]);
+        return (await waitingOn(admin)).filter((w) => w.kind === 'advisory').length === 2;
+      });
       await holder.query('SELECT pg_advisory_unlock($1)', [ADVISORY_LOCK_KEY]);
       // One migrator runs the migration and waits on the row; the other waits for the migration lock inside its own attempt at it.
       await until('one migrator in the migration, the other queued on the migration lock to run it too', async () => {

@@ -15,7 +15,8 @@ import { parseDatabaseUrl, type DatabaseTarget } from '../../src/db.ts';
 import { savedRehearsalPath } from '../../src/authoring/rehearse.ts';
 import { migrate, migrationNames, removeMigration, writeMigration } from '../fixtures/kit.ts';
 import { startLocalPostgres, type LocalServer } from '../fixtures/local-postgres.ts';
-import { copyPrismaDir, runScript, serverPassword, serverUrl, tempDir, withConn, type RunResult } from '../helpers.ts';
+import { childEnv, copyPrismaDir, execCapture, runScript, scriptArgs, serverPassword, serverUrl, tempDir, withConn, type RunResult } from '../helpers.ts';
+import { until } from '../entrypoint/harness.ts';
 
 const ROWS = 1_000_000;
 const CREATE = '20990101000001_big';
@@ -267,6 +268,23 @@ describe('make rehearse on PostgreSQL (Debian’s newest server, its pg_dump)', 
       ],
     );
     assert.deepEqual(m?.rewrites, []);
+    assert.equal(await fingerprint(target), before_);
+  });
+
+  test('SIGINT while a migration runs on the copy: the copy is dropped, exit 130', async (t) => {
+    if (skip) return t.skip(skip);
+    const prisma = prismaWith(t, 'postgresql', [
+      [CREATE, SQL.postgresql.create],
+      ['20990101000002_slow', 'SELECT pg_sleep(300);\n'],
+    ]);
+    const run = execCapture(process.execPath, [...scriptArgs('rehearse')], { env: childEnv({ DATABASE_URL: server!.url('app'), SHADOW_DATABASE_URL: undefined, PRISMA_DIR: prisma }) });
+    const sleeping = async () => (await withConn(parseDatabaseUrl(server!.url('postgres')), (conn) => conn.query<{ datname: string }>("SELECT datname FROM pg_stat_activity WHERE wait_event = 'PgSleep'"))).map((row) => row.datname);
+    await until('the migration to run on the copy', async () => (await sleeping()).length === 1, 60_000, 50);
+    assert.match((await sleeping())[0] ?? '', /^rastar_rehearsal_/);
+    process.kill(run.pid, 'SIGINT');
+    const result = await run.done;
+    assert.equal(result.code, 130, result.stderr);
+    assert.deepEqual(await leftoverCopies(server!.url('postgres')), [], 'the copy was dropped');
     assert.equal(await fingerprint(target), before_);
   });
 
