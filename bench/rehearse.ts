@@ -12,7 +12,8 @@ import { existsSync, mkdirSync, readdirSync, rmSync, symlinkSync, writeFileSync 
 import { join } from 'node:path';
 import { parseDatabaseUrl, projectRoot } from '../src/db.ts';
 import { startLocalPostgres } from '../test/fixtures/local-postgres.ts';
-import { median, replaceSection, runProcess } from './gate.ts';
+import { spawn } from 'node:child_process';
+import { containerEnv, median, replaceSection } from './gate.ts';
 import { dropDatabase, freshDatabase, withConn, type PgTarget } from './pg.ts';
 
 const CORPUS = join(projectRoot, '..', 'shared', 'corpus', 'langfuse-postgresql');
@@ -57,7 +58,7 @@ export async function runRehearseBench(options: { work: string; runs: number; lo
   const admin = parseDatabaseUrl(server.url('postgres')) as PgTarget;
   const run = async (script: string, args: string[], url: string, prismaDir: string) => {
     const t0 = performance.now();
-    const result = await runProcess(process.execPath, [join(projectRoot, 'dist', 'scripts', `${script}.js`), ...args], { DATABASE_URL: url, PRISMA_DIR: prismaDir }, projectRoot);
+    const result = await runApart(process.execPath, [join(projectRoot, 'dist', 'scripts', `${script}.js`), ...args], { DATABASE_URL: url, PRISMA_DIR: prismaDir });
     return { ms: performance.now() - t0, ...result };
   };
   try {
@@ -67,9 +68,9 @@ export async function runRehearseBench(options: { work: string; runs: number; lo
       const plain = await run('migrate', ['deploy'], plainDb.url, corpusOnly);
       const targetDb = await freshDatabase(admin, 'bench_rehearse_target');
       const rehearsal = await run('rehearse', ['--json'], targetDb.url, corpusOnly);
-      const applied = rehearsal.code === 0 ? jsonOf<{ migrations: unknown[] }>(rehearsal.output).migrations.length : -1;
+      const applied = rehearsal.code === 0 ? (JSON.parse(rehearsal.stdout) as { migrations: unknown[] }).migrations.length : -1;
       if (plain.code !== 0) results.failures.push(`plain deploy: exit ${plain.code}`);
-      if (applied !== results.migrations) results.failures.push(`rehearsal: exit ${rehearsal.code}, ${applied} migrations: ${rehearsal.output.trim().split('\n').pop()}`);
+      if (applied !== results.migrations) results.failures.push(`rehearsal: exit ${rehearsal.code}, ${applied} migrations: ${rehearsal.stderr.trim().split('\n').pop()}`);
       else if (i >= 0) (results.plainMs.push(plain.ms), results.rehearseMs.push(rehearsal.ms));
       log(`[rehearse ${results.migrations} migrations ${i < 0 ? 'warm-up' : `${i + 1}/${runs}`}] plain deploy ${plain.ms.toFixed(0)} ms, rehearsal ${rehearsal.ms.toFixed(0)} ms`);
     }
@@ -78,15 +79,21 @@ export async function runRehearseBench(options: { work: string; runs: number; lo
     const base = await freshDatabase(admin, 'bench_rehearse_base');
     if ((await run('migrate', ['deploy'], base.url, corpusOnly)).code !== 0) throw new Error('could not deploy the corpus');
     log(`Filling the database with ${FILL_ROWS} rows…`);
-    await withConn(base, (conn) => conn.exec(`CREATE TABLE "BenchFill" AS SELECT g AS "id", repeat(md5(g::text), 6) AS "payload" FROM generate_series(1, ${FILL_ROWS}) AS g; VACUUM ANALYZE "BenchFill"`));
+    await withConn(base, async (conn) => {
+      await conn.exec(`CREATE TABLE "BenchFill" AS SELECT g AS "id", repeat(md5(g::text), 6) AS "payload" FROM generate_series(1, ${FILL_ROWS}) AS g`);
+      await conn.exec('ANALYZE "BenchFill"');
+    });
     const bytes = Number((await withConn(base, (conn) => conn.query<{ b: string }>('SELECT pg_database_size(current_database()) AS b')))[0]?.b);
     const filled = { bytes, plainMs: [] as number[], rehearseMs: [] as number[], copyMs: [] as number[] };
     for (let i = -1; i < Math.min(runs, 3); i++) {
-      await withConn(admin, (conn) => conn.exec('DROP DATABASE IF EXISTS bench_rehearse_copy WITH (FORCE); CREATE DATABASE bench_rehearse_copy TEMPLATE bench_rehearse_base'));
+      await withConn(admin, async (conn) => {
+        await conn.exec('DROP DATABASE IF EXISTS bench_rehearse_copy WITH (FORCE)');
+        await conn.exec('CREATE DATABASE bench_rehearse_copy TEMPLATE bench_rehearse_base');
+      });
       const plain = await run('migrate', ['deploy'], server.url('bench_rehearse_copy'), withProbe);
       const rehearsal = await run('rehearse', ['--json', '--max-bytes', '0'], base.url, withProbe);
-      const report = rehearsal.code === 0 ? jsonOf<{ copy: { ms: number }; migrations: unknown[] }>(rehearsal.output) : null;
-      if (plain.code !== 0 || report?.migrations.length !== 1) results.failures.push(`filled: plain exit ${plain.code}, rehearsal exit ${rehearsal.code}: ${rehearsal.output.trim().split('\n').pop()}`);
+      const report = rehearsal.code === 0 ? (JSON.parse(rehearsal.stdout) as { copy: { ms: number }; migrations: unknown[] }) : null;
+      if (plain.code !== 0 || report?.migrations.length !== 1) results.failures.push(`filled: plain exit ${plain.code}, rehearsal exit ${rehearsal.code}: ${rehearsal.stderr.trim().split('\n').pop()}`);
       else if (i >= 0) (filled.plainMs.push(plain.ms), filled.rehearseMs.push(rehearsal.ms), filled.copyMs.push(report.copy.ms));
       log(`[rehearse 1 migration on ${(bytes / 2 ** 20).toFixed(0)} MiB ${i < 0 ? 'warm-up' : `${i + 1}/${Math.min(runs, 3)}`}] plain deploy ${plain.ms.toFixed(0)} ms, rehearsal ${rehearsal.ms.toFixed(0)} ms (copy ${report?.copy.ms.toFixed(0) ?? '?'} ms)`);
     }
@@ -104,9 +111,17 @@ function readFolders(dir: string): string[] {
     .filter((name) => existsSync(join(dir, name, 'migration.sql')));
 }
 
-/** The JSON report on stdout, after the progress lines on stderr (the output holds both). */
-function jsonOf<T>(output: string): T {
-  return JSON.parse(output.slice(output.search(/^\{$/m))) as T;
+/** A process to its end in a container's environment, its stdout (the JSON report) and stderr (progress) apart. */
+function runApart(file: string, args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, args, { cwd: projectRoot, env: containerEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk));
+    child.once('error', reject);
+    child.once('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
+  });
 }
 
 const BEGIN = '<!-- rehearse:begin -->';

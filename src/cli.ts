@@ -141,8 +141,10 @@ export async function runCommand<O extends Options>(
     code = reportError(error);
   }
   process.exitCode = code;
-  // Let stdout drain, then leave even if a driver keeps a socket open.
-  await new Promise((done) => setImmediate(done));
+  // Leave only once stdout and stderr took everything (a pipe whose reader is slower than
+  // us holds the rest in our buffer, which process.exit would drop: a 400 KB --json was
+  // cut at 214 KB), and then even if a driver keeps a socket open.
+  await Promise.all([process.stdout, process.stderr].map((stream) => new Promise((done) => stream.write('', () => done(undefined)))));
   process.exit(code);
 }
 
