@@ -4,7 +4,7 @@
  */
 import '../src/node-version.ts'; // first: a supported Node.js, or one line and exit 2
 import { describeDatasource, maskUrl } from '../src/db.ts';
-import { err, formatMs, out, printDeployEvents, runCommand, target } from '../src/cli.ts';
+import { err, formatMs, onStopSignal, out, printDeployEvents, runCommand, target } from '../src/cli.ts';
 import { parseBytes, rehearseMaxBytes } from '../src/env.ts';
 import { errorMessage } from '../src/errors.ts';
 import { formatFinding } from '../src/authoring/lint.ts';
@@ -37,7 +37,7 @@ await runCommand(
     const maxBytes = values['max-bytes'] === undefined ? rehearseMaxBytes() : parseBytes(String(values['max-bytes']), '--max-bytes');
     if (!values.json) out(`Rehearsal: ${describeDatasource(t)}`);
     const history = readHistory(t.provider);
-    const rehearsal = await rehearse(t, history, { from: values.from === undefined ? undefined : String(values.from), maxBytes, onProgress: (line) => err(line), onEvent: printDeployEvents({ json: true }) });
+    const rehearsal = await rehearse(t, history, { from: values.from === undefined ? undefined : String(values.from), maxBytes, onProgress: (line) => err(line), onEvent: printDeployEvents({ json: true }), onCopy: onStopSignal });
     if (!rehearsal) {
       if (values.json) out(JSON.stringify({ datasource: maskUrl(t.url), provider: t.provider, pending: [], migrations: [] }, null, 2));
       else out('No pending migrations: nothing to rehearse.');

@@ -177,6 +177,20 @@ export function printLines(lines: Line[]): void {
 }
 
 /** Resolves on the first SIGINT or SIGTERM: a long-running app's cue to stop. */
+/**
+ * Until the returned function is called, SIGINT or SIGTERM runs `cleanup` (a scratch copy
+ * to drop, …) and then exits 130 or 143, instead of leaving it behind.
+ */
+export function onStopSignal(cleanup: () => Promise<unknown>): () => void {
+  const stop = (signal: NodeJS.Signals) => {
+    void cleanup()
+      .catch(() => {})
+      .finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+  };
+  process.once('SIGINT', stop).once('SIGTERM', stop);
+  return () => process.off('SIGINT', stop).off('SIGTERM', stop);
+}
+
 export function untilSignal(): Promise<NodeJS.Signals> {
   return new Promise((resolve) => {
     const stop = (signal: NodeJS.Signals) => {

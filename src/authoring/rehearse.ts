@@ -80,6 +80,8 @@ export interface RehearseOptions {
   maxBytes: number;
   onProgress: (line: string) => void;
   onEvent?: (event: DeployEvent) => void;
+  /** While the copy exists: how to drop it should the command be stopped (SIGINT, SIGTERM); returns how to forget it. */
+  onCopy?: (drop: () => Promise<unknown>) => () => void;
 }
 
 /** How often the migrator's locks and index builds are looked at (PostgreSQL). */
@@ -140,7 +142,7 @@ async function databaseBytes(conn: SqlConnection): Promise<number> {
   return Number(row?.bytes ?? 0);
 }
 
-/** A copy of the target (or of the backup file) for `work`, dropped after it, and on SIGINT or SIGTERM meanwhile. */
+/** A copy of the target (or of the backup file) for `work`, dropped after it (and, through options.onCopy, when the command is stopped). */
 async function withCopy<T>(target: DatabaseTarget, bytes: number, options: RehearseOptions, work: (copy: DatabaseTarget, copied: Rehearsal['copy']) => Promise<T>): Promise<T> {
   const from = options.from ? `the backup ${options.from}` : 'the database';
   const started = performance.now();
@@ -153,7 +155,7 @@ async function withCopy<T>(target: DatabaseTarget, bytes: number, options: Rehea
       options.onProgress(`Copying ${from} (${formatBytes(bytes)}) into a temporary file…`);
       await copySqlite(options.from ?? target.file, file, 'copy', (done) => report(done * bytes));
       return work(parseDatabaseUrl(`file:${file}`), { from, on: 'a temporary file', bytes, ms: performance.now() - started });
-    });
+    }, options.onCopy);
   }
   return withCopyServer(target, options.onProgress, async (server, on) => {
     const name = `rastar_rehearsal_${process.pid}_${Date.now().toString(36)}`;
@@ -166,25 +168,20 @@ async function withCopy<T>(target: DatabaseTarget, bytes: number, options: Rehea
         options.onProgress(`Copying ${from} (${formatBytes(bytes)}) into a scratch database on ${on}…`);
         await copyPostgres(options.from ? { file: options.from } : { target }, copy, report);
         return work(copy, { from, on, bytes, ms: performance.now() - started });
-      });
+      }, options.onCopy);
     } finally {
       await admin.close();
     }
   });
 }
 
-/** `work`, then `drop`; a stop signal meanwhile drops the copy and exits (130 / 143) instead of leaving it behind. */
-async function droppedOnSignal<T>(drop: () => Promise<unknown>, work: () => Promise<T>): Promise<T> {
-  const onSignal = (signal: NodeJS.Signals) => {
-    void drop()
-      .catch(() => {})
-      .finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
-  };
-  process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
+/** `work`, then `drop`; meanwhile the caller's stop-signal handling (options.onCopy) knows how to drop the copy. */
+async function droppedOnSignal<T>(drop: () => Promise<unknown>, work: () => Promise<T>, onCopy: RehearseOptions['onCopy']): Promise<T> {
+  const forget = onCopy?.(drop);
   try {
     return await work();
   } finally {
-    process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
+    forget?.();
     await drop();
   }
 }
