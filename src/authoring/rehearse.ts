@@ -218,10 +218,6 @@ export function formatBytes(bytes: number): string {
   return unit === 0 ? `${bytes} bytes` : `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
 }
 
-function monotonicMs(): number {
-  return Number(process.hrtime.bigint()) / 1e6;
-}
-
 // ---------------------------------------------------------------------------
 // The deploy, watched
 
@@ -326,7 +322,7 @@ class Watcher {
                   WHERE p.pid = $1`;
     while (this.running) {
       const rows = await observer.query<{ kind: string; name: string; detail: string }>(sql, [pid, schema, TABLE]).catch(() => []);
-      const at = monotonicMs();
+      const at = performance.now();
       const migration = this.current;
       if (migration) {
         for (const row of rows) {
@@ -372,10 +368,10 @@ async function observedDeploy(conn: SqlConnection, history: History, options: Re
   const onEvent = (event: DeployEvent) => {
     if (event.event === 'applying') {
       current = event.name;
-      started = monotonicMs();
+      started = performance.now();
       if (watcher) watcher.current = event.name;
     }
-    if (event.event === 'applied') ended.set(event.name, { ms: event.ms, at: monotonicMs() });
+    if (event.event === 'applied') ended.set(event.name, { ms: event.ms, at: performance.now() });
     options.onEvent?.(event);
   };
   const afterEach = async (name: string) => {
@@ -383,7 +379,7 @@ async function observedDeploy(conn: SqlConnection, history: History, options: Re
     const after = await snapshot(conn);
     const changed = await changes(conn, before, after);
     before = after;
-    const end = ended.get(name) ?? { ms: monotonicMs() - started, at: monotonicMs() };
+    const end = ended.get(name) ?? { ms: performance.now() - started, at: performance.now() };
     const migration = scripts.get(name);
     const transactional = migration ? scriptMode(migration.script, conn.target.provider).kind === 'transactional' : true;
     const locks: LockHeld[] = postgres
