@@ -397,7 +397,13 @@ async function applyBatch(session: Session, batch: Migration[]): Promise<{ name:
       return `${lockedBegin(session, migration.name, true).sql}${segmentStartSql(id)};\n${migration.script}\n;\n${KIT_IDENTITY}${row};\n${appliedNotifySql(session, migration.name)}COMMIT;\n${RESET_SESSION};\n`;
     })
     .join('');
-  await conn.exec(sql).catch(() => rollback(conn));
+  // Each segment's RESET ALL runs between its COMMIT and the next BEGIN, where PostgreSQL
+  // takes it into the next transaction: a failure there rolls the reset back too, and a SET
+  // of an earlier migration would reach the ones that follow one at a time. Reset again.
+  await conn.exec(sql).catch(async () => {
+    await rollback(conn);
+    await conn.exec(RESET_SESSION);
+  });
   const rows = await conn.query<{ id: string; ms: string | number }>(`SELECT id, extract(epoch FROM finished_at - started_at) * 1000 AS ms FROM ${historyTable(conn.target)} WHERE id = ANY($1::text[])`, [ids]);
   const ms = new Map(rows.map((row) => [row.id, Number(row.ms)]));
   const committed: { name: string; ms: number }[] = [];

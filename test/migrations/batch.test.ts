@@ -81,6 +81,20 @@ describe('a fresh PostgreSQL database, several migrations to a round trip', () =
     );
   });
 
+  test('after a batch that failed, the next migration runs in a clean session: a SET of an earlier one does not come back (torture seeds 407330, 650457)', async (t) => {
+    // The enum value's use fails inside the batch's transaction; alone it runs statement by statement.
+    const prisma = history(t, [
+      'CREATE TYPE "Mood" AS ENUM (\'a\');\n',
+      'SET search_path TO pg_catalog, public;\nCREATE TABLE public."S" ("id" INTEGER);\n',
+      'ALTER TYPE "Mood" ADD VALUE \'b\';\nCREATE TABLE "T" ("mood" "Mood" NOT NULL DEFAULT \'b\');\n',
+    ]);
+    const db = await testDatabase(t, 'postgresql');
+    const result = await migrate(db.url, ['deploy'], { PRISMA_DIR: prisma });
+    assert.equal(result.code, 0, result.stderr);
+    const conn = await db.connect();
+    assert.deepEqual(await conn.query(`SELECT n.nspname AS schema FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relname = 'T'`), [{ schema: 'public' }]);
+  });
+
   test("a row is written only in the transaction that noted its id: a script read on into the next migration's text rolls back whole", async (t) => {
     const db = await testDatabase(t, 'postgresql');
     const conn = await db.connect();
