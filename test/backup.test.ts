@@ -249,7 +249,7 @@ describe('backup and restore on PostgreSQL (Debian\'s newest installed server, p
     // Found on PATH (no client folders): pg_dump itself refuses, and its words are explained.
     const result = await runScript('backup', [], { env: { DATABASE_URL: db.url, BACKUP_DIR: dir, PATH: `${server.bin}${delimiter}${process.env.PATH}`, PG_CLIENT_ROOT: join(tempDir(t), 'none') } });
     assert.equal(result.code, 1, result.stderr);
-    assert.match(result.stderr, new RegExp(`^Error: pg_dump ${server.major} cannot back up a PostgreSQL ${serverVersion} server: server version mismatch`, 'm'));
+    assert.match(result.stderr, new RegExp(`^Error: pg_dump ${server.major} cannot dump a PostgreSQL ${serverVersion} server: server version mismatch`, 'm'));
     assert.match(result.stderr, new RegExp(`postgresql-client-${serverVersion}`), 'the hint names the client to install');
     assert.deepEqual(backups(dir), [], 'no partial file left');
     assertNoSecret(result, serverPassword());

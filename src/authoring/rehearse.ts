@@ -7,7 +7,7 @@
  * read-only); the copy is dropped at the end, whatever happened.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describeTarget, openConnection, parseDatabaseUrl, projectRoot, withDatabase, type DatabaseTarget, type SqlConnection } from '../db.ts';
@@ -148,7 +148,8 @@ async function withCopy<T>(target: DatabaseTarget, bytes: number, options: Rehea
   const started = performance.now();
   const report = progressReporter(bytes, options.onProgress);
   if (target.provider === 'sqlite') {
-    const dir = mkdtempSync(join(tmpdir(), 'rastar-rehearsal-'));
+    for (const left of sweepSqliteCopies()) options.onProgress(`Removed ${left}, a copy a killed rehearsal left behind.`);
+    const dir = mkdtempSync(join(tmpdir(), `${SQLITE_COPY_PREFIX}${process.pid}-`));
     const drop = async () => rmSync(dir, { recursive: true, force: true });
     return droppedOnSignal(drop, async () => {
       const file = join(dir, 'copy.db');
@@ -158,9 +159,12 @@ async function withCopy<T>(target: DatabaseTarget, bytes: number, options: Rehea
     }, options.onCopy);
   }
   return withCopyServer(target, options.onProgress, async (server, on) => {
-    const name = `rastar_rehearsal_${process.pid}_${Date.now().toString(36)}`;
+    const name = `${PG_COPY_PREFIX}${process.pid}_${Date.now().toString(36)}`;
     const admin = await openConnection(server, { applicationName: 'rastar-rehearse' });
     try {
+      for (const left of await sweepPostgresCopies(admin)) options.onProgress(`Dropped ${left}, a copy a killed rehearsal left behind.`);
+      // Held by this session while the copy exists: a rehearsal that sees it free knows the copy's owner is gone.
+      await admin.query('SELECT pg_advisory_lock($1, hashtext($2))', [COPY_LOCK_CLASS, name]);
       await admin.exec(`CREATE DATABASE ${sqlIdentifier(name)}`);
       const drop = () => admin.exec(`DROP DATABASE IF EXISTS ${sqlIdentifier(name)} WITH (FORCE)`);
       return await droppedOnSignal(drop, async () => {
@@ -173,6 +177,58 @@ async function withCopy<T>(target: DatabaseTarget, bytes: number, options: Rehea
       await admin.close();
     }
   });
+}
+
+const SQLITE_COPY_PREFIX = 'rastar-rehearsal-';
+const PG_COPY_PREFIX = 'rastar_rehearsal_';
+/** The advisory-lock class (two-key form) of the scratch databases' owner locks. */
+const COPY_LOCK_CLASS = 0x72656873;
+
+/**
+ * The temporary copies of rehearsals that were killed (SIGKILL, a crash) before they
+ * could drop them, removed: each directory is named after its process, gone now.
+ */
+function sweepSqliteCopies(): string[] {
+  const removed: string[] = [];
+  for (const entry of readdirSync(tmpdir())) {
+    const pid = new RegExp(`^${SQLITE_COPY_PREFIX}(\\d+)-`).exec(entry)?.[1];
+    if (!pid || processAlive(Number(pid))) continue;
+    rmSync(join(tmpdir(), entry), { recursive: true, force: true });
+    removed.push(join(tmpdir(), entry));
+  }
+  return removed;
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * The scratch databases of rehearsals that were killed before they could drop them,
+ * dropped: a live rehearsal holds its copy's lock from before CREATE DATABASE until
+ * after the drop, and a killed one's session, and with it the lock, ends with it.
+ */
+async function sweepPostgresCopies(admin: SqlConnection): Promise<string[]> {
+  const dropped: string[] = [];
+  const names = await admin.query<{ datname: string }>('SELECT datname FROM pg_database WHERE starts_with(datname, $1)', [PG_COPY_PREFIX]);
+  for (const { datname } of names) {
+    const [free] = await admin.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1, hashtext($2)) AS ok', [COPY_LOCK_CLASS, datname]);
+    if (!free?.ok) continue;
+    try {
+      await admin.exec(`DROP DATABASE IF EXISTS ${sqlIdentifier(datname)} WITH (FORCE)`);
+      dropped.push(datname);
+    } catch {
+      // Another role's copy: not ours to drop; its owner's next rehearsal will.
+    } finally {
+      await admin.query('SELECT pg_advisory_unlock($1, hashtext($2))', [COPY_LOCK_CLASS, datname]);
+    }
+  }
+  return dropped;
 }
 
 /** `work`, then `drop`; meanwhile the caller's stop-signal handling (options.onCopy) knows how to drop the copy. */

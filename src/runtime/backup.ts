@@ -200,7 +200,7 @@ export function pickPgClient(serverMajor: number, purpose: 'backup' | 'restore',
   const major = majors.find((m) => m >= serverMajor) ?? (purpose === 'restore' ? majors.at(-1) : undefined);
   if (major === undefined) {
     throw new KitError('IO', `The newest PostgreSQL client installed is ${majors.at(-1)} (${join(root, String(majors.at(-1)), 'bin')}), and a PostgreSQL ${serverMajor} server needs ${serverMajor} or newer: pg_dump refuses a newer server`, {
-      hint: `Install postgresql-client-${serverMajor} (in the image: build with the default PG_CLIENT_APT=pgdg, which installs 15 to 18), or set BACKUP_BEFORE_MIGRATE=false.`,
+      hint: `Install postgresql-client-${serverMajor} (in the image: build with the default PG_CLIENT_APT=pgdg, which installs 15 to 18).`,
     });
   }
   return { tool: (name) => join(root, String(major), 'bin', name), major, serverMajor };
@@ -378,9 +378,9 @@ async function runTool(tool: string, args: string[], env: NodeJS.ProcessEnv, tar
 function pgToolError(path: string, stderr: string, target: PgTarget, missing = false): KitError {
   const tool = basename(path);
   const clientHint = (major?: string) =>
-    `Install the PostgreSQL ${major ?? '<server major>'} client tools (Debian/Ubuntu: postgresql-client-${major ?? '<major>'} from apt.postgresql.org; Alpine: postgresql${major ?? '<major>'}-client): pg_dump must be at least as new as the server. Or set BACKUP_BEFORE_MIGRATE=false.`;
+    `Install the PostgreSQL ${major ?? '<server major>'} client tools (Debian/Ubuntu: postgresql-client-${major ?? '<major>'} from apt.postgresql.org; Alpine: postgresql${major ?? '<major>'}-client): pg_dump must be at least as new as the server.`;
   if (missing) {
-    return new KitError('IO', `${tool} ${path === tool ? 'is not installed (not found on PATH)' : `cannot be run (${path})`}, and a ${tool === 'pg_dump' ? 'backup' : 'restore'} of PostgreSQL needs it`, { hint: clientHint() });
+    return new KitError('IO', `${tool} ${path === tool ? 'is not installed (not found on PATH)' : `cannot be run (${path})`}, and the kit needs it to back up, restore or copy a PostgreSQL database`, { hint: clientHint() });
   }
   const text = maskSecrets(stderr, target).trim();
   const lines = text.split('\n').map((line) => line.trim()).filter(Boolean);
@@ -388,7 +388,7 @@ function pgToolError(path: string, stderr: string, target: PgTarget, missing = f
   const versions = /server version: (\d+)(?:\.\d+)*[^;]*; \S+ version: (\d+)(?:\.\d+)*/.exec(text);
   if (versions || /server version mismatch/.test(text)) {
     const [server, client] = [versions?.[1], versions?.[2]];
-    return new KitError('IO', `${tool} ${client ?? '(older)'} cannot back up a PostgreSQL ${server ?? '(newer)'} server: server version mismatch (pg_dump must be at least as new as the server)`, { hint: clientHint(server) });
+    return new KitError('IO', `${tool} ${client ?? '(older)'} cannot dump a PostgreSQL ${server ?? '(newer)'} server: server version mismatch (pg_dump must be at least as new as the server)`, { hint: clientHint(server) });
   }
   // pg_restore reading a dump written by a newer pg_dump: "unsupported version (1.16) in file header"
   if (/unsupported version .* in file header/.test(text)) {

@@ -175,6 +175,36 @@ describe('make rehearse on SQLite', () => {
     assert.match(help.stdout, /--from <file>/);
     assert.match(help.stdout, /REHEARSE_MAX_BYTES/);
   });
+
+  test('SIGKILL while a migration runs on the copy: the temporary copy stays until the next rehearsal removes it; a running rehearsal’s copy is left alone', async (t) => {
+    const url = `file:${tempDir(t)}/app.db`;
+    t.after(() => rmSync(savedRehearsalPath(parseDatabaseUrl(url)), { force: true }));
+    assert.equal((await migrate(url, ['deploy'], { PRISMA_DIR: prismaWith(t, 'sqlite', [[CREATE, SQL.sqlite.create]]) })).code, 0);
+    const tmp = tempDir(t); // the rehearsals' TMPDIR: only theirs in it
+    const env = (migration: [string, string]) => ({ DATABASE_URL: url, TMPDIR: tmp, PRISMA_DIR: prismaWith(t, 'sqlite', [[CREATE, SQL.sqlite.create], migration]) });
+    const quick: [string, string] = ['20990101000002_quick', 'CREATE TABLE "Quick" ("id" INTEGER);\n'];
+    const endless: [string, string] = ['20990101000002_endless', 'WITH RECURSIVE g(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM g) SELECT count(*) FROM g;\n'];
+
+    const killed = execCapture(process.execPath, [...scriptArgs('rehearse')], { env: childEnv(env(endless)) });
+    killOnFailure(t, killed); // its endless query answers no other signal
+    const copies = () => readdirSync(tmp).filter((name) => name.startsWith('rastar-rehearsal-'));
+    await until('the copy to be made', () => copies().some((dir) => readdirSync(join(tmp, dir)).includes('copy.db')), 60_000, 20);
+    const [copy = ''] = copies();
+    assert.match(copy, new RegExp(`^rastar-rehearsal-${killed.pid}-`));
+
+    const beside = await runScript('rehearse', [], { env: env(quick) });
+    assert.equal(beside.code, 0, beside.stderr);
+    assert.doesNotMatch(beside.stderr, /left behind/);
+    assert.deepEqual(copies(), [copy], 'the running rehearsal’s copy is still there');
+
+    process.kill(killed.pid, 'SIGKILL');
+    await killed.done;
+    assert.deepEqual(copies(), [copy], 'a killed rehearsal leaves its copy');
+    const next = await runScript('rehearse', [], { env: env(quick) });
+    assert.equal(next.code, 0, next.stderr);
+    assert.match(next.stderr, new RegExp(`Removed .*${copy}, a copy a killed rehearsal left behind\\.`));
+    assert.deepEqual(copies(), []);
+  });
 });
 
 describe('make rehearse on PostgreSQL (Debian’s newest server, its pg_dump)', () => {
@@ -288,6 +318,42 @@ describe('make rehearse on PostgreSQL (Debian’s newest server, its pg_dump)', 
     assert.equal(await fingerprint(target), before_);
   });
 
+  test('SIGKILL while a migration runs on the copy: the copy stays until the next rehearsal drops it; a running rehearsal’s copy is left alone', async (t) => {
+    if (skip) return t.skip(skip);
+    await withConn(parseDatabaseUrl(server!.url('postgres')), (conn) => conn.exec('CREATE DATABASE small'));
+    t.after(() => withConn(parseDatabaseUrl(server!.url('postgres')), (conn) => conn.exec('DROP DATABASE IF EXISTS small WITH (FORCE)')));
+    const url = server!.url('small');
+    t.after(() => rmSync(savedRehearsalPath(parseDatabaseUrl(url)), { force: true }));
+    const deployed = await migrate(url, ['deploy'], { PRISMA_DIR: prismaWith(t, 'postgresql', [[CREATE, SQL.postgresql.create]]) });
+    assert.equal(deployed.code, 0, deployed.stderr);
+    const env = (migration: [string, string]) => ({ DATABASE_URL: url, SHADOW_DATABASE_URL: undefined, PRISMA_DIR: prismaWith(t, 'postgresql', [[CREATE, SQL.postgresql.create], migration]) });
+    const quick: [string, string] = ['20990101000002_quick', 'CREATE TABLE "Quick" ("id" INTEGER);\n'];
+
+    const killed = execCapture(process.execPath, [...scriptArgs('rehearse')], { env: childEnv(env(['20990101000002_slow', 'SELECT pg_sleep(300);\n'])) });
+    killOnFailure(t, killed);
+    const sleeping = async () => (await withConn(parseDatabaseUrl(server!.url('postgres')), (conn) => conn.query<{ datname: string }>("SELECT datname FROM pg_stat_activity WHERE wait_event = 'PgSleep'"))).map((row) => row.datname);
+    await until('the migration to run on the copy', async () => (await sleeping()).length === 1, 60_000, 50);
+    const [copy = ''] = await sleeping();
+    assert.match(copy, /^rastar_rehearsal_/);
+
+    const beside = await runScript('rehearse', [], { env: env(quick) });
+    assert.equal(beside.code, 0, beside.stderr);
+    assert.doesNotMatch(beside.stderr, /left behind/);
+    assert.deepEqual(await leftoverCopies(server!.url('postgres')), [copy], 'the running rehearsal’s copy is still there');
+
+    process.kill(killed.pid, 'SIGKILL');
+    await killed.done;
+    assert.deepEqual(await leftoverCopies(server!.url('postgres')), [copy], 'a killed rehearsal leaves its copy');
+    // Its session on the server's maintenance database (the one holding the copy's lock) ends once the server reads the closed socket.
+    const owners = () => withConn(parseDatabaseUrl(server!.url('postgres')), async (conn) => (await conn.query("SELECT 1 FROM pg_stat_activity WHERE application_name = 'rastar-rehearse' AND datname = 'postgres'")).length);
+    await until('the killed rehearsal’s session to end', async () => (await owners()) === 0, 60_000, 50);
+
+    const next = await runScript('rehearse', [], { env: env(quick) });
+    assert.equal(next.code, 0, next.stderr);
+    assert.match(next.stderr, new RegExp(`Dropped ${copy}, a copy a killed rehearsal left behind\\.`));
+    assert.deepEqual(await leftoverCopies(server!.url('postgres')), []);
+  });
+
   test('FROM a backup file: the backup copied instead of the live database', async (t) => {
     if (skip) return t.skip(skip);
     const dir = tempDir(t);
@@ -306,6 +372,13 @@ describe('make rehearse on PostgreSQL (Debian’s newest server, its pg_dump)', 
     assertRewriteReported(r, 'postgresql');
   });
 });
+
+/** Should the test fail before it killed `run`, the run is killed when the test ends (never a pid reused since). */
+function killOnFailure(t: TestContext, run: { pid: number; done: Promise<unknown> }): void {
+  let ended = false;
+  void run.done.then(() => (ended = true));
+  t.after(() => void (ended || process.kill(run.pid, 'SIGKILL')));
+}
 
 /** Scratch databases a rehearsal left behind on a server. */
 async function leftoverCopies(url: string): Promise<string[]> {
