@@ -257,7 +257,7 @@ async function withCopyServer<T>(target: PgTarget, onProgress: (line: string) =>
 }
 
 /** Progress on long copies: a line at each quarter of the expected size, only past 64 MiB. */
-function progressReporter(expected: number, onProgress: (line: string) => void): (done: number) => void {
+export function progressReporter(expected: number, onProgress: (line: string) => void): (done: number) => void {
   let next = 0.25;
   return (done) => {
     if (expected < 64 * 1024 * 1024 || done < expected * next) return;

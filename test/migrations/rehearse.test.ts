@@ -12,7 +12,7 @@ import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import { parseDatabaseUrl, type DatabaseTarget } from '../../src/db.ts';
-import { savedRehearsalPath } from '../../src/authoring/rehearse.ts';
+import { progressReporter, savedRehearsalPath } from '../../src/authoring/rehearse.ts';
 import { migrate, migrationNames, removeMigration, writeMigration } from '../fixtures/kit.ts';
 import { startLocalPostgres, type LocalServer } from '../fixtures/local-postgres.ts';
 import { childEnv, copyPrismaDir, execCapture, runScript, scriptArgs, serverPassword, serverUrl, tempDir, withConn, type RunResult } from '../helpers.ts';
@@ -101,6 +101,17 @@ function assertRewriteReported(r: Report, provider: Provider): void {
     assert.equal(r.verdict.longestLocks[0]?.blocks, 'reads and writes');
   }
 }
+
+test('progress of a copy: a line at each quarter of a copy over 64 MiB, none for a smaller one', () => {
+  const lines: string[] = [];
+  const big = progressReporter(400 * 1024 * 1024, (line) => lines.push(line));
+  for (let mib = 0; mib <= 400; mib += 30) big(mib * 1024 * 1024);
+  big(400 * 1024 * 1024);
+  assert.deepEqual(lines, ['  … 120 MiB copied', '  … 210 MiB copied', '  … 300 MiB copied', '  … 400 MiB copied']);
+  const small = progressReporter(60 * 1024 * 1024, (line) => lines.push(line));
+  for (let mib = 0; mib <= 60; mib += 5) small(mib * 1024 * 1024);
+  assert.equal(lines.length, 4, 'nothing for 60 MiB');
+});
 
 describe('make rehearse on SQLite', () => {
   test('a migration that rebuilds a table of 1,000,000 rows: its rows, the write lock and its time; the database is byte for byte unchanged', async (t) => {
