@@ -24,6 +24,8 @@ export function deployEventRenderer(): (event: DeployEvent) => Line | undefined 
         return err(`Note: ${event.name} resets its session's settings (line ${event.line}: ${event.statement}): after that statement its statements wait for table locks without MIGRATION_DDL_LOCK_TIMEOUT.`);
       case 'no-transaction':
         return err(`Note: ${event.name} cannot run in a transaction (${event.reason}); running it statement by statement.`);
+      case 'concurrently-in-transaction':
+        return err(`Note: ${event.name} builds indexes CONCURRENTLY; this database is new (no session uses its tables yet), so it builds them in its transaction.`);
       case 'applied':
         return out(`✓ Migration applied: ${event.name} (${formatMs(event.ms)})`);
       case 'applied-by-other':

@@ -10,7 +10,7 @@ import { assertDeployable, type History, type Migration } from './history.ts';
 import { describeBlocker, watchBlockers, type Blocker } from './blockers.ts';
 import { ALREADY_IN_HISTORY, acquireMigrationLock, guardFailure, lockHolder, lockTimeoutError, MOVED_BACKEND, transactionLock, TRANSACTION_LOCK_TIMEOUT, type LockHolder } from './lock.ts';
 import { behindTransactionPooler } from './pooler.ts';
-import { concurrentIndexBuild, parseScript, scriptMode, sqlLiteral, startsWith, statementLine, transactionControl, type Statement, type Token } from './sql-script.ts';
+import { concurrentIndexBuild, parseScript, scriptMode, sqlLiteral, startsWith, statementLine, transactionControl, withoutConcurrently, type Statement, type Token } from './sql-script.ts';
 import { StatementError } from './sqlite-script.ts';
 import { failedStatementIndex, RESET_SESSION, UNSAFE_NEW_ENUM_VALUE, where } from './postgres-script.ts';
 import { pollUntil } from './poll.ts';
@@ -23,6 +23,8 @@ export type DeployEvent =
   | { event: 'waiting-for-lock'; holder: LockHolder | null }
   | { event: 'applying'; name: string }
   | { event: 'no-transaction'; name: string; reason: string }
+  /** PostgreSQL, a database built from nothing: the migration's CREATE/DROP INDEX CONCURRENTLY ran as plain ones in its transaction. */
+  | { event: 'concurrently-in-transaction'; name: string }
   /** PostgreSQL: the migration resets the session's settings (RESET ALL, RESET lock_timeout): after that statement the kit's timeouts no longer hold. */
   | { event: 'timeouts-reset'; name: string; line: number; statement: string }
   | { event: 'applied'; name: string; ms: number }
@@ -103,9 +105,10 @@ export async function deploy(conn: SqlConnection, history: History, options: Dep
     let oneByOneUntil = 0;
     for (let next = 0; next < pending.length; ) {
       const batch = batching && next >= oneByOneUntil ? nextBatch(pending, next) : [];
-      if (batch.length > 1) {
+      if (batch.length > 1 || batch[0]?.plainIndexes) {
         const committed = await applyBatch(session, batch);
-        for (const done of committed) {
+        for (const [k, done] of committed.entries()) {
+          if (batch[k]?.plainIndexes) emit({ event: 'concurrently-in-transaction', name: done.name });
           emit({ event: 'applying', name: done.name });
           applied.push(done);
           emit({ event: 'applied', ...done });
@@ -362,16 +365,23 @@ const BATCH_BYTES = 256 * 1024;
 
 /**
  * The migrations from `from` on that may share a round trip: each runs in one
- * transaction, and none resets the session (its timeouts notice, see applyOne).
+ * transaction (one that builds or drops indexes CONCURRENTLY too, with plain ones:
+ * `plainIndexes`), and none resets the session (its timeouts notice, see applyOne).
  */
-function nextBatch(pending: Migration[], from: number): Migration[] {
-  const batch: Migration[] = [];
+function nextBatch(pending: Migration[], from: number): (Migration & { plainIndexes?: true })[] {
+  const batch: (Migration & { plainIndexes?: true })[] = [];
   let bytes = 0;
   for (const migration of pending.slice(from, from + BATCH_MIGRATIONS)) {
     const script = migration.script;
     bytes += script.length;
-    if ((batch.length && bytes > BATCH_BYTES) || /reset/i.test(script) || scriptMode(script, 'postgresql').kind !== 'transactional') break;
-    batch.push({ name: migration.name, checksum: migration.checksum, script });
+    if ((batch.length && bytes > BATCH_BYTES) || /reset/i.test(script)) break;
+    if (scriptMode(script, 'postgresql').kind === 'transactional') {
+      batch.push({ name: migration.name, checksum: migration.checksum, script });
+      continue;
+    }
+    const plain = withoutConcurrently(script);
+    if (plain === null) break;
+    batch.push({ name: migration.name, checksum: migration.checksum, script: plain, plainIndexes: true });
   }
   return batch;
 }

@@ -359,6 +359,28 @@ export function scriptMode(script: string, provider: Provider): ScriptMode {
   return mode;
 }
 
+/**
+ * PostgreSQL: the script with the CONCURRENTLY of its index builds and drops taken out,
+ * so that it runs in one transaction; null when another of its statements cannot (or it
+ * manages its own transactions). Only for a database the deploy builds from nothing: no
+ * session but the migrator's reads its tables, so building concurrently spares no one,
+ * and in a transaction a failed build leaves nothing behind (no INVALID index).
+ */
+export function withoutConcurrently(script: string): string | null {
+  const cuts: Token[] = [];
+  for (const { tokens } of scanStatements(script, 'postgresql')) {
+    if (transactionControl(tokens)) return null;
+    const reason = postgresNoTransaction(tokens);
+    if (!reason) continue;
+    const at = startsWith(tokens, 'CREATE', 'UNIQUE', 'INDEX') ? 3 : startsWith(tokens, 'CREATE', 'INDEX') || startsWith(tokens, 'DROP', 'INDEX') ? 2 : -1;
+    if (at === -1 || !wordsAt(tokens, at, 'CONCURRENTLY')) return null;
+    cuts.push(tokens[at] as Token);
+  }
+  let plain = script;
+  for (const token of cuts.reverse()) plain = `${plain.slice(0, token.start)}${plain.slice(token.end)}`;
+  return plain;
+}
+
 /** A SQL string literal (standard_conforming_strings: only quotes need doubling). */
 export function sqlLiteral(value: string | null): string {
   return value === null ? 'NULL' : `'${value.replace(/'/g, "''")}'`;

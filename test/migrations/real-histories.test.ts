@@ -35,6 +35,8 @@ describe('real histories on postgresql: session settings', () => {
     test(`a migration's SET reaches neither the next migration nor the kit's history row; each runs with the kit's lock_timeout unless it sets its own (${how})`, async (t) => {
       const db = await testDatabase(t, 'postgresql');
       const prisma = copyPrismaDir(t);
+      // A database in use (its history deployed first): a new one builds CONCURRENTLY's indexes in the migration's transaction.
+      assert.equal((await migrate(db.url, ['deploy'], { PRISMA_DIR: prisma })).code, 0);
       const settings = `CREATE SCHEMA "elsewhere";\nSET search_path TO "elsewhere";\nSET lock_timeout = '3s';\nSET statement_timeout = '40s';\n${setter}CREATE TABLE "InElsewhere" ("id" INTEGER);\nCREATE TABLE "OwnProbe" AS SELECT current_setting('lock_timeout') AS lock_timeout;\n`;
       writeMigration(prisma, 'postgresql', '20991231000000_sets', settings);
       writeMigration(prisma, 'postgresql', '20991231000001_probe', probe);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { riskMessage, riskySteps } from '../../src/authoring/data-loss.ts';
 import { splitAdditive } from '../../src/authoring/drift.ts';
-import { parseScript, scriptMode, statementLine } from '../../src/runtime/sql-script.ts';
+import { parseScript, scriptMode, statementLine, withoutConcurrently } from '../../src/runtime/sql-script.ts';
 import { acceptingLegacyStrings, SCHEMA_NAMES_SQL } from '../../src/runtime/sqlite-script.ts';
 import Database from 'better-sqlite3';
 
@@ -53,6 +53,17 @@ describe('reading migration SQL', () => {
     assert.equal(scriptMode('CREATE TABLE "A" (id INT);\n-- done\rCOMMIT;\nSELECT 1;', 'postgresql').kind, 'self-managed');
     assert.deepEqual(parseScript('SELECT 1; -- a\rSELECT 2;', 'sqlite').map((s) => s.text), ['SELECT 1']);
     assert.equal(scriptMode('SAVEPOINT a;\nCREATE TABLE "A" (id INT);\nROLLBACK TO SAVEPOINT a;', 'postgresql').kind, 'transactional', 'ROLLBACK TO keeps the transaction');
+  });
+
+  test('for a new database: CONCURRENTLY taken out of index builds and drops only, the rest of the script as written', () => {
+    const script = `-- built CONCURRENTLY below\nCREATE INDEX CONCURRENTLY "a" ON "A"("x");\ncreate unique index concurrently if not exists "b" ON "A"("y");\nDROP INDEX CONCURRENTLY IF EXISTS "c";\nCOMMENT ON INDEX "a" IS 'CONCURRENTLY';\n`;
+    assert.equal(withoutConcurrently(script), `-- built CONCURRENTLY below\nCREATE INDEX  "a" ON "A"("x");\ncreate unique index  if not exists "b" ON "A"("y");\nDROP INDEX  IF EXISTS "c";\nCOMMENT ON INDEX "a" IS 'CONCURRENTLY';\n`);
+    assert.equal(scriptMode(withoutConcurrently(script) ?? '', 'postgresql').kind, 'transactional');
+    // What a transaction cannot hold for another reason stays as it is.
+    assert.equal(withoutConcurrently('CREATE INDEX CONCURRENTLY "a" ON "A"("x");\nREINDEX INDEX CONCURRENTLY "b";'), null);
+    assert.equal(withoutConcurrently('CREATE INDEX CONCURRENTLY "a" ON "A"("x");\nVACUUM "A";'), null);
+    assert.equal(withoutConcurrently('BEGIN;\nCREATE INDEX "a" ON "A"("x");\nCOMMIT;\nCREATE INDEX CONCURRENTLY "b" ON "A"("y");'), null);
+    assert.equal(withoutConcurrently('ALTER TABLE "P" DETACH PARTITION "p1" CONCURRENTLY;'), null);
   });
 
   test('risky steps are read from every action of an ALTER TABLE', () => {
