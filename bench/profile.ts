@@ -18,7 +18,7 @@ import { performance } from 'node:perf_hooks';
 import { dialectOf, openConnection, projectRoot, type SqlConnection } from '../src/db.ts';
 import { ADVISORY_LOCK_KEY, transactionLock } from '../src/runtime/lock.ts';
 import { RESET_SESSION } from '../src/runtime/postgres-script.ts';
-import { scriptMode, parseScript } from '../src/runtime/sql-script.ts';
+import { scriptMode, parseScript, withoutConcurrently } from '../src/runtime/sql-script.ts';
 import { ensureTable, historyTable, insertRowSql, notifySql } from '../src/runtime/table.ts';
 import { median, replaceSection } from './gate.ts';
 import { dropDatabase, freshDatabase, withConn, type PgTarget } from './pg.ts';
@@ -241,7 +241,7 @@ export async function runProfileBench(server: PgTarget, options: { work: string;
       continue;
     }
     const migrations = readHistory('postgresql', folder).migrations;
-    const profiles = trees.map((tree) => ({ tree, p: { tree: tree.label, history, migrations: migrations.length, statementByStatement: migrations.filter((m) => scriptMode(m.script, 'postgresql').kind !== 'transactional').length, statements: migrations.reduce((n, m) => n + parseScript(m.script, 'postgresql').length, 0), roundTrips: 0, wallMs: [] as number[], serverMs: [] as number[], cpuMs: [] as number[] } }));
+    const profiles = trees.map((tree) => ({ tree, p: { tree: tree.label, history, migrations: migrations.length, statementByStatement: migrations.filter((m) => scriptMode(m.script, 'postgresql').kind !== 'transactional' && withoutConcurrently(m.script) === null).length, statements: migrations.reduce((n, m) => n + parseScript(m.script, 'postgresql').length, 0), roundTrips: 0, wallMs: [] as number[], serverMs: [] as number[], cpuMs: [] as number[] } }));
     for (let run = 0; run <= runs; run++) {
       for (const { tree, p } of run % 2 ? [...profiles].reverse() : profiles) {
         const target = await freshDatabase(server, 'bench_profile');
@@ -276,7 +276,7 @@ export function applyProfile(markdown: string, r: ProfileResults, when: string):
     '',
     `Measured ${when}. One deploy of each real history into a fresh database, run in the bench's own process through a connection that times each round trip (medians of the runs after a warm-up)${r.against ? `; the deploy of ${r.against} beside the working tree's, interleaved` : ''}. "Waiting for the server" is the time between sending a round trip and its answer: the server's work and the loopback. "Client CPU" is the process's CPU time during the deploy.`,
     '',
-    '| History | Code | Migrations (statement by statement) | Statements | Round trips (per migration) | Deploy (ms) | Waiting for the server (ms) | Client CPU (ms) |',
+    '| History | Code | Migrations (statement by statement on a new database) | Statements | Round trips (per migration) | Deploy (ms) | Waiting for the server (ms) | Client CPU (ms) |',
     '|---|---|---:|---:|---:|---:|---:|---:|',
     ...r.deploys.map((d) => `| ${d.history} | ${d.tree} | ${d.migrations} (${d.statementByStatement}) | ${d.statements} | ${d.roundTrips} (${(d.roundTrips / d.migrations).toFixed(2)}) | ${ms(d.wallMs)} | ${ms(d.serverMs)} | ${ms(d.cpuMs)} |`),
     '',
