@@ -16,7 +16,7 @@ import { failedStatementIndex, RESET_SESSION, UNSAFE_NEW_ENUM_VALUE, where } fro
 import { pollUntil } from './poll.ts';
 import { assertNoFailed, baselineNeeded, failedMigrationBlocks, recoveryHint } from './recovery.ts';
 import { compareHistory, readStatus, type MigrationStatus } from './status.ts';
-import { ensureTable, historyTable, insertRowSql, notifySql, readRows, RUNNING_LOGS, segmentStartSql, TABLE, tableExists, timestamp, userTables, type MigrationRow } from './table.ts';
+import { ensureTable, historyTable, insertRowSql, notifySql, readRows, RUNNING_LOGS, segmentStartSql, TABLE, tableExists, tablesElsewhere, timestamp, userTables, type MigrationRow } from './table.ts';
 import { ddlLockTimeoutMs, statementTimeoutMs } from '../env.ts';
 
 export type DeployEvent =
@@ -101,10 +101,12 @@ export async function deploy(conn: SqlConnection, history: History, options: Dep
     // A database built from nothing has no application on its tables yet: its
     // migrations may travel several to a round trip (see applyBatch).
     const batching = fresh && conn.target.provider === 'postgresql' && session.backend !== undefined && !options.afterEach;
+    // Index builds CONCURRENTLY spare the application's writes: plain ones only where no schema holds a table yet.
+    const plainIndexes = batching && (await tablesElsewhere(conn, (conn.target as { schema: string }).schema)) === 0;
     // After a batch that failed, the rest of it goes one at a time: the first reports its failure as always.
     let oneByOneUntil = 0;
     for (let next = 0; next < pending.length; ) {
-      const batch = batching && next >= oneByOneUntil ? nextBatch(pending, next) : [];
+      const batch = batching && next >= oneByOneUntil ? nextBatch(pending, next, plainIndexes) : [];
       if (batch.length > 1 || batch[0]?.plainIndexes) {
         const committed = await applyBatch(session, batch);
         for (const [k, done] of committed.entries()) {
@@ -365,10 +367,10 @@ const BATCH_BYTES = 256 * 1024;
 
 /**
  * The migrations from `from` on that may share a round trip: each runs in one
- * transaction (one that builds or drops indexes CONCURRENTLY too, with plain ones:
- * `plainIndexes`), and none resets the session (its timeouts notice, see applyOne).
+ * transaction (with `plainIndexes`, one that builds or drops indexes CONCURRENTLY
+ * too, with plain ones), and none resets the session (its timeouts notice, see applyOne).
  */
-function nextBatch(pending: Migration[], from: number): (Migration & { plainIndexes?: true })[] {
+function nextBatch(pending: Migration[], from: number, plainIndexes: boolean): (Migration & { plainIndexes?: true })[] {
   const batch: (Migration & { plainIndexes?: true })[] = [];
   let bytes = 0;
   for (const migration of pending.slice(from, from + BATCH_MIGRATIONS)) {
@@ -379,7 +381,7 @@ function nextBatch(pending: Migration[], from: number): (Migration & { plainInde
       batch.push({ name: migration.name, checksum: migration.checksum, script });
       continue;
     }
-    const plain = withoutConcurrently(script);
+    const plain = plainIndexes ? withoutConcurrently(script) : null;
     if (plain === null) break;
     batch.push({ name: migration.name, checksum: migration.checksum, script: plain, plainIndexes: true });
   }

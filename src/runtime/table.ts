@@ -78,6 +78,12 @@ export async function userTables(conn: SqlConnection): Promise<string[]> {
   return (await allTables(conn)).filter((name) => name !== TABLE);
 }
 
+/** PostgreSQL: how many tables other schemas than `schema` hold (an application may be using them; `pg_*` are the server's own). */
+export async function tablesElsewhere(conn: SqlConnection, schema: string): Promise<number> {
+  const [row] = await conn.query<{ n: string }>("SELECT count(*)::text AS n FROM pg_catalog.pg_tables WHERE schemaname <> $1 AND schemaname <> 'information_schema' AND schemaname !~ '^pg_'", [schema]);
+  return Number(row?.n ?? 0);
+}
+
 /** Create the schema (PostgreSQL `?schema=`) and the table if missing. */
 export async function ensureTable(conn: SqlConnection): Promise<void> {
   if (conn.target.provider === 'postgresql' && conn.target.schema !== 'public') {

@@ -47,15 +47,19 @@ describe('every command that deploys tells the same story', () => {
     assert.match(verified.stderr, inTransaction, verified.stderr);
     assert.match(verified.stdout, new RegExp(`^✓ Migration applied: ${name} \\(`, 'm'), verified.stdout);
 
-    // A database in use: the index is built concurrently, outside a transaction.
+    // A database in use, or one whose other schema holds an application's tables: the index is built concurrently, outside a transaction.
     const used = await testDatabase(t, 'postgresql');
     assert.equal((await runScript('migrate', ['deploy'], { env: { DATABASE_URL: used.url, PRISMA_DIR: before } })).code, 0);
-    const result = await runScript('migrate', ['deploy'], { env: { DATABASE_URL: used.url, PRISMA_DIR: prisma } });
-    assert.equal(result.code, 0, result.stderr);
-    assert.match(result.stderr, new RegExp(`^Note: ${name} cannot run in a transaction \\([^)]*CONCURRENTLY\\); running it statement by statement\\.$`, 'm'));
-    assert.doesNotMatch(result.stderr, inTransaction);
-    assert.match(result.stdout, applied);
-    assert.deepEqual(await invalidOrMissing(used, 'Pack_name_concurrent_idx'), []);
+    const shared = await testDatabase(t, 'postgresql');
+    await (await shared.connect()).exec('CREATE SCHEMA "other"; CREATE TABLE "other"."Orders" ("id" INTEGER)');
+    for (const db of [used, shared]) {
+      const result = await runScript('migrate', ['deploy'], { env: { DATABASE_URL: db.url, PRISMA_DIR: prisma } });
+      assert.equal(result.code, 0, result.stderr);
+      assert.match(result.stderr, new RegExp(`^Note: ${name} cannot run in a transaction \\([^)]*CONCURRENTLY\\); running it statement by statement\\.$`, 'm'));
+      assert.doesNotMatch(result.stderr, inTransaction);
+      assert.match(result.stdout, applied);
+      assert.deepEqual(await invalidOrMissing(db, 'Pack_name_concurrent_idx'), []);
+    }
   });
 });
 
