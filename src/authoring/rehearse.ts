@@ -180,6 +180,7 @@ async function withCopy<T>(target: DatabaseTarget, bytes: number, options: Rehea
 }
 
 const SQLITE_COPY_PREFIX = 'rastar-rehearsal-';
+const SQLITE_COPY_PID = new RegExp(`^${SQLITE_COPY_PREFIX}(\\d+)-`);
 const PG_COPY_PREFIX = 'rastar_rehearsal_';
 /** The advisory-lock class (two-key form) of the scratch databases' owner locks. */
 const COPY_LOCK_CLASS = 0x72656873;
@@ -191,7 +192,7 @@ const COPY_LOCK_CLASS = 0x72656873;
 function sweepSqliteCopies(): string[] {
   const removed: string[] = [];
   for (const entry of readdirSync(tmpdir())) {
-    const pid = new RegExp(`^${SQLITE_COPY_PREFIX}(\\d+)-`).exec(entry)?.[1];
+    const pid = SQLITE_COPY_PID.exec(entry)?.[1];
     if (!pid || processAlive(Number(pid))) continue;
     rmSync(join(tmpdir(), entry), { recursive: true, force: true });
     removed.push(join(tmpdir(), entry));
