@@ -457,17 +457,53 @@ async function openPostgres(target: DatabaseTarget & { provider: 'postgresql' },
  * A script sent whole: no parameters, so the simple protocol. The server reports each
  * statement it completes; on a failure their count says which statement failed.
  */
-async function execCounting(client: pg.ClientBase, script: string): Promise<void> {
-  let completed = 0;
-  const count = () => completed++;
-  const connection = (client as unknown as { connection: pg.Connection }).connection;
-  connection.on('commandComplete', count);
-  try {
-    await client.query(script);
-  } catch (error) {
-    throw Object.assign(error as object, { completedStatements: completed });
-  } finally {
-    connection.off('commandComplete', count);
+function execCounting(client: pg.ClientBase, script: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    client.query(new ScriptQuery(script, (error, completed) => (error ? reject(Object.assign(error, { completedStatements: completed })) : resolve())));
+  });
+}
+
+/**
+ * pg's Submittable for a script whose results nobody reads. pg's own Query keeps a
+ * result object for every statement until the last one completes: a batch of a hundred
+ * migrations holds thousands, which outlive the young generation and stay in the old
+ * one until a full collection, megabytes of a deploy's peak memory.
+ */
+class ScriptQuery {
+  #completed = 0;
+  #done: ((error: Error | null, completed: number) => void) | null;
+  constructor(
+    readonly text: string,
+    done: (error: Error | null, completed: number) => void,
+  ) {
+    this.#done = done;
+  }
+  submit(connection: pg.Connection & { query(text: string): void }): void {
+    connection.query(this.text);
+  }
+  /** Also how pg ends a query it could not send, or one its connection lost. */
+  handleError(error: Error): void {
+    this.#settle(error);
+  }
+  handleReadyForQuery(): void {
+    this.#settle(null);
+  }
+  handleCommandComplete(): void {
+    this.#completed++;
+  }
+  /** A COPY … FROM STDIN has no data to read here: refused, as pg's own Query does. */
+  handleCopyInResponse(connection: pg.Connection & { sendCopyFail(message: string): void }): void {
+    connection.sendCopyFail('No source stream defined');
+  }
+  handleRowDescription(): void {}
+  handleDataRow(): void {}
+  handleEmptyQuery(): void {}
+  handlePortalSuspended(): void {}
+  handleCopyData(): void {}
+  #settle(error: Error | null): void {
+    const done = this.#done;
+    this.#done = null;
+    done?.(error, this.#completed);
   }
 }
 

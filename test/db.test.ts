@@ -303,3 +303,34 @@ describe('SQLite target that cannot be created', () => {
     assert.ok((await tables(conn)).includes('McpToolLog'));
   });
 });
+
+describe('a PostgreSQL script sent whole', () => {
+  test('runs every statement, rows and empty statements included, and the session answers after', async (t) => {
+    const conn = await (await testDatabase(t, 'postgresql')).connect();
+    await conn.exec(`CREATE TABLE note (id int);\n;\nSELECT generate_series(1, 1000);\nINSERT INTO note VALUES (1), (2);`);
+    assert.deepEqual(await conn.query('SELECT count(*)::int AS n FROM note'), [{ n: 2 }]);
+  });
+
+  test('a failure says how many statements completed before it, and undoes the script with them', async (t) => {
+    const conn = await (await testDatabase(t, 'postgresql')).connect();
+    const error = await conn.exec(`CREATE TABLE note (id int);\nINSERT INTO note VALUES (1);\nINSERT INTO note VALUES ('x');\nINSERT INTO note VALUES (3);`).then(
+      () => assert.fail('the script succeeded'),
+      (error: unknown) => error as { message: string; completedStatements?: number },
+    );
+    assert.match(error.message, /invalid input syntax for type integer: "x"/);
+    assert.equal(error.completedStatements, 2);
+    assert.deepEqual(await conn.query(`SELECT to_regclass('note') AS t`), [{ t: null }]);
+  });
+
+  test('a COPY … FROM STDIN is refused, not waited on forever, and the session answers after', async (t) => {
+    const conn = await (await testDatabase(t, 'postgresql')).connect();
+    await conn.exec('CREATE TABLE note (id int)');
+    await assert.rejects(conn.exec('COPY note FROM STDIN'), /No source stream defined/);
+    assert.deepEqual(await conn.query('SELECT count(*)::int AS n FROM note'), [{ n: 0 }]);
+  });
+
+  test('a session the server ends mid-script fails the script instead of leaving it waiting', async (t) => {
+    const conn = await (await testDatabase(t, 'postgresql')).connect();
+    await assert.rejects(conn.exec('SELECT 1;\nSELECT pg_terminate_backend(pg_backend_pid());\nSELECT 2;'), /terminat/i);
+  });
+});
