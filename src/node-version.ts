@@ -5,10 +5,9 @@
  * first, so it is evaluated before any other module of the kit; it imports nothing of the
  * kit itself.
  */
-import { createRequire } from 'node:module';
-
-// As require gives it: an ESM import of node:fs runs every lazy getter of its namespace (see node-builtins.ts).
-const { readFileSync } = createRequire(import.meta.url)('node:fs') as typeof import('node:fs');
+// As process.getBuiltinModule gives it (see node-builtins.ts); Node.js before 20.16 has
+// no such function, and this module must still run there to say which version is needed.
+const { readFileSync } = process.getBuiltinModule?.('node:fs') ?? (await import('node:fs'));
 
 type Version = [number, number, number];
 

@@ -11,10 +11,12 @@ import { maskSecrets, openConnection, projectRoot, type DatabaseTarget } from '.
 import { KitError, errorMessage } from '../errors.ts';
 import { sqlLiteral } from './sql-script.ts';
 import { backupDirSetting, connectTimeoutMs } from '../env.ts';
-import { childProcess, fs } from '../node-builtins.ts';
+import { fs } from '../node-builtins.ts';
 import type { ChildProcess } from 'node:child_process';
 
-const { spawn } = childProcess;
+/** Asked for at the first spawn: a command that runs no PostgreSQL tool never loads node:child_process. */
+const spawn = ((...args: Parameters<typeof import('node:child_process').spawn>) => process.getBuiltinModule('node:child_process').spawn(...args)) as typeof import('node:child_process').spawn;
+
 const { accessSync, closeSync, constants, copyFileSync, existsSync, mkdirSync, openSync, readSync, readdirSync, renameSync, rmSync, statSync } = fs;
 
 type PgTarget = DatabaseTarget & { provider: 'postgresql' };

@@ -5,7 +5,6 @@
  * and taken again inside every transaction that writes a history row, the last
  * line of defence that also holds through a transaction pooler.
  */
-import { hostname } from 'node:os';
 import { inTransaction, openConnection, tryKernelLock, type DatabaseTarget, type SqlConnection } from '../db.ts';
 import { lockTimeoutMs } from '../env.ts';
 import { KitError } from '../errors.ts';
@@ -177,7 +176,7 @@ export async function acquireFileLock(path: string, options: LockOptions): Promi
     async () => {
       const unlock = await tryKernelLock(`${path}.sqlite`);
       if (!unlock) return undefined;
-      const me: FileHolder = { pid: process.pid, host: hostname(), since: new Date().toISOString(), applicationName: 'rastar-migrate' };
+      const me: FileHolder = { pid: process.pid, host: process.getBuiltinModule('node:os').hostname(), since: new Date().toISOString(), applicationName: 'rastar-migrate' };
       writeFileSync(path, JSON.stringify(me));
       return async () => {
         rmSync(path, { force: true });
