@@ -98,12 +98,12 @@ function imageNode(): { version: string; node: string } | { error: string } {
   }
 }
 /** How scripts/docker-entrypoint.sh runs `migrate` (checked against its text when the bench starts). */
-const ENTRYPOINT_FLAGS = ['--max-semi-space-size=1', '--lite-mode'];
+const ENTRYPOINT_FLAGS = ['--max-semi-space-size=1', '--no-node-snapshot', '--lite-mode'];
 const AS_ENTRYPOINT = `kit, node ${ENTRYPOINT_FLAGS.join(' ')} (as the entrypoint runs it)`;
 
 function assertEntrypointFlags(): void {
   const text = readFileSync(join(projectRoot, 'scripts', 'docker-entrypoint.sh'), 'utf8');
-  if (!text.includes(`flags=(${ENTRYPOINT_FLAGS[0]})`) || !text.includes(`LITE_MODE=(${ENTRYPOINT_FLAGS.slice(1).join(' ')})`) || !text.includes('migrate | backup) flags+=("${LITE_MODE[@]}")')) {
+  if (!text.includes(`flags=(${ENTRYPOINT_FLAGS[0]})`) || !text.includes(`RUNTIME_FLAGS=(${ENTRYPOINT_FLAGS.slice(1).join(' ')})`) || !text.includes('migrate | backup) flags+=("${RUNTIME_FLAGS[@]}")')) {
     throw new Error(`scripts/docker-entrypoint.sh no longer runs migrate with ${ENTRYPOINT_FLAGS.join(' ')}: update ENTRYPOINT_FLAGS in bench/run.ts`);
   }
 }
@@ -850,7 +850,7 @@ function render(rows: Row[], facts: Facts, notes: Notes, applyScenario: string, 
   const imageNodeInterpretation = (): string[] =>
     image.apply && image.noop
       ? [
-          `- Node.js ${imageVersion}, the image's line, runs the same compiled kit: the no-op deploy in ${secs(med(image.noop))} s (${fmt(ratio(image.noop, kitNoop))} of ${facts.node}'s ${secs(med(kitNoop))} s) and the ${notes.pgCount}-migration apply in ${secs(med(image.apply))} s (${fmt(ratio(image.apply, kitApply))}). Its processes peak higher (a bare \`node -e 0\` ${rssOf(image.bare)} MiB): ${rssOf(image.noop)} MiB for the no-op and ${rssOf(image.apply)} MiB for the apply, ${rssOf(image.capped)} MiB as the entrypoint runs it (\`${ENTRYPOINT_FLAGS.join(' ')}\`).`,
+          `- Node.js ${imageVersion}, the image's line, runs the same compiled kit: the no-op deploy in ${secs(med(image.noop))} s (${fmt(ratio(image.noop, kitNoop))} of ${facts.node}'s ${secs(med(kitNoop))} s) and the ${notes.pgCount}-migration apply in ${secs(med(image.apply))} s (${fmt(ratio(image.apply, kitApply))}). Its processes peak higher (a bare \`node -e 0\` ${rssOf(image.bare)} MiB): ${rssOf(image.noop)} MiB for the no-op and ${rssOf(image.apply)} MiB for the apply, ${rssOf(image.capped)} MiB as the entrypoint runs it (\`${ENTRYPOINT_FLAGS.join(' ')}\`). What the newer line adds: a bare process's own few MiB (a larger binary and start-up snapshot), and the same modules cost more of it; under lite mode V8 refuses, on both lines, Node's code cache for its built-in modules (made for other flags), so each one a deploy loads is compiled from its source.`,
         ]
       : [];
   const targets = [
@@ -875,7 +875,7 @@ function render(rows: Row[], facts: Facts, notes: Notes, applyScenario: string, 
     `- Fixed cost: a no-op deploy takes ${secs(fixed)} s, ${fmt(r.noop)} the bare node+pg floor (${secs(med(floorNoop))} s); a bare \`node -e 0\` alone takes ${secs(med(find(noopScenario, 'bare node')))} s. Node's start-up, loading pg, a SCRAM login and reading the history table are nearly all of it; dbmate's Go binary does its no-op in ${secs(med(find(noopScenario, 'dbmate')))} s.`,
     `- PostgreSQL apply: the kit spends about ${secs(med(kitApply) - fixed)} s past that fixed cost on ${notes.pgCount} migrations: each transactional migration is BEGIN, the lock and guard, the script, its row and COMMIT, sent up to 100 to a round trip on a database built from nothing (one simple-protocol query), statement by statement only where PostgreSQL requires it. psql (${secs(med(psqlApply))} s) commits every statement; dbmate (${secs(med(dbmateApply))} s) makes several round trips per migration.`,
     `- SQLite apply: the kit puts the database in WAL mode (one log append per commit instead of the 3-4 fsyncs of a rollback journal; readers and the migrator never block each other), which is how it beats dbmate despite Node's start-up.`,
-    `- Memory: a bare \`node -e 0\` peaks at ${rssOf(find(noopScenario, 'bare node'))} MiB of RSS and the node+pg floor at ${rssOf(floorNoop)} MiB. Most of a Node process's RSS is the pages of the node binary it touches (its built-in modules: pg needs net, dns, crypto, util) and V8's code and heap; the history's scripts are not kept (read when applied). As scripts/docker-entrypoint.sh runs the runtime's commands (\`node ${ENTRYPOINT_FLAGS.join(' ')}\`: a 1 MiB young generation, and V8's lite mode, no optimizing compilers, no WebAssembly), the same apply peaks at ${rssOf(cappedApply)} MiB in ${secs(med(cappedApply))} s.`,
+    `- Memory: a bare \`node -e 0\` peaks at ${rssOf(find(noopScenario, 'bare node'))} MiB of RSS and the node+pg floor at ${rssOf(floorNoop)} MiB. Most of a Node process's RSS is the pages of the node binary it touches (its built-in modules: pg needs net, dns, crypto, util) and V8's code and heap; the history's scripts are not kept (read when applied). As scripts/docker-entrypoint.sh runs the runtime's commands (\`node ${ENTRYPOINT_FLAGS.join(' ')}\`: a 1 MiB young generation; no start-up snapshot, whose pages, read once, would stay in the process's memory; and V8's lite mode, no optimizing compilers, no WebAssembly), the same apply peaks at ${rssOf(cappedApply)} MiB in ${secs(med(cappedApply))} s.`,
     ...imageNodeInterpretation(),
   ].join('\n');
 
