@@ -109,15 +109,11 @@ check_seconds() {
 	fi
 }
 
-# The runtime's commands (migrate, backup) wait on the database, not on JavaScript. V8's
-# lite mode (no optimizing compilers, no WebAssembly, which the runtime never loads) takes
-# 11-18 MiB off their peak memory. Starting without Node's built-in startup snapshot takes
-# about 2 MiB more (the snapshot's pages, read once at start, stay in the process's memory)
-# for 20-35 ms of start-up (see bench/RESULTS.md). Lite mode turns WebAssembly off, and
-# Node.js 20 says so on stderr at every start unless told first with --no-expose-wasm, a
-# flag newer lines refuse: asked once, for free (--version starts no JavaScript).
-RUNTIME_FLAGS=(--no-node-snapshot --lite-mode)
-if node --no-expose-wasm --version >/dev/null 2>&1; then RUNTIME_FLAGS=(--no-expose-wasm "${RUNTIME_FLAGS[@]}"); fi
+# V8's lite mode turns WebAssembly off, and Node.js 20 says so on stderr at every start
+# unless told first with --no-expose-wasm, a flag newer lines refuse: asked once, for
+# free (--version starts no JavaScript).
+LITE_MODE=(--lite-mode)
+if node --no-expose-wasm --version >/dev/null 2>&1; then LITE_MODE=(--no-expose-wasm --lite-mode); fi
 
 # Run one of the kit's commands: compiled in the image, from source in a checkout
 # (or when KIT_FROM_SOURCE=true, so that a stale dist/ is never used by mistake).
@@ -125,10 +121,16 @@ kit() {
 	local name="$1"
 	shift
 	# A 1 MiB young generation keeps a long deploy's peak memory near a bare Node
-	# process's. The seed runs the Prisma client, whose query compiler is WebAssembly:
-	# only the runtime's commands take RUNTIME_FLAGS.
+	# process's. The runtime's commands (migrate, backup) wait on the database, not on
+	# JavaScript: V8's lite mode (no optimizing compilers, no WebAssembly, which the
+	# runtime never loads) takes 11-18 MiB off their peak (see bench/RESULTS.md). The
+	# seed runs the Prisma client, whose query compiler is WebAssembly.
 	local flags=(--max-semi-space-size=1)
-	case "$name" in migrate | backup) flags+=("${RUNTIME_FLAGS[@]}") ;; esac
+	case "$name" in migrate | backup) flags+=("${LITE_MODE[@]}") ;; esac
+	# A deploy may apply a whole history. Started without Node's built-in start-up snapshot,
+	# whose pages (read once) would stay in its memory, it peaks about 2 MiB lower, for
+	# 30-40 ms of start-up the other commands need not pay (see bench/RESULTS.md).
+	if [ "$name ${1:-}" = "migrate deploy" ]; then flags+=(--no-node-snapshot); fi
 	local command=(node "${flags[@]}" "$APP_DIR/dist/scripts/$name.js")
 	if [ "${KIT_FROM_SOURCE:-false}" = true ] || [ ! -f "$APP_DIR/dist/scripts/$name.js" ]; then
 		command=(node "${flags[@]}" --import "$APP_DIR/node_modules/tsx/dist/loader.mjs" "$APP_DIR/scripts/$name.ts")
