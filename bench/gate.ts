@@ -19,6 +19,7 @@ import { spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { projectRoot } from '../src/db.ts';
+import { migrateFlags } from './entrypoint-flags.ts';
 import { dropDatabase, freshDatabase, withConn, type PgTarget } from './pg.ts';
 import { readHistory } from '../src/runtime/history.ts';
 
@@ -156,7 +157,7 @@ export async function runGateBench(admin: PgTarget, options: { work: string; kit
     if (!results.failures.includes(problem)) results.failures.push(problem);
   };
   const deploy = async (target: PgTarget, prismaDir: string) => {
-    const result = await runProcess(process.execPath, ['--max-semi-space-size=1', kitEntry, 'deploy'], { DATABASE_URL: target.url, PRISMA_DIR: prismaDir }, dir);
+    const result = await runProcess(process.execPath, [...migrateFlags('deploy'), kitEntry, 'deploy'], { DATABASE_URL: target.url, PRISMA_DIR: prismaDir }, dir);
     if (result.code !== 0) throw new Error(`deploy failed: ${result.output.trim().split('\n').pop()}`);
   };
 
@@ -213,7 +214,7 @@ export async function runGateBench(admin: PgTarget, options: { work: string; kit
       const before = Number(readFileSync(stamp, 'utf8').trim()) * 1000;
       if (app.code === 0 && Number.isFinite(before)) results.appStart.push(readStarts(starts)[0]!.time - before);
       const t0 = performance.now();
-      const open = await runProcess(process.execPath, ['--max-semi-space-size=1', join(projectRoot, 'dist', 'scripts', 'migrate.js'), 'wait'], { DATABASE_URL: floorDb.url, PRISMA_DIR: full }, dir);
+      const open = await runProcess(process.execPath, [...migrateFlags('wait'), join(projectRoot, 'dist', 'scripts', 'migrate.js'), 'wait'], { DATABASE_URL: floorDb.url, PRISMA_DIR: full }, dir);
       if (open.code === 0) results.openGate.push(performance.now() - t0);
     }
   } finally {

@@ -10,6 +10,7 @@ import { withDatabase } from '../src/db.ts';
 import { readHistory } from '../src/runtime/history.ts';
 import { launchPgBouncer } from '../test/pgbouncer.ts';
 import { median, replaceSection, runProcess } from './gate.ts';
+import { migrateFlags } from './entrypoint-flags.ts';
 import { dropDatabase, freshDatabase, withConn, type PgTarget } from './pg.ts';
 
 export interface PoolerResults {
@@ -33,7 +34,7 @@ export async function runPoolerBench(
   const names = readHistory('postgresql', join(prismaDir, 'migrations', 'postgresql')).migrations.map((m) => m.name);
   const results: PoolerResults = { migrations: names.length, deploy: { direct: [], pooled: [] }, gate: { direct: [], pooled: [] }, failures: [] };
   const urlOf = (target: PgTarget, pooled: boolean) => (pooled ? bouncer.url(target.config.database) : target.url);
-  const kit = (args: string[], env: Record<string, string>) => runProcess(process.execPath, ['--max-semi-space-size=1', kitEntry, ...args], env, dir);
+  const kit = (args: string[], env: Record<string, string>) => runProcess(process.execPath, [...migrateFlags(args[0] ?? ''), kitEntry, ...args], env, dir);
   try {
     // Deploy of the whole history, direct and pooled interleaved (order alternating).
     for (let i = -1; i < options.runs; i++) {
@@ -112,7 +113,7 @@ export function applyPooler(markdown: string, r: PoolerResults, when: string): s
     BEGIN,
     '## Behind PgBouncer in transaction mode (scenario 5)',
     '',
-    `Measured ${when}: PgBouncer 1.18 (Debian's package, \`pool_mode = transaction\`, SCRAM) on the same machine as the server; the kit as the entrypoint runs it (\`node --max-semi-space-size=1 dist/scripts/migrate.js\`), whole processes, fresh database each run, direct and pooled interleaved.`,
+    `Measured ${when}: PgBouncer 1.18 (Debian's package, \`pool_mode = transaction\`, SCRAM) on the same machine as the server; the kit as the entrypoint runs it (\`node ${migrateFlags('deploy').join(' ')} dist/scripts/migrate.js deploy\`, \`node ${migrateFlags('wait').join(' ')} dist/scripts/migrate.js wait\`), whole processes, fresh database each run, direct and pooled interleaved.`,
     '',
     '| Measure | Direct | Through PgBouncer | Pooled / direct (medians) | Runs |',
     '|---|---:|---:|---:|---:|',
@@ -121,7 +122,7 @@ export function applyPooler(markdown: string, r: PoolerResults, when: string): s
     '',
     r.failures.length ? `Failures: ${[...new Set(r.failures)].join('; ')}` : 'Every run: the whole history applied; the pooler detected on every pooled run and on no direct one.',
     '',
-    'Through the pooler each migration still travels in one round trip (the lock-and-guard `DO` block is its first statement); the pooler adds a hop per round trip and the detection (a second connection, a few queries) once per deploy. The gate cannot LISTEN through a transaction pooler: it polls, so its latency is up to a second; `DIRECT_DATABASE_URL` brings NOTIFY back.',
+    'Through the pooler each migration still travels in one round trip (the transaction-level lock and the guard are its first statements); the pooler adds a hop per round trip and the detection (a second connection, a few queries) once per deploy. The gate cannot LISTEN through a transaction pooler: it polls, so its latency is up to a second; `DIRECT_DATABASE_URL` brings NOTIFY back.',
     END,
   ].join('\n');
   return replaceSection(markdown, BEGIN, END, section);

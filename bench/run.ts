@@ -64,6 +64,7 @@ import { parseDatabaseUrl, projectRoot, type SqlConnection } from '../src/db.ts'
 import { startEmbeddedPostgres } from '../src/authoring/embedded-postgres.ts';
 import { readHistory, type Migration } from '../src/runtime/history.ts';
 import { parseScript, scriptMode } from '../src/runtime/sql-script.ts';
+import { assertEntrypointFlags, DEPLOY_FLAGS } from './entrypoint-flags.ts';
 import { applyGate, containerEnv, gateMarkdown, runGateBench } from './gate.ts';
 import { applyPooler, runPoolerBench } from './pooler.ts';
 import { applyBaseline, runBaselineBench } from './baseline.ts';
@@ -97,17 +98,8 @@ function imageNode(): { version: string; node: string } | { error: string } {
     return { error: `not run: ${firstLine(String((error as { stderr?: unknown }).stderr ?? error)) || 'scripts/node-line.sh failed'}` };
   }
 }
-/** How scripts/docker-entrypoint.sh runs `migrate` (checked against its text when the bench starts). */
-const ENTRYPOINT_FLAGS = ['--max-semi-space-size=1', '--lite-mode', '--no-node-snapshot'];
+const ENTRYPOINT_FLAGS = DEPLOY_FLAGS;
 const AS_ENTRYPOINT = `kit, node ${ENTRYPOINT_FLAGS.join(' ')} (as the entrypoint runs it)`;
-
-function assertEntrypointFlags(): void {
-  const text = readFileSync(join(projectRoot, 'scripts', 'docker-entrypoint.sh'), 'utf8');
-  const [semiSpace, liteMode, noSnapshot] = ENTRYPOINT_FLAGS;
-  if (![`flags=(${semiSpace})`, `LITE_MODE=(${liteMode})`, 'migrate | backup) flags+=("${LITE_MODE[@]}")', `"migrate deploy" ]; then flags+=(${noSnapshot})`].every((line) => text.includes(line))) {
-    throw new Error(`scripts/docker-entrypoint.sh no longer runs migrate with ${ENTRYPOINT_FLAGS.join(' ')}: update ENTRYPOINT_FLAGS in bench/run.ts`);
-  }
-}
 
 /** What runs on the image's Node.js, and the name of its row. */
 const ON_IMAGE_NODE = { deploy: 'kit (dist/scripts/migrate.js deploy)', capped: AS_ENTRYPOINT, bare: 'bare node (node -e 0)' };
