@@ -98,8 +98,7 @@ function imageNode(): { version: string; node: string } | { error: string } {
     return { error: `not run: ${firstLine(String((error as { stderr?: unknown }).stderr ?? error)) || 'scripts/node-line.sh failed'}` };
   }
 }
-const ENTRYPOINT_FLAGS = DEPLOY_FLAGS;
-const AS_ENTRYPOINT = `kit, node ${ENTRYPOINT_FLAGS.join(' ')} (as the entrypoint runs it)`;
+const AS_ENTRYPOINT = `kit, node ${DEPLOY_FLAGS.join(' ')} (as the entrypoint runs it)`;
 
 /** What runs on the image's Node.js, and the name of its row. */
 const ON_IMAGE_NODE = { deploy: 'kit (dist/scripts/migrate.js deploy)', capped: AS_ENTRYPOINT, bare: 'bare node (node -e 0)' };
@@ -460,11 +459,11 @@ async function main(): Promise<void> {
   /** The kit on this machine's Node.js and on the image's line, each plain and as the entrypoint runs it. */
   const kitVariants = [
     { name: 'kit (node dist/scripts/migrate.js deploy)', node: process.execPath, flags: [] as string[] },
-    { name: AS_ENTRYPOINT, node: process.execPath, flags: ENTRYPOINT_FLAGS },
+    { name: AS_ENTRYPOINT, node: process.execPath, flags: DEPLOY_FLAGS },
     ...('node' in lineNode
       ? [
           { name: imageNodeTool(lineNode.version, 'deploy'), node: lineNode.node, flags: [] as string[] },
-          { name: imageNodeTool(lineNode.version, 'capped'), node: lineNode.node, flags: ENTRYPOINT_FLAGS },
+          { name: imageNodeTool(lineNode.version, 'capped'), node: lineNode.node, flags: DEPLOY_FLAGS },
         ]
       : []),
   ];
@@ -826,7 +825,7 @@ function render(rows: Row[], facts: Facts, notes: Notes, applyScenario: string, 
     const entry = rows.filter((row) => row.tool.includes('(as the entrypoint runs it)') && row.rss.length);
     const worst = entry.length ? Math.max(...entry.flatMap((row) => row.rss)) : NaN;
     const list = entry.map((row) => `${row.scenario.replace(/^PostgreSQL: /, '')}${row.tool.startsWith("image's") ? ` (${row.tool.split(':')[0]})` : ''} ${Math.max(...row.rss).toFixed(1)}`).join('; ');
-    return `| Peak memory (max RSS) <= 55 MiB, worst run, of every deploy as the entrypoint runs it (\`node ${ENTRYPOINT_FLAGS.join(' ')}\`), on ${facts.node} and the image's line | ${list || 'n/a'} MiB | ${verdict(Number.isFinite(worst) ? worst <= 55 : null)} |`;
+    return `| Peak memory (max RSS) <= 55 MiB, worst run, of every deploy as the entrypoint runs it (\`node ${DEPLOY_FLAGS.join(' ')}\`), on ${facts.node} and the image's line | ${list || 'n/a'} MiB | ${verdict(Number.isFinite(worst) ? worst <= 55 : null)} |`;
   };
   const med = (row: Row | undefined) => (row ? median(row.times) : NaN);
   // The kit on the image's Node.js, beside the same rows on this one.
@@ -843,7 +842,7 @@ function render(rows: Row[], facts: Facts, notes: Notes, applyScenario: string, 
   const imageNodeInterpretation = (): string[] =>
     image.apply && image.noop
       ? [
-          `- Node.js ${imageVersion}, the image's line, runs the same compiled kit: the no-op deploy in ${secs(med(image.noop))} s (${fmt(ratio(image.noop, kitNoop))} of ${facts.node}'s ${secs(med(kitNoop))} s) and the ${notes.pgCount}-migration apply in ${secs(med(image.apply))} s (${fmt(ratio(image.apply, kitApply))}). Its processes peak higher (a bare \`node -e 0\` ${rssOf(image.bare)} MiB): ${rssOf(image.noop)} MiB for the no-op and ${rssOf(image.apply)} MiB for the apply, ${rssOf(image.capped)} MiB as the entrypoint runs it (\`${ENTRYPOINT_FLAGS.join(' ')}\`). What the newer line adds: a bare process's own few MiB (a larger binary and start-up snapshot), and the same modules cost more of it; under lite mode V8 refuses, on both lines, Node's code cache for its built-in modules (made for other flags), so each one a deploy loads is compiled from its source.`,
+          `- Node.js ${imageVersion}, the image's line, runs the same compiled kit: the no-op deploy in ${secs(med(image.noop))} s (${fmt(ratio(image.noop, kitNoop))} of ${facts.node}'s ${secs(med(kitNoop))} s) and the ${notes.pgCount}-migration apply in ${secs(med(image.apply))} s (${fmt(ratio(image.apply, kitApply))}). Its processes peak higher (a bare \`node -e 0\` ${rssOf(image.bare)} MiB): ${rssOf(image.noop)} MiB for the no-op and ${rssOf(image.apply)} MiB for the apply, ${rssOf(image.capped)} MiB as the entrypoint runs it (\`${DEPLOY_FLAGS.join(' ')}\`). What the newer line adds: a bare process's own few MiB (a larger binary and start-up snapshot), and the same modules cost more of it; under lite mode V8 refuses, on both lines, Node's code cache for its built-in modules (made for other flags), so each one a deploy loads is compiled from its source.`,
         ]
       : [];
   const targets = [
@@ -868,7 +867,7 @@ function render(rows: Row[], facts: Facts, notes: Notes, applyScenario: string, 
     `- Fixed cost: a no-op deploy takes ${secs(fixed)} s, ${fmt(r.noop)} the bare node+pg floor (${secs(med(floorNoop))} s); a bare \`node -e 0\` alone takes ${secs(med(find(noopScenario, 'bare node')))} s. Node's start-up, loading pg, a SCRAM login and reading the history table are nearly all of it; dbmate's Go binary does its no-op in ${secs(med(find(noopScenario, 'dbmate')))} s.`,
     `- PostgreSQL apply: the kit spends about ${secs(med(kitApply) - fixed)} s past that fixed cost on ${notes.pgCount} migrations: each transactional migration is BEGIN, the lock and guard, the script, its row and COMMIT, sent up to 100 to a round trip on a database built from nothing (one simple-protocol query), statement by statement only where PostgreSQL requires it. psql (${secs(med(psqlApply))} s) commits every statement; dbmate (${secs(med(dbmateApply))} s) makes several round trips per migration.`,
     `- SQLite apply: the kit puts the database in WAL mode (one log append per commit instead of the 3-4 fsyncs of a rollback journal; readers and the migrator never block each other), which is how it beats dbmate despite Node's start-up.`,
-    `- Memory: a bare \`node -e 0\` peaks at ${rssOf(find(noopScenario, 'bare node'))} MiB of RSS and the node+pg floor at ${rssOf(floorNoop)} MiB. Most of a Node process's RSS is the pages of the node binary it touches (its built-in modules: pg needs net, dns, crypto, util) and V8's code and heap; the history's scripts are not kept (read when applied). As scripts/docker-entrypoint.sh runs the runtime's commands (\`node ${ENTRYPOINT_FLAGS.join(' ')}\`: a 1 MiB young generation; no start-up snapshot, whose pages, read once, would stay in the process's memory; and V8's lite mode, no optimizing compilers, no WebAssembly), the same apply peaks at ${rssOf(cappedApply)} MiB in ${secs(med(cappedApply))} s.`,
+    `- Memory: a bare \`node -e 0\` peaks at ${rssOf(find(noopScenario, 'bare node'))} MiB of RSS and the node+pg floor at ${rssOf(floorNoop)} MiB. Most of a Node process's RSS is the pages of the node binary it touches (its built-in modules: pg needs net, dns, crypto, util) and V8's code and heap; the history's scripts are not kept (read when applied). As scripts/docker-entrypoint.sh runs the runtime's commands (\`node ${DEPLOY_FLAGS.join(' ')}\`: a 1 MiB young generation; no start-up snapshot, whose pages, read once, would stay in the process's memory; and V8's lite mode, no optimizing compilers, no WebAssembly), the same apply peaks at ${rssOf(cappedApply)} MiB in ${secs(med(cappedApply))} s.`,
     ...imageNodeInterpretation(),
   ].join('\n');
 

@@ -102,7 +102,7 @@ export async function deploy(conn: SqlConnection, history: History, options: Dep
     // migrations may travel several to a round trip (see applyBatch).
     const batching = fresh && conn.target.provider === 'postgresql' && session.backend !== undefined && !options.afterEach;
     // Index builds CONCURRENTLY spare the application's writes: plain ones only where no schema holds a table yet.
-    const plainIndexes = batching && (await tablesElsewhere(conn, conn.target.provider === 'postgresql' ? conn.target.schema : 'main')) === 0;
+    const plainIndexes = batching && (await tablesElsewhere(conn)) === 0;
     // After a batch that failed, the rest of it goes one at a time: the first reports its failure as always.
     let oneByOneUntil = 0;
     for (let next = 0; next < pending.length; ) {

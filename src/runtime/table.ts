@@ -78,9 +78,10 @@ export async function userTables(conn: SqlConnection): Promise<string[]> {
   return (await allTables(conn)).filter((name) => name !== TABLE);
 }
 
-/** PostgreSQL: how many tables other schemas than `schema` hold (an application may be using them; `pg_*` are the server's own). */
-export async function tablesElsewhere(conn: SqlConnection, schema: string): Promise<number> {
-  const [row] = await conn.query<{ n: string }>("SELECT count(*)::text AS n FROM pg_catalog.pg_tables WHERE schemaname <> $1 AND schemaname <> 'information_schema' AND schemaname !~ '^pg_'", [schema]);
+/** PostgreSQL: how many tables schemas other than the target's hold (an application may be using them; `pg_*` are the server's own). SQLite: none. */
+export async function tablesElsewhere(conn: SqlConnection): Promise<number> {
+  if (conn.target.provider !== 'postgresql') return 0;
+  const [row] = await conn.query<{ n: string }>("SELECT count(*)::text AS n FROM pg_catalog.pg_tables WHERE schemaname <> $1 AND schemaname <> 'information_schema' AND schemaname !~ '^pg_'", [conn.target.schema]);
   return Number(row?.n ?? 0);
 }
 
